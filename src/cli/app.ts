@@ -1,0 +1,100 @@
+/**
+ * The `conmamba` command line: verbs pipeline, status, explain, verify, gc, results.
+ * Returns the exit code; errors become one line `error: ...` with code 2 (bad request) or 1.
+ */
+import { Command, CommanderError } from "commander";
+import { exitCodeOf } from "../pipeline/errors.ts";
+import { explainVerb } from "./explain_verb.ts";
+import { gcVerb } from "./gc_verb.ts";
+import { pipelineVerb } from "./pipeline_verb.ts";
+import type { Product } from "./product.ts";
+import { resultsVerb } from "./results_verb.ts";
+import { statusVerb } from "./status_verb.ts";
+import { verifyVerb } from "./verify_verb.ts";
+
+const CACHE_HELP = "cache directory (default: $CONMAMBA_CACHE, else .cache)";
+
+export async function runCli<C extends object>(
+  product: Product<C>,
+  argv: string[],
+): Promise<number> {
+  let code = 0;
+  const program = new Command("conmamba")
+    .description("ConMamba speech recognition: reproducible pipeline")
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => console.error(s.trimEnd()) });
+  const overridesHelp = "[--<hparam> <value>...]";
+
+  program.command("pipeline")
+    .description("run an experiment's stages in order, reusing what is done")
+    .argument("<experiment>", `one of: ${product.listExperiments().join(", ")}`)
+    .usage(`<experiment> [--until <stage>] [--force <stage>] [--cache <dir>] ${overridesHelp}`)
+    .option("--until <stage>", "stop after this stage")
+    .option("--force <stage>", "rebuild this stage even if done (repeatable)", collect, [])
+    .option("--cache <dir>", CACHE_HELP)
+    .allowUnknownOption().allowExcessArguments()
+    .action(async (exp: string, o, cmd: Command) => {
+      code = await pipelineVerb(product, exp, cmd.args.slice(1), o);
+    });
+
+  program.command("status")
+    .description("each stage: done / partial / missing, key, content hash, size")
+    .argument("<experiment>")
+    .option("--json", "machine-readable output")
+    .option("--cache <dir>", CACHE_HELP)
+    .allowUnknownOption().allowExcessArguments()
+    .action(async (exp: string, o, cmd: Command) => {
+      code = await statusVerb(product, exp, cmd.args.slice(1), o);
+    });
+
+  program.command("explain")
+    .description("the ingredients of a stage's key and how they differ from its newest artifact")
+    .argument("<experiment>")
+    .argument("<stage>")
+    .option("--cache <dir>", CACHE_HELP)
+    .allowUnknownOption().allowExcessArguments()
+    .action(async (exp: string, stage: string, o, cmd: Command) => {
+      code = await explainVerb(product, exp, stage, cmd.args.slice(2), o);
+    });
+
+  program.command("verify")
+    .description("rehash every artifact; list corrupt ones; exit 1 if any")
+    .option("--cache <dir>", CACHE_HELP)
+    .action(async (o) => {
+      code = await verifyVerb(o);
+    });
+
+  program.command("gc")
+    .description("delete artifacts that no current experiment reaches")
+    .option("--dry-run", "list what would be deleted, delete nothing")
+    .option("--cache <dir>", CACHE_HELP)
+    .action(async (o) => {
+      code = await gcVerb(product, o);
+    });
+
+  program.command("results")
+    .description("the score table of an experiment's newest complete run")
+    .argument("<experiment>")
+    .option("--json", "print {split: {wer, sub, del, ins, words, sentences}}")
+    .option("--cache <dir>", CACHE_HELP)
+    .action(async (exp: string, o) => {
+      code = await resultsVerb(product, exp, o);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version exit 0; usage errors were already printed by commander.
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    console.error(`error: ${e instanceof Error ? e.message : String(e)}`);
+    if (Deno.env.get("CONMAMBA_DEBUG") && e instanceof Error) console.error(e.stack);
+    return exitCodeOf(e);
+  }
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
