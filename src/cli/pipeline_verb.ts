@@ -1,5 +1,5 @@
 /** `pipeline <exp> [--until S] [--force S]... [--cache DIR] [--<hparam> V]...` */
-import { runPipeline, type StageReport } from "../pipeline/engine.ts";
+import { runPipeline, type StageReport, validateGraph } from "../pipeline/engine.ts";
 import { createProgress } from "../pipeline/progress.ts";
 import { ArtifactStore } from "../pipeline/store.ts";
 import { fmtBytes, print, short } from "./format.ts";
@@ -15,6 +15,7 @@ export async function pipelineVerb<C extends object>(
   const overrides = product.parseOverrides(rest);
   const config = product.loadExperiment(experiment, overrides);
   const pipeline = product.pipelineFor(experiment, config);
+  validateGraph(pipeline, opts);
   const root = cacheRoot(opts.cache);
   const store = new ArtifactStore(root);
   const progress = createProgress();

@@ -83,3 +83,31 @@ export async function artifactFiles(cache: string): Promise<Map<string, Uint8Arr
   await walk(root, "");
   return out;
 }
+
+/** A small seeded PRNG (mulberry32) so random test schedules can be replayed. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until `path` exists (polling), or throws after `timeoutMs`. */
+export async function waitForPath(path: string, timeoutMs = 20_000): Promise<void> {
+  const t0 = performance.now();
+  for (;;) {
+    try {
+      await Deno.lstat(path);
+      return;
+    } catch {
+      if (performance.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${path}`);
+      await sleep(5);
+    }
+  }
+}
