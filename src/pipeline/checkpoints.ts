@@ -37,6 +37,10 @@ export class Checkpoints {
   /** Saves `files` as checkpoint `step` and deletes all but the newest `keep` checkpoints. */
   async save(step: number, files: Record<string, Uint8Array | string>): Promise<void> {
     await Deno.mkdir(this.root, { recursive: true });
+    // Debris of a save that was killed mid-way (one writer per key: the engine's lock).
+    for await (const e of Deno.readDir(this.root)) {
+      if (!/^\d{12}$/.test(e.name)) await removeIfExists(join(this.root, e.name));
+    }
     const final = this.dirOf(step);
     const tmp = siblingTempName(final);
     await Deno.mkdir(tmp);

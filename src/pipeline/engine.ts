@@ -189,10 +189,16 @@ async function buildOrReuse<C extends object>(
     const resumed = await exists(partial);
     const out = join(partial, "out");
     const marker = join(partial, "complete");
+    // Temp files of atomic writes live here, never in `out`: a kill mid-write must not leave
+    // a stray file that would be published. Anything in it is debris of a killed attempt.
+    const tmp = join(partial, "tmp");
+    await removeIfExists(tmp);
     await Deno.mkdir(out, { recursive: true });
+    await Deno.mkdir(tmp, { recursive: true });
     if (!(await exists(marker))) {
       const ctx = makeContext(pipeline, stage, {
         out,
+        tmp,
         partial,
         resumed,
         done,
@@ -213,9 +219,9 @@ async function buildOrReuse<C extends object>(
         );
       }
       await fsyncTree(out);
-      await writeFileAtomic(marker, "");
+      await writeFileAtomic(marker, "", tmp);
     }
-    const manifest = await publish(stage, key, ingredients, out, t0, resumed, store);
+    const manifest = await publish(stage, key, ingredients, { out, tmp }, t0, resumed, store);
     await removeIfExists(partial);
     return { manifest, report: report(manifest, resumed ? "resumed" : "ran", t0) };
   } finally {
@@ -238,7 +244,7 @@ async function publish<C extends object>(
   stage: Stage<C>,
   key: string,
   ingredients: Ingredients,
-  out: string,
+  { out, tmp }: { out: string; tmp: string },
   t0: number,
   resumed: boolean,
   store: ArtifactStore,
@@ -258,7 +264,7 @@ async function publish<C extends object>(
     host: Deno.hostname(),
     versions: { ...(await runtimeVersions()) },
   };
-  await writeFileAtomic(join(out, MANIFEST_NAME), JSON.stringify(manifest, null, 1) + "\n");
+  await writeFileAtomic(join(out, MANIFEST_NAME), JSON.stringify(manifest, null, 1) + "\n", tmp);
   const parent = join(store.root, "artifacts", stage.name);
   await Deno.mkdir(parent, { recursive: true });
   await Deno.rename(out, store.artifactDir(stage.name, key));
@@ -271,6 +277,7 @@ function makeContext<C extends object>(
   stage: Stage<C>,
   s: {
     out: string;
+    tmp: string;
     partial: string;
     resumed: boolean;
     done: Map<string, ArtifactManifest>;
@@ -302,7 +309,7 @@ function makeContext<C extends object>(
     async writeFile(rel, data) {
       const p = join(out, rel);
       await Deno.mkdir(join(p, ".."), { recursive: true });
-      await writeFileAtomic(p, data);
+      await writeFileAtomic(p, data, s.tmp);
     },
   };
 }

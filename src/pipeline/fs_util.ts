@@ -26,10 +26,15 @@ export function siblingTempName(path: string): string {
 
 /**
  * Writes `data` to `path` so that a reader sees either the old file or the whole new one.
- * The directory must exist.
+ * The directory must exist. The temp file goes beside `path`, or into `tmpDir` (same file
+ * system) when a crash must not leave a stray temp file in `path`'s directory.
  */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const tmp = siblingTempName(path);
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array | string,
+  tmpDir?: string,
+): Promise<void> {
+  const tmp = tmpDir ? siblingTempName(join(tmpDir, "write")) : siblingTempName(path);
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
   try {
     using f = await Deno.open(tmp, { write: true, createNew: true });

@@ -44,6 +44,14 @@ export class HashCache {
   }
 
   async sha256(path: string, onBytes?: (n: number) => void): Promise<string> {
+    return (await this.hashFile(path, onBytes)).sha256;
+  }
+
+  /** sha256 and size of a file, with one stat(2) when the cache answers. */
+  async hashFile(
+    path: string,
+    onBytes?: (n: number) => void,
+  ): Promise<{ sha256: string; size: number }> {
     const abs = resolve(path);
     const st = await Deno.stat(abs);
     const mtimeMs = st.mtime?.getTime() ?? 0;
@@ -53,13 +61,13 @@ export class HashCache {
       hit.mtimeMs === mtimeMs
     ) {
       onBytes?.(st.size);
-      return hit.sha256;
+      return { sha256: hit.sha256, size: st.size };
     }
     const sha256 = await sha256File(abs, onBytes);
     this.filesHashed++;
     this.#entries.set(abs, { dev: st.dev, ino: st.ino ?? 0, size: st.size, mtimeMs, sha256 });
     this.#dirty = true;
-    return sha256;
+    return { sha256, size: st.size };
   }
 
   async save(): Promise<void> {
