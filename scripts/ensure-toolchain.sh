@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
-# Installs what the build needs beyond npm: clang and wasm-ld (Debian packages clang, lld) for
-# the WebAssembly kernels. Does nothing when both are present.
+# Installs the Debian packages the project needs beyond npm, when missing:
+#   clang, lld          the WebAssembly kernels (clang --target=wasm32, wasm-ld)
+#   espeak-ng, sox, flac the generated mini corpus (speech, resampling, FLAC encoding) and the
+#                        FLAC decoder's tests
+# Does nothing when everything is present; as non-root it prints the command to run instead.
 set -euo pipefail
 missing=()
-command -v clang >/dev/null 2>&1 || missing+=(clang)
-command -v wasm-ld >/dev/null 2>&1 || missing+=(lld)
+need() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
+need clang clang
+need wasm-ld lld
+need espeak-ng espeak-ng
+need sox sox
+need flac flac
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
-  echo "error: ${missing[*]} missing; install them as root: apt-get install -y ${missing[*]}" >&2
+  echo "error: missing ${missing[*]}; install as root: apt-get install -y ${missing[*]}" >&2
   exit 1
 fi
 echo "installing ${missing[*]} with apt-get" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null
-apt-get install -y -qq "${missing[@]}" >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

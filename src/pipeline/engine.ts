@@ -195,6 +195,7 @@ async function buildOrReuse<C extends object>(
     await removeIfExists(tmp);
     await Deno.mkdir(out, { recursive: true });
     await Deno.mkdir(tmp, { recursive: true });
+    await Deno.mkdir(join(partial, "scratch"), { recursive: true });
     if (!(await exists(marker))) {
       const ctx = makeContext(pipeline, stage, {
         out,
@@ -304,6 +305,7 @@ function makeContext<C extends object>(
     inputs,
     externals: s.ingredients.externals,
     resumed: s.resumed,
+    scratch: join(s.partial, "scratch"),
     checkpoints: new Checkpoints(join(s.partial, "checkpoints"), 2, warn),
     progress,
     async writeFile(rel, data) {

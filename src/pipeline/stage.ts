@@ -26,6 +26,11 @@ export interface StageContext<Cfg> {
   readonly externals: readonly { path: string; contentHash: string }[];
   /** True when an interrupted run of this same key left state behind (`out`, checkpoints). */
   readonly resumed: boolean;
+  /**
+   * A directory that survives interrupted attempts of this key but is never published (e.g.
+   * archives being downloaded). Removed once the artifact is published.
+   */
+  readonly scratch: string;
   /** Durable checkpoints of this key, kept outside `out` and never published. */
   readonly checkpoints: Checkpoints;
   readonly progress: Progress;
