@@ -54,7 +54,7 @@ export const ExperimentFields = z.strictObject({
   ),
   /** Random seed of the run (the original seeds torch.manual_seed only). */
   seed: nonNegInt(),
-  /** Path of an extracted LibriSpeech/ folder; null: download into the cache (tiny: generate). */
+  /** Folder holding the LibriSpeech splits (relative to the working directory); null: download. */
   data_folder: text().nullable(),
   /** Splits concatenated, in this order, into the training set. */
   train_splits: splits(),
