@@ -5,7 +5,7 @@
 DENO := node_modules/.bin/deno
 STAMP := node_modules/.setup-done
 
-.PHONY: setup demo test bench ok fmt lint clean
+.PHONY: setup demo corpus test bench ok fmt lint clean wasm sanitize
 
 setup: $(STAMP)
 
@@ -14,13 +14,21 @@ $(STAMP): package.json package-lock.json scripts/ensure-toolchain.sh
 	bash scripts/ensure-toolchain.sh
 	@touch $@
 
-demo: setup
+demo: setup corpus
 	$(DENO) task pipeline tiny
 
-test: setup
+# The generated mini corpus that hparams/tiny.yaml points at (LibriSpeech layout, espeak-ng voices).
+CORPUS := build/mini_corpus/LibriSpeech
+corpus: $(CORPUS)/VERSION
+
+$(CORPUS)/VERSION: $(wildcard tests/fixtures/make_mini_corpus.ts tests/fixtures/mini_corpus_*.ts) | setup
+	rm -rf $(CORPUS) $(CORPUS).partial
+	$(DENO) run -A tests/fixtures/make_mini_corpus.ts --out build/mini_corpus
+
+test: setup build/kernels.wasm
 	$(DENO) task test
 
-bench: setup
+bench: setup build/kernels.wasm
 	$(DENO) task bench
 
 ok: setup
@@ -34,3 +42,35 @@ lint: setup
 
 clean:
 	rm -rf build .cache
+
+# --- Compute kernels (issue 3) ------------------------------------------------------------------
+# wasm/*.c -> build/kernels.wasm: wasm32 SIMD, shared memory for the worker pool. The memory is
+# imported (one WebAssembly.Memory for all threads); each instance gets its own C stack by setting
+# the exported __stack_pointer; the allocator in src/tensor starts at __heap_base.
+WASM_SRC := $(wildcard wasm/*.c)
+WASM_HDR := $(wildcard wasm/*.h) ffi/ops.h
+WASM_OBJ := $(patsubst wasm/%.c,build/wasm/%.o,$(WASM_SRC))
+WASM_CFLAGS := --target=wasm32 -O3 -msimd128 -matomics -mbulk-memory -mmutable-globals \
+  -ffp-contract=off -nostdlib -fno-builtin-memcpy -Wall -Wextra -Werror
+WASM_LDFLAGS := --no-entry --export-dynamic --import-memory --shared-memory \
+  --max-memory=4294967296 -z stack-size=1048576 --stack-first \
+  --export=__stack_pointer --export=__heap_base
+
+wasm: build/kernels.wasm
+
+build/wasm/%.o: wasm/%.c $(WASM_HDR) | setup
+	@mkdir -p build/wasm
+	clang $(WASM_CFLAGS) -c $< -o $@
+
+build/kernels.wasm: $(WASM_OBJ)
+	wasm-ld $(WASM_LDFLAGS) $(WASM_OBJ) -o $@
+
+# The same kernel sources built natively with AddressSanitizer and UBSan, run by a C driver that
+# checks every op against a naive double-precision loop.
+build/sanitize_ops: $(WASM_SRC) $(WASM_HDR) wasm/native/sanitize_main.c | setup
+	@mkdir -p build
+	clang -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -ffp-contract=off \
+	  -Wall -Wextra $(WASM_SRC) wasm/native/sanitize_main.c -lm -o $@
+
+sanitize: build/sanitize_ops
+	./build/sanitize_ops

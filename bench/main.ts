@@ -1,4 +1,8 @@
-/** `deno task bench`: every benchmark, printed as markdown tables with in-run baselines. */
+/**
+ * `deno task bench [name...]`: benchmarks as markdown tables, each with a baseline measured in
+ * the same run. Names: pipeline, gemm (default: all).
+ */
+import { gemmBench, gemmTable } from "./ops_matmul.ts";
 import { pipelineBench, type Row } from "./pipeline_bench.ts";
 
 function printTable(title: string, rows: Row[]): void {
@@ -8,8 +12,21 @@ function printTable(title: string, rows: Row[]): void {
   for (const r of rows) console.log(`| ${r.what} | ${r.ours} | ${r.baseline} | ${r.ratio} |`);
 }
 
+const BENCHES: Record<string, () => Promise<void>> = {
+  pipeline: async () => printTable("pipeline engine", await pipelineBench()),
+  gemm: async () =>
+    console.log(`\n### gemm (Wasm kernels vs OpenBLAS)\n\n${gemmTable(await gemmBench())}`),
+};
+
+const wanted = Deno.args.length > 0 ? Deno.args : Object.keys(BENCHES);
+for (const w of wanted) {
+  if (!BENCHES[w]) {
+    console.error(`error: unknown benchmark "${w}"; known: ${Object.keys(BENCHES).join(", ")}`);
+    Deno.exit(2);
+  }
+}
 console.log(
   `# deno task bench — ${new Date().toISOString()}, deno ${Deno.version.deno}, ` +
     `${navigator.hardwareConcurrency} cores`,
 );
-printTable("pipeline engine", await pipelineBench());
+for (const w of wanted) await BENCHES[w]();

@@ -3,6 +3,7 @@
 #   clang, lld          the WebAssembly kernels (clang --target=wasm32, wasm-ld)
 #   espeak-ng, sox, flac the generated mini corpus (speech, resampling, FLAC encoding) and the
 #                        FLAC decoder's tests
+#   libopenblas0         the GEMM baseline of `deno task bench` (loaded through FFI)
 # Does nothing when everything is present; as non-root it prints the command to run instead.
 set -euo pipefail
 missing=()
@@ -12,6 +13,7 @@ need wasm-ld lld
 need espeak-ng espeak-ng
 need sox sox
 need flac flac
+ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so\.0' || missing+=(libopenblas0)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "error: missing ${missing[*]}; install as root: apt-get install -y ${missing[*]}" >&2

@@ -1,0 +1,40 @@
+/**
+ * The Backend interface: memory plus one entry point that runs an op of ffi/ops.ts. Model code
+ * never calls a backend directly; src/tensor/ops.ts validates shapes and builds the parameter
+ * structs, and a backend (Wasm now, CUDA later) only runs kernels.
+ */
+
+/** Where a buffer lives: "param" (parameters, gradients, optimiser state: freed one by one) or
+ * "step" (activations: all freed by `resetStep()`). */
+export type Lifetime = "param" | "step";
+
+/** A float32 buffer on a backend. `ptr` is a device address (a byte offset for Wasm). */
+export interface Storage {
+  readonly ptr: number;
+  /** Number of float32 elements. */
+  readonly length: number;
+  readonly lifetime: Lifetime;
+}
+
+/** A pointer argument: a storage and an element offset into it, or null for an optional one. */
+export type BufferArg = { storage: Storage; offset?: number } | null;
+
+export interface Backend {
+  readonly name: string;
+  /** Threads the backend splits big kernels over (1 = the calling thread only). */
+  readonly threads: number;
+  alloc(length: number, lifetime: Lifetime): Storage;
+  /** Frees a "param" buffer; "step" buffers go with `resetStep()`. */
+  free(storage: Storage): void;
+  /** Frees every "step" buffer at once (after each optimiser step). */
+  resetStep(): void;
+  upload(storage: Storage, data: Float32Array, offset?: number): void;
+  download(storage: Storage, offset?: number, length?: number): Float32Array;
+  /**
+   * Runs op `name` of ffi/ops.ts with its parameter struct given field by field (missing fields
+   * are 0) and its pointer arguments in table order.
+   */
+  run(name: string, params: Readonly<Record<string, number>>, args: readonly BufferArg[]): void;
+  /** Stops worker threads; the backend is unusable afterwards. */
+  close(): void;
+}

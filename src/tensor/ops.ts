@@ -1,0 +1,265 @@
+/**
+ * Ops on Tensors: shapes are checked here, once, and each op becomes one kernel call with its
+ * parameter struct (ffi/ops.ts). Outputs are "step" tensors unless `out` is given. Backward
+ * functions take the saved forward values and the upstream gradient and return input gradients.
+ */
+import { ShapeError, Tensor } from "./tensor.ts";
+
+function sameShape(name: string, a: Tensor, b: Tensor): void {
+  if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) {
+    throw new ShapeError(`${name}: shapes [${a.shape}] and [${b.shape}] differ`);
+  }
+}
+
+function lastDim(name: string, x: Tensor): { rows: number; cols: number } {
+  if (x.shape.length === 0) throw new ShapeError(`${name}: needs at least one axis`);
+  const cols = x.shape[x.shape.length - 1];
+  return { rows: cols === 0 ? 0 : x.size / cols, cols };
+}
+
+function outOr(out: Tensor | undefined, like: Tensor, shape = like.shape): Tensor {
+  if (out) {
+    if (out.size !== like.size && shape === like.shape) {
+      throw new ShapeError(`out has ${out.size} elements, expected ${like.size}`);
+    }
+    return out;
+  }
+  return Tensor.empty(like.backend, shape);
+}
+
+const arg = (t: Tensor | null | undefined) => t ? { storage: t.storage } : null;
+
+// ---- matmul --------------------------------------------------------------------------------
+
+export interface MatmulOptions {
+  /** a is stored (..., K, M) and used transposed. */
+  transA?: boolean;
+  /** b is stored (..., N, K) and used transposed (e.g. a weight (out, in) as nn.Linear keeps it). */
+  transB?: boolean;
+  /** (N) added to every row. */
+  bias?: Tensor | null;
+  /** C += ...: `out` must be given. */
+  accumulate?: boolean;
+  out?: Tensor;
+}
+
+/**
+ * op(a) op(b) (+ bias). a: (..., M, K) (or (..., K, M) with transA), b: (..., K, N) (or
+ * (..., N, K) with transB); a 2-D operand is shared by every batch of the other; batched operands
+ * must have equal leading dims. Result (..., M, N).
+ */
+export function matmul(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
+  if (a.shape.length < 2 || b.shape.length < 2) {
+    throw new ShapeError(`matmul: operands need 2 or more axes, got [${a.shape}] and [${b.shape}]`);
+  }
+  const [ra, ca] = a.shape.slice(-2), [rb, cb] = b.shape.slice(-2);
+  const [m, k] = o.transA ? [ca, ra] : [ra, ca];
+  const [kb, n] = o.transB ? [cb, rb] : [rb, cb];
+  if (k !== kb) throw new ShapeError(`matmul: inner dims differ, [${a.shape}] and [${b.shape}]`);
+  const batchA = a.shape.slice(0, -2), batchB = b.shape.slice(0, -2);
+  if (batchA.length > 0 && batchB.length > 0 && batchA.join() !== batchB.join()) {
+    throw new ShapeError(`matmul: batch dims differ, [${a.shape}] and [${b.shape}]`);
+  }
+  const batchDims = batchA.length > 0 ? batchA : batchB;
+  const batch = batchDims.reduce((x, y) => x * y, 1);
+  if (o.bias && (o.bias.shape.length !== 1 || o.bias.shape[0] !== n)) {
+    throw new ShapeError(`matmul: bias must be (${n}), got [${o.bias.shape}]`);
+  }
+  const shape = [...batchDims, m, n];
+  if (o.accumulate && !o.out) throw new ShapeError("matmul: accumulate needs `out`");
+  const c = o.out ?? Tensor.empty(a.backend, shape);
+  if (c.size !== batch * m * n) throw new ShapeError(`matmul: out must be [${shape}]`);
+  a.backend.run("matmul", {
+    batch,
+    m,
+    n,
+    k,
+    lda: ca,
+    ldb: cb,
+    ldc: n,
+    stride_a: batchA.length > 0 ? ra * ca : 0,
+    stride_b: batchB.length > 0 ? rb * cb : 0,
+    stride_c: m * n,
+    trans_a: o.transA ? 1 : 0,
+    trans_b: o.transB ? 1 : 0,
+    accumulate: o.accumulate ? 1 : 0,
+  }, [arg(a), arg(b), arg(o.bias), arg(c)]);
+  return c.shape.length === shape.length ? c : c.reshape(shape);
+}
+
+/** Column sums over all leading axes: x (..., N) -> (N). */
+export function sumRows(x: Tensor, out?: Tensor, accumulate = false): Tensor {
+  const { rows, cols } = lastDim("sumRows", x);
+  const y = out ?? Tensor.empty(x.backend, [cols]);
+  x.backend.run("sum_rows", { rows, cols, ld: cols, accumulate: accumulate ? 1 : 0 }, [
+    arg(x),
+    arg(y),
+  ]);
+  return y;
+}
+
+export interface MatmulGrads {
+  da: Tensor;
+  db: Tensor;
+  dbias: Tensor | null;
+}
+
+/**
+ * Gradients of c = op(a) op(b) + bias for upstream dc (..., M, N), as matmuls:
+ * dop(A) = dC op(B)^T and dop(B) = op(A)^T dC, transposed back where the operand was stored
+ * transposed. A 2-D operand shared across batches gets the sum over batches.
+ */
+export function matmulBackward(
+  dc: Tensor,
+  a: Tensor,
+  b: Tensor,
+  o: { transA?: boolean; transB?: boolean; bias?: Tensor | null } = {},
+): MatmulGrads {
+  const tA = !!o.transA, tB = !!o.transB;
+  const da = sumToShape(
+    tA ? matmul(b, dc, { transA: tB, transB: true }) : matmul(dc, b, { transB: !tB }),
+    a,
+  );
+  const db = sumToShape(
+    tB ? matmul(dc, a, { transA: true, transB: tA }) : matmul(a, dc, { transA: !tA }),
+    b,
+  );
+  const dbias = o.bias ? sumRows(dc) : null; // sum over every row of dC
+  return { da, db, dbias };
+}
+
+/**
+ * `grad` shaped like `target`: a 2-D operand shared across batches receives the sum of its
+ * per-batch gradients (batch, R, C), summed over batches in order.
+ */
+function sumToShape(grad: Tensor, target: Tensor): Tensor {
+  if (grad.size === target.size) return grad.reshape(target.shape);
+  const per = target.size;
+  return sumRows(grad.reshape([grad.size / per, per])).reshape(target.shape);
+}
+
+// ---- elementwise ---------------------------------------------------------------------------
+
+function binary(name: "add" | "mul", a: Tensor, b: Tensor, out?: Tensor): Tensor {
+  sameShape(name, a, b);
+  const y = outOr(out, a);
+  a.backend.run(name, { n: a.size }, [arg(a), arg(b), arg(y)]);
+  return y;
+}
+
+/** a + b (same shapes). Backward: da = db = dy. */
+export const add = (a: Tensor, b: Tensor, out?: Tensor) => binary("add", a, b, out);
+/** a * b (same shapes). Backward: da = dy * b, db = dy * a (this same op). */
+export const mul = (a: Tensor, b: Tensor, out?: Tensor) => binary("mul", a, b, out);
+
+/** alpha * x. Backward: dx = alpha * dy (this same op). */
+export function scale(x: Tensor, alpha: number, out?: Tensor): Tensor {
+  const y = outOr(out, x);
+  x.backend.run("scale", { n: x.size, alpha }, [arg(x), arg(y)]);
+  return y;
+}
+
+function unary(name: string, x: Tensor, out?: Tensor): Tensor {
+  const y = outOr(out, x);
+  x.backend.run(name, { n: x.size }, [arg(x), arg(y)]);
+  return y;
+}
+
+function unaryBackward(name: string, x: Tensor, dy: Tensor, out?: Tensor): Tensor {
+  sameShape(name, x, dy);
+  const dx = outOr(out, x);
+  x.backend.run(name, { n: x.size }, [arg(x), arg(dy), arg(dx)]);
+  return dx;
+}
+
+/** Exact GELU, x Phi(x). */
+export const gelu = (x: Tensor, out?: Tensor) => unary("gelu_forward", x, out);
+export const geluBackward = (x: Tensor, dy: Tensor, out?: Tensor) =>
+  unaryBackward("gelu_backward", x, dy, out);
+/** SiLU (Swish), x sigmoid(x). */
+export const silu = (x: Tensor, out?: Tensor) => unary("silu_forward", x, out);
+export const siluBackward = (x: Tensor, dy: Tensor, out?: Tensor) =>
+  unaryBackward("silu_backward", x, dy, out);
+
+// ---- per-row ops over the last axis --------------------------------------------------------
+
+export interface LayerNormSaved {
+  y: Tensor; // (..., D)
+  mean: Tensor; // (rows)
+  rstd: Tensor; // (rows)
+}
+
+/** LayerNorm over the last axis. x (..., D), gamma (D), beta (D). */
+export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): LayerNormSaved {
+  const { rows, cols } = lastDim("layerNorm", x);
+  if (gamma.size !== cols || beta.size !== cols) {
+    throw new ShapeError(`layerNorm: gamma and beta must be (${cols}) for x [${x.shape}]`);
+  }
+  const y = Tensor.empty(x.backend, x.shape);
+  const mean = Tensor.empty(x.backend, [rows]), rstd = Tensor.empty(x.backend, [rows]);
+  x.backend.run("layernorm_forward", { rows, cols, ld: cols, eps }, [
+    arg(x),
+    arg(gamma),
+    arg(beta),
+    arg(y),
+    arg(mean),
+    arg(rstd),
+  ]);
+  return { y, mean, rstd };
+}
+
+/** Gradients of layerNorm: dx (..., D), dgamma (D), dbeta (D). */
+export function layerNormBackward(
+  dy: Tensor,
+  x: Tensor,
+  gamma: Tensor,
+  saved: { mean: Tensor; rstd: Tensor },
+): { dx: Tensor; dgamma: Tensor; dbeta: Tensor } {
+  sameShape("layerNormBackward", dy, x);
+  const { rows, cols } = lastDim("layerNormBackward", x);
+  const dx = Tensor.empty(x.backend, x.shape);
+  const dgamma = Tensor.empty(x.backend, [cols]), dbeta = Tensor.empty(x.backend, [cols]);
+  const p = { rows, cols, ld: cols, accumulate: 0 };
+  x.backend.run("layernorm_backward", p, [
+    arg(x),
+    arg(gamma),
+    arg(saved.mean),
+    arg(saved.rstd),
+    arg(dy),
+    arg(dx),
+  ]);
+  x.backend.run("layernorm_backward_params", p, [
+    arg(x),
+    arg(saved.mean),
+    arg(saved.rstd),
+    arg(dy),
+    arg(dgamma),
+    arg(dbeta),
+  ]);
+  return { dx, dgamma, dbeta };
+}
+
+function rowwise(name: string, x: Tensor): Tensor {
+  const { rows, cols } = lastDim(name, x);
+  const y = Tensor.empty(x.backend, x.shape);
+  x.backend.run(name, { rows, cols, ld: cols }, [arg(x), arg(y)]);
+  return y;
+}
+
+function rowwiseBackward(name: string, y: Tensor, dy: Tensor): Tensor {
+  sameShape(name, y, dy);
+  const { rows, cols } = lastDim(name, y);
+  const dx = Tensor.empty(y.backend, y.shape);
+  y.backend.run(name, { rows, cols, ld: cols }, [arg(y), arg(dy), arg(dx)]);
+  return dx;
+}
+
+/** Softmax over the last axis. */
+export const softmax = (x: Tensor) => rowwise("softmax_forward", x);
+/** From the forward output y and upstream dy. */
+export const softmaxBackward = (y: Tensor, dy: Tensor) =>
+  rowwiseBackward("softmax_backward", y, dy);
+/** Log-softmax over the last axis. */
+export const logSoftmax = (x: Tensor) => rowwise("log_softmax_forward", x);
+export const logSoftmaxBackward = (y: Tensor, dy: Tensor) =>
+  rowwiseBackward("log_softmax_backward", y, dy);

@@ -1,0 +1,90 @@
+/**
+ * Splitting one kernel call into independent calls for a thread pool, following the op table's
+ * `split` and argument `layout` (ffi/ops.ts). Each part keeps every output element's arithmetic
+ * unchanged, so the result is bitwise the same for any number of parts.
+ */
+import type { OpSpec } from "../../ffi/ops.ts";
+
+export interface Part {
+  /** The parameter struct of this part (the size field along the split shrunk). */
+  params: Record<string, number>;
+  /** Element offset to add to each pointer argument, in table order. */
+  offsets: number[];
+}
+
+/** Units a split range is rounded to: 4 rows of a matmul tile, 4 lanes of an f32x4. */
+const UNIT = { elements: 4, rows: 1, cols: 4, matmul_rows: 4 } as const;
+
+/** Size along the split axis and the work (elementary operations) of the whole call. */
+function extent(op: OpSpec, p: Readonly<Record<string, number>>): { size: number; work: number } {
+  switch (op.split) {
+    case "elements":
+      return { size: p.n, work: p.n };
+    case "rows":
+      return { size: p.rows, work: p.rows * p.cols };
+    case "cols":
+      return { size: p.cols, work: p.rows * p.cols };
+    case "matmul_rows":
+      return { size: p.m, work: p.batch * p.m * p.n * p.k };
+  }
+}
+
+/**
+ * Splits a call into at most `maxParts` parts of at least `minWork` work each (1 part when small).
+ */
+export function splitCall(
+  op: OpSpec,
+  params: Readonly<Record<string, number>>,
+  maxParts: number,
+  minWork: number,
+): Part[] {
+  const { size, work } = extent(op, params);
+  const unit = UNIT[op.split];
+  const units = Math.ceil(size / unit);
+  const parts = Math.max(1, Math.min(maxParts, units, Math.floor(work / Math.max(minWork, 1))));
+  const out: Part[] = [];
+  for (let i = 0; i < parts; i++) {
+    const begin = Math.min(size, Math.floor((units * i) / parts) * unit);
+    const end = Math.min(size, Math.floor((units * (i + 1)) / parts) * unit);
+    if (end > begin) out.push(part(op, params, begin, end));
+  }
+  if (out.length === 0) out.push(part(op, params, 0, size));
+  return out;
+}
+
+function part(
+  op: OpSpec,
+  p: Readonly<Record<string, number>>,
+  begin: number,
+  end: number,
+): Part {
+  const params = { ...p };
+  const n = end - begin;
+  switch (op.split) {
+    case "elements":
+      params.n = n;
+      return { params, offsets: op.args.map(() => begin) };
+    case "rows":
+      params.rows = n;
+      return {
+        params,
+        offsets: op.args.map((a) =>
+          a.layout === "matrix" ? begin * p.ld : a.layout === "per_row" ? begin : 0
+        ),
+      };
+    case "cols":
+      params.cols = n;
+      return {
+        params,
+        offsets: op.args.map((a) => a.layout === "matrix" || a.layout === "per_col" ? begin : 0),
+      };
+    case "matmul_rows":
+      params.m = n;
+      return {
+        params,
+        offsets: op.args.map((a) =>
+          a.name === "a" ? (p.trans_a ? begin : begin * p.lda) : a.name === "c" ? begin * p.ldc : 0
+        ),
+      };
+  }
+}

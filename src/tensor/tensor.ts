@@ -1,0 +1,67 @@
+/**
+ * Tensor: a shape, dtype f32 (the only one for now), contiguous row-major storage on a backend.
+ */
+import type { Backend, Lifetime, Storage } from "./backend.ts";
+
+export type DType = "f32";
+
+export class ShapeError extends Error {}
+
+export function sizeOf(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+export class Tensor {
+  readonly dtype: DType = "f32";
+  readonly size: number;
+
+  constructor(
+    readonly backend: Backend,
+    readonly shape: readonly number[],
+    readonly storage: Storage,
+  ) {
+    for (const d of shape) {
+      if (!Number.isInteger(d) || d < 0) throw new ShapeError(`bad shape [${shape}]`);
+    }
+    this.size = sizeOf(shape);
+    if (storage.length < this.size) {
+      throw new ShapeError(`storage of ${storage.length} elements is too small for [${shape}]`);
+    }
+  }
+
+  /** An uninitialised tensor; "step" (the default) lives until the next `backend.resetStep()`. */
+  static empty(backend: Backend, shape: readonly number[], lifetime: Lifetime = "step"): Tensor {
+    return new Tensor(backend, shape, backend.alloc(sizeOf(shape), lifetime));
+  }
+
+  static from(
+    backend: Backend,
+    shape: readonly number[],
+    data: ArrayLike<number>,
+    lifetime: Lifetime = "step",
+  ): Tensor {
+    const t = Tensor.empty(backend, shape, lifetime);
+    if (data.length !== t.size) {
+      throw new ShapeError(`${data.length} values given for shape [${shape}] (${t.size})`);
+    }
+    backend.upload(t.storage, data instanceof Float32Array ? data : Float32Array.from(data));
+    return t;
+  }
+
+  /** Same storage, another shape of the same size. */
+  reshape(shape: readonly number[]): Tensor {
+    if (sizeOf(shape) !== this.size) {
+      throw new ShapeError(`cannot reshape [${this.shape}] to [${shape}]`);
+    }
+    return new Tensor(this.backend, shape, this.storage);
+  }
+
+  toArray(): Float32Array {
+    return this.backend.download(this.storage, 0, this.size);
+  }
+
+  /** Frees a "param" tensor now ("step" tensors go with the step arena). */
+  free(): void {
+    this.backend.free(this.storage);
+  }
+}

@@ -1,0 +1,57 @@
+import { gelu, geluBackward, silu, siluBackward } from "../../src/tensor/ops.ts";
+import { Tensor } from "../../src/tensor/tensor.ts";
+import {
+  geluGradRef,
+  geluRef,
+  mapRef,
+  normalPdf,
+  sigmoidRef,
+  siluGradRef,
+  siluRef,
+} from "./reference.ts";
+import { assertWithin, randn, U, withBackend } from "./helpers.ts";
+
+// Inputs ~ 3 N(0, 1): the negative tail down to about -10 is exercised (where GELU is tiny and a
+// cancelling 1 + erf would lose every digit).
+const CASES = [
+  { label: "awkward 1001", n: 1001 },
+  { label: "length 1", n: 1 },
+  { label: "conmamba_small FFN hidden (4 frames x 1024)", n: 4096 },
+];
+
+for (const { label, n } of CASES) {
+  Deno.test(`gelu forward and backward: ${label}`, async () => {
+    await withBackend(2, (be) => {
+      const xv = randn(n, 21, 3), dyv = randn(n, 22);
+      const x = Tensor.from(be, [n], xv), dy = Tensor.from(be, [n], dyv);
+      // The kernel evaluates Phi in float64 (relative error ~1e-13) and rounds once to float32:
+      // error <= U |y| plus the float64 part; 2 U leaves room for the reference's 1e-9.
+      assertWithin("gelu", gelu(x).toArray(), mapRef(n, (i) => geluRef(xv[i])), 2 * U);
+      // Phi(x) + x phi(x) has a root near x = -0.75 where the sum cancels: the bound is taken
+      // relative to |dy| (Phi + |x| phi), the size of the terms, not to the cancelled result.
+      const ref = mapRef(n, (i) => dyv[i] * geluGradRef(xv[i]));
+      ref.mag = ref.mag.map((_, i) =>
+        Math.abs(dyv[i]) * (geluRef(Math.abs(xv[i])) / Math.abs(xv[i]) + Math.abs(xv[i]) *
+            normalPdf(xv[i]))
+      );
+      assertWithin("gelu'", geluBackward(x, dy).toArray(), ref, 2 * U);
+    });
+  });
+
+  Deno.test(`silu forward and backward: ${label}`, async () => {
+    await withBackend(2, (be) => {
+      const xv = randn(n, 31, 3), dyv = randn(n, 32);
+      const x = Tensor.from(be, [n], xv), dy = Tensor.from(be, [n], dyv);
+      // float32 throughout: exp (a few ulp), 1 + e, a division and a product: 8 U covers it.
+      assertWithin("silu", silu(x).toArray(), mapRef(n, (i) => siluRef(xv[i])), 8 * U);
+      // s (1 + x (1 - s)) cancels near x = -1.28: bound relative to s (1 + |x| (1 - s)) |dy|,
+      // and the error of s (a few ulp) is amplified by |x|, hence 16 U.
+      const ref = mapRef(n, (i) => dyv[i] * siluGradRef(xv[i]));
+      ref.mag = ref.mag.map((_, i) => {
+        const s = sigmoidRef(xv[i]);
+        return Math.abs(dyv[i]) * s * (1 + Math.abs(xv[i]) * (1 - s));
+      });
+      assertWithin("silu'", siluBackward(x, dy).toArray(), ref, 16 * U);
+    });
+  });
+}

@@ -1,0 +1,92 @@
+/** Shared by the op tests: seeded random inputs, the error check, backend setup. */
+import { WasmBackend } from "../../src/tensor/wasm_backend.ts";
+
+/** Unit roundoff of float32: round-to-nearest has relative error at most U. */
+export const U = 2 ** -24;
+
+/** mulberry32: a small seeded PRNG, so every failure reproduces. */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** n float32 values ~ mean + std N(0, 1) (Box-Muller), never exactly zero. */
+export function randn(n: number, seed: number, std = 1, mean = 0): Float32Array {
+  const r = rng(seed), out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let v = 0;
+    while (v === 0) {
+      const u1 = 1 - r(), u2 = r();
+      v = Math.fround(mean + std * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2));
+    }
+    out[i] = v;
+  }
+  return out;
+}
+
+/**
+ * Fails unless |actual - expected| <= tol * mag elementwise (mag from the reference: the scale
+ * of the terms of each element), naming the worst element. Also fails on NaN and on length
+ * mismatch, so a kernel that writes nothing cannot pass.
+ */
+export function assertWithin(
+  what: string,
+  actual: ArrayLike<number>,
+  expected: { y: ArrayLike<number>; mag: ArrayLike<number> },
+  tol: number,
+): void {
+  if (actual.length !== expected.y.length) {
+    throw new Error(`${what}: ${actual.length} values, expected ${expected.y.length}`);
+  }
+  let worst = -1, worstRatio = 0;
+  for (let i = 0; i < actual.length; i++) {
+    const err = Math.abs(actual[i] - expected.y[i]);
+    const allowed = tol * expected.mag[i] + Number.MIN_VALUE;
+    const ratio = err / allowed;
+    if (!(ratio <= 1)) {
+      if (Number.isNaN(ratio) || ratio > worstRatio) {
+        worst = i;
+        worstRatio = Number.isNaN(ratio) ? Infinity : ratio;
+      }
+    }
+  }
+  if (worst >= 0) {
+    throw new Error(
+      `${what}: element ${worst} is ${actual[worst]}, reference ${expected.y[worst]} ` +
+        `(error ${Math.abs(actual[worst] - expected.y[worst]).toExponential(2)} is ` +
+        `${worstRatio.toFixed(1)}x the allowed ${(tol * expected.mag[worst]).toExponential(2)})`,
+    );
+  }
+}
+
+const backends = new Map<number, Promise<WasmBackend>>();
+
+/**
+ * Runs `fn` on this test file's backend of `threads` threads, which splits every call it can
+ * (minWorkPerThread 1). One backend per file and thread count: starting workers costs ~0.7 s
+ * (the worker module is type-checked), so they are started once and closed when the file ends.
+ */
+export async function withBackend(
+  threads: number,
+  fn: (backend: WasmBackend) => void | Promise<void>,
+): Promise<void> {
+  let backend = backends.get(threads);
+  if (!backend) {
+    backend = WasmBackend.create({ threads, minWorkPerThread: 1 });
+    backends.set(threads, backend);
+    const created = backend;
+    globalThis.addEventListener("unload", () => created.then((b) => b.close()));
+  }
+  const be = await backend;
+  try {
+    await fn(be);
+  } finally {
+    be.resetStep();
+  }
+}

@@ -1,0 +1,60 @@
+import { ALIGN, LinearAllocator } from "../../src/tensor/linear_allocator.ts";
+import { StepArena } from "../../src/tensor/step_arena.ts";
+import { splitCall } from "../../src/tensor/split.ts";
+import { opByName } from "../../ffi/ops.ts";
+
+const memory = () => new WebAssembly.Memory({ initial: 1, maximum: 1024, shared: true });
+
+Deno.test("allocator: aligned, disjoint, coalesces on free, grows the memory", () => {
+  const mem = memory();
+  const heap = new LinearAllocator(mem, 100);
+  const blocks = [10, 1000, 64, 70000, 3].map((bytes) => ({ ptr: heap.alloc(bytes), bytes }));
+  for (const b of blocks) if (b.ptr % ALIGN !== 0) throw new Error(`unaligned ${b.ptr}`);
+  const sorted = [...blocks].sort((a, b) => a.ptr - b.ptr);
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i - 1].ptr + sorted[i - 1].bytes > sorted[i].ptr) throw new Error("overlap");
+  }
+  if (mem.buffer.byteLength < 70000) throw new Error("memory did not grow");
+  for (const b of [blocks[1], blocks[3], blocks[0], blocks[4], blocks[2]]) heap.free(b.ptr);
+  if (heap.liveBytes !== 0 || heap.freeBlocks !== 1) {
+    throw new Error(`after freeing all: ${heap.liveBytes} live, ${heap.freeBlocks} free blocks`);
+  }
+  // First fit reuses the lowest address again.
+  if (heap.alloc(8) !== sorted[0].ptr) throw new Error("freed space not reused");
+});
+
+Deno.test("step arena: reset frees everything at once and reuses the same chunks", () => {
+  const heap = new LinearAllocator(memory(), 0);
+  const arena = new StepArena(heap, 4096);
+  const first = [100, 2000, 3000, 10000].map((n) => arena.alloc(n));
+  const reserved = arena.reservedBytes;
+  arena.reset();
+  const second = [100, 2000, 3000, 10000].map((n) => arena.alloc(n));
+  if (second.join() !== first.join()) throw new Error("a step after reset used other addresses");
+  if (arena.reservedBytes !== reserved) throw new Error("the arena grew on a repeated step");
+  arena.release();
+  if (heap.liveBytes !== 0) throw new Error("release left chunks allocated");
+});
+
+Deno.test("split: parts tile the range in units and shift pointers by layout", () => {
+  const mm = opByName("matmul");
+  const p = { batch: 1, m: 37, n: 8, k: 8, lda: 8, ldb: 8, ldc: 8, trans_a: 0 };
+  const parts = splitCall(mm, p, 3, 1);
+  const ms = parts.map((x) => x.params.m);
+  if (ms.reduce((a, b) => a + b) !== 37 || ms.slice(0, -1).some((m) => m % 4)) {
+    throw new Error(`matmul rows split badly: ${ms}`);
+  }
+  // a and c move by rows * ld, b and bias stay.
+  const second = parts[1].offsets;
+  if (second[0] !== ms[0] * 8 || second[1] !== 0 || second[2] !== 0 || second[3] !== ms[0] * 8) {
+    throw new Error(`matmul part offsets ${second}`);
+  }
+  const ln = splitCall(opByName("layernorm_forward"), { rows: 5, cols: 3, ld: 3 }, 2, 1);
+  // x, gamma, beta, y, mean, rstd: matrix, per_col, per_col, matrix, per_row, per_row.
+  if (ln[1].offsets.join() !== [6, 0, 0, 6, 2, 2].join()) { // rows 2..4
+    throw new Error(`layernorm offsets ${ln[1].offsets}`);
+  }
+  if (splitCall(opByName("add"), { n: 100 }, 8, 1000).length !== 1) {
+    throw new Error("a small call was split");
+  }
+});

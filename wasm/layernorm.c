@@ -1,0 +1,89 @@
+/* LayerNorm over the last axis (CONMAMBA_SPEC.md 4.16: biased variance, eps inside the root).
+ * Row sums use four f32 lanes combined in a fixed order, so results are the same bits however the
+ * rows are split across threads. */
+#include "../ffi/ops.h"
+#include "simd.h"
+
+/* sum_j x[j], four interleaved partial sums then the tail */
+static float row_sum(const float* x, int32_t n) {
+  v128_t acc = wasm_f32x4_splat(0.0f);
+  int32_t j = 0;
+  for (; j + 4 <= n; j += 4) acc = wasm_f32x4_add(acc, wasm_v128_load(x + j));
+  float s = cm_hsum(acc);
+  for (; j < n; j++) s += x[j];
+  return s;
+}
+
+/* sum_j (x[j] - mean)^2 */
+static float row_sq_dev(const float* x, int32_t n, float mean) {
+  v128_t acc = wasm_f32x4_splat(0.0f), m = wasm_f32x4_splat(mean);
+  int32_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    v128_t d = wasm_f32x4_sub(wasm_v128_load(x + j), m);
+    acc = wasm_f32x4_add(acc, wasm_f32x4_mul(d, d));
+  }
+  float s = cm_hsum(acc);
+  for (; j < n; j++) s += (x[j] - mean) * (x[j] - mean);
+  return s;
+}
+
+void cm_layernorm_forward(const cm_rows_params* p, const float* x, const float* gamma,
+                          const float* beta, float* y, float* mean, float* rstd) {
+  int32_t d = p->cols;
+  for (int32_t r = 0; r < p->rows; r++) {
+    const float* xr = x + (int64_t)r * p->ld;
+    float* yr = y + (int64_t)r * p->ld;
+    float mu = row_sum(xr, d) / (float)d;
+    float rs = 1.0f / __builtin_sqrtf(row_sq_dev(xr, d, mu) / (float)d + p->eps);
+    mean[r] = mu;
+    rstd[r] = rs;
+    v128_t m = wasm_f32x4_splat(mu), s = wasm_f32x4_splat(rs);
+    int32_t j = 0;
+    for (; j + 4 <= d; j += 4) {
+      /* y[j] = (x[j] - mu) * rs * gamma[j] + beta[j] */
+      v128_t xhat = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(xr + j), m), s);
+      wasm_v128_store(yr + j, wasm_f32x4_add(wasm_f32x4_mul(xhat, wasm_v128_load(gamma + j)),
+                                             wasm_v128_load(beta + j)));
+    }
+    for (; j < d; j++) yr[j] = (xr[j] - mu) * rs * gamma[j] + beta[j];
+  }
+}
+
+void cm_layernorm_backward(const cm_rows_params* p, const float* x, const float* gamma,
+                           const float* mean, const float* rstd, const float* dy, float* dx) {
+  int32_t d = p->cols;
+  for (int32_t r = 0; r < p->rows; r++) {
+    const float *xr = x + (int64_t)r * p->ld, *gr = dy + (int64_t)r * p->ld;
+    float* dxr = dx + (int64_t)r * p->ld;
+    float mu = mean[r], rs = rstd[r];
+    /* a = mean_j g[j], b = mean_j g[j] xhat[j], with g = dy * gamma */
+    float sum_g = 0.0f, sum_gx = 0.0f;
+    for (int32_t j = 0; j < d; j++) {
+      float g = gr[j] * gamma[j];
+      sum_g += g;
+      sum_gx += g * ((xr[j] - mu) * rs);
+    }
+    float a = sum_g / (float)d, b = sum_gx / (float)d;
+    for (int32_t j = 0; j < d; j++) {
+      float v = rs * (gr[j] * gamma[j] - a - ((xr[j] - mu) * rs) * b);
+      dxr[j] = p->accumulate ? dxr[j] + v : v;
+    }
+  }
+}
+
+void cm_layernorm_backward_params(const cm_rows_params* p, const float* x, const float* mean,
+                                  const float* rstd, const float* dy, float* dgamma,
+                                  float* dbeta) {
+  int32_t d = p->cols;
+  if (!p->accumulate) {
+    for (int32_t j = 0; j < d; j++) dgamma[j] = dbeta[j] = 0.0f;
+  }
+  for (int32_t r = 0; r < p->rows; r++) {
+    const float *xr = x + (int64_t)r * p->ld, *gr = dy + (int64_t)r * p->ld;
+    float mu = mean[r], rs = rstd[r];
+    for (int32_t j = 0; j < d; j++) {
+      dgamma[j] += gr[j] * ((xr[j] - mu) * rs); /* sum_r dy xhat */
+      dbeta[j] += gr[j];                        /* sum_r dy */
+    }
+  }
+}
