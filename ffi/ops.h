@@ -10,7 +10,7 @@
 #define CM_API
 #endif
 
-#define CM_OP_COUNT 16
+#define CM_OP_COUNT 17
 
 typedef struct cm_matmul_params {
   int32_t batch; /* number of independent products */
@@ -40,6 +40,16 @@ typedef struct cm_rows_params {
   int32_t accumulate; /* 1: outputs are added to, 0: overwritten */
   float eps; /* LayerNorm epsilon */
 } cm_rows_params;
+
+typedef struct cm_fbank_params {
+  int32_t rows; /* frames computed by this call */
+  int32_t cols; /* mel filters (80) */
+  int32_t ld; /* row stride of the output */
+  int32_t row0; /* index of this call's first frame in the utterance */
+  int32_t n_samples; /* samples of the waveform */
+  int32_t n_fft; /* FFT length (even, n_fft/2 a product of 2, 3, 5; <= 1024) */
+  int32_t hop; /* samples between frames (160) */
+} cm_fbank_params;
 
 /* C = op(A) op(B) (+ C when accumulate) (+ bias per column). Each C element is a sequential float32 sum over k in order, whatever the blocking or thread split.
  *   a: (batch, m, k) or (batch, k, m)
@@ -140,5 +150,14 @@ CM_API void cm_log_softmax_forward(const cm_rows_params* p, const float* x, floa
  *   dy: (rows, ld)
  *   dx: (rows, ld) */
 CM_API void cm_log_softmax_backward(const cm_rows_params* p, const float* y, const float* dy, float* dx);
+
+/* Log-mel dB of frames row0 .. row0+rows-1 (CONMAMBA_SPEC.md 3.2-3.5, before the per-utterance top_db clamp), computed in double: centred zero-padded frames, window, |FFT|^2, triangular mel filters, 10 log10(max(E, 1e-10)).
+ *   wav: (n_samples)
+ *   window: (n_fft)
+ *   twiddle_hi: (n_fft, 2)
+ *   twiddle_lo: (n_fft, 2)
+ *   mel: (packed: per filter first_bin, count, count weights)
+ *   out: (rows, ld) */
+CM_API void cm_fbank_forward(const cm_fbank_params* p, const float* wav, const float* window, const float* twiddle_hi, const float* twiddle_lo, const float* mel, float* out);
 
 #endif /* CM_OPS_H */

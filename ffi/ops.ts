@@ -87,6 +87,19 @@ export const ROWS_PARAMS: ParamStruct = {
   ],
 };
 
+export const FBANK_PARAMS: ParamStruct = {
+  name: "fbank",
+  fields: [
+    ["rows", "i32", "frames computed by this call"],
+    ["cols", "i32", "mel filters (80)"],
+    ["ld", "i32", "row stride of the output"],
+    ["row0", "i32", "index of this call's first frame in the utterance"],
+    ["n_samples", "i32", "samples of the waveform"],
+    ["n_fft", "i32", "FFT length (even, n_fft/2 a product of 2, 3, 5; <= 1024)"],
+    ["hop", "i32", "samples between frames (160)"],
+  ],
+};
+
 type Layout = OpArg["layout"];
 const fin = (name: string, shape: string, layout: Layout = "vector"): OpArg => ({
   name,
@@ -251,12 +264,30 @@ export const OPS: readonly OpSpec[] = [
     args: [fin("y", "(rows, ld)", M), fin("dy", "(rows, ld)", M), fout("dx", "(rows, ld)", M)],
     doc: "dx = dy - exp(y) sum(dy), per row.",
   },
+  // ---- filterbank features (src/audio/fbank.ts) ----
+  {
+    name: "fbank_forward",
+    params: FBANK_PARAMS,
+    split: "rows",
+    args: [
+      fin("wav", "(n_samples)"),
+      fin("window", "(n_fft)"),
+      fin("twiddle_hi", "(n_fft, 2)"),
+      fin("twiddle_lo", "(n_fft, 2)"),
+      fin("mel", "(packed: per filter first_bin, count, count weights)"),
+      fout("out", "(rows, ld)", M),
+    ],
+    doc: "Log-mel dB of frames row0 .. row0+rows-1 (CONMAMBA_SPEC.md 3.2-3.5, before the " +
+      "per-utterance top_db clamp), computed in double: centred zero-padded frames, window, " +
+      "|FFT|^2, triangular mel filters, 10 log10(max(E, 1e-10)).",
+  },
 ];
 
 export const PARAM_STRUCTS: readonly ParamStruct[] = [
   MATMUL_PARAMS,
   ELEMENTWISE_PARAMS,
   ROWS_PARAMS,
+  FBANK_PARAMS,
 ];
 
 /** The exported C symbol of an op. */

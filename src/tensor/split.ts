@@ -66,6 +66,8 @@ function part(
       return { params, offsets: op.args.map(() => begin) };
     case "rows":
       params.rows = n;
+      // Kernels that need absolute row numbers (e.g. fbank frames) carry a row0 field.
+      if ("row0" in p) params.row0 = p.row0 + begin;
       return {
         params,
         offsets: op.args.map((a) =>

@@ -1,0 +1,142 @@
+/* Log-mel filterbank of one utterance, as SpeechBrain's Fbank computes it (CONMAMBA_SPEC.md §3):
+ * centred frames (zero padding n_fft/2 each side), a window w (n_fft, zero-padded when shorter),
+ * |FFT|^2, triangular mel filters, 10 log10(max(E, 1e-10)). The top_db clamp needs the maximum of
+ * the whole utterance, so the caller applies it (src/audio/fbank.ts).
+ *
+ * Arithmetic is in double (the FFT, power, mel sums and the log): float32 outputs then match a
+ * float64 reference to ~1e-6 dB, and the reference system's float32 output to its own rounding.
+ * Twiddles arrive as float pairs hi + lo (hi = (float)t, lo = (float)(t - hi)), exact to ~1e-14. */
+#include <stdint.h>
+
+#include "../ffi/ops.h"
+
+typedef struct {
+  double re, im;
+} cplx;
+
+/* Natural log in double: x = m 2^e, m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s),
+ * s = (m - 1) / (m + 1), |s| <= 0.172, series to s^23 (error < 1e-17). x > 0 and finite. */
+static double log_d(double x) {
+  union {
+    double d;
+    uint64_t u;
+  } v = {x};
+  int e = (int)((v.u >> 52) & 0x7ff) - 1023;
+  v.u = (v.u & 0x000fffffffffffffull) | 0x3ff0000000000000ull; /* m in [1, 2) */
+  double m = v.d;
+  if (m > 1.4142135623730951) {
+    m *= 0.5;
+    e += 1;
+  }
+  const double s = (m - 1.0) / (m + 1.0), z = s * s;
+  /* atanh(s) / s = sum z^i / (2i + 1), by Horner from i = 11 down */
+  double p = 1.0 / 23;
+  static const double inv_odd[11] = {1.0 / 21, 1.0 / 19, 1.0 / 17, 1.0 / 15, 1.0 / 13, 1.0 / 11,
+                                     1.0 / 9,  1.0 / 7,  1.0 / 5,  1.0 / 3,  1.0};
+  for (int i = 0; i < 11; i++) p = p * z + inv_odd[i];
+  return 2.0 * s * p + e * 0.6931471805599453;
+}
+
+/* Largest power-of-small-prime factorisation of n into radices 4, 2, 3, 5 (n <= 4096). */
+static int factorise(int n, int* f) {
+  int k = 0;
+  while (n % 4 == 0) f[k++] = 4, n /= 4;
+  while (n % 2 == 0) f[k++] = 2, n /= 2;
+  while (n % 3 == 0) f[k++] = 3, n /= 3;
+  while (n % 5 == 0) f[k++] = 5, n /= 5;
+  return n == 1 ? k : -1;
+}
+
+/* Out-of-place mixed-radix decimation in time: X = DFT_n(x[0], x[s], x[2s], ...).
+ * w[j] = exp(-2 pi i j / M) for the top length M; a sub-DFT of length n uses w[j * (M / n)].
+ * Each level: r sub-DFTs of length m = n / r, then for every k the twiddled values
+ * t_j = Y_j[k] W_n^{jk} go through an r-point DFT: X[q m + k] = sum_j t_j W_r^{jq}. */
+static void fft_rec(const cplx* x, cplx* X, int n, int s, const cplx* w, int M, const int* f) {
+  if (n == 1) {
+    X[0] = x[0];
+    return;
+  }
+  const int r = f[0], m = n / r, step = M / n;
+  for (int j = 0; j < r; j++) fft_rec(x + j * s, X + j * m, m, s * r, w, M, f + 1);
+  cplx t[5];
+  for (int k = 0; k < m; k++) {
+    t[0] = X[k];
+    for (int j = 1; j < r; j++) {
+      const cplx y = X[j * m + k], tw = w[j * k * step]; /* j k < n, so the index is < M */
+      t[j].re = y.re * tw.re - y.im * tw.im;
+      t[j].im = y.re * tw.im + y.im * tw.re;
+    }
+    if (r == 2) {
+      X[k].re = t[0].re + t[1].re, X[k].im = t[0].im + t[1].im;
+      X[m + k].re = t[0].re - t[1].re, X[m + k].im = t[0].im - t[1].im;
+    } else if (r == 4) { /* W_4 = -i */
+      const double ar = t[0].re + t[2].re, ai = t[0].im + t[2].im;
+      const double br = t[0].re - t[2].re, bi = t[0].im - t[2].im;
+      const double cr = t[1].re + t[3].re, ci = t[1].im + t[3].im;
+      const double dr = t[1].im - t[3].im, di = t[3].re - t[1].re; /* -i (t1 - t3) */
+      X[k].re = ar + cr, X[k].im = ai + ci;
+      X[m + k].re = br + dr, X[m + k].im = bi + di;
+      X[2 * m + k].re = ar - cr, X[2 * m + k].im = ai - ci;
+      X[3 * m + k].re = br - dr, X[3 * m + k].im = bi - di;
+    } else { /* 3 or 5: the small DFT as written */
+      const int rs = M / r;
+      for (int q = 0; q < r; q++) {
+        double re = 0.0, im = 0.0;
+        for (int j = 0; j < r; j++) {
+          const cplx e = w[((j * q) % r) * rs];
+          re += t[j].re * e.re - t[j].im * e.im;
+          im += t[j].re * e.im + t[j].im * e.re;
+        }
+        X[q * m + k].re = re, X[q * m + k].im = im;
+      }
+    }
+  }
+}
+
+void cm_fbank_forward(const cm_fbank_params* p, const float* wav, const float* window,
+                      const float* tw_hi, const float* tw_lo, const float* mel, float* out) {
+  const int N = p->n_fft, H = N / 2; /* real FFT of N = complex FFT of H = N/2, then a split */
+  int f[16];
+  if (N > 1024 || N % 2 || factorise(H, f) < 0) return; /* validated by the caller */
+  cplx w[1024], z[512], Z[512];
+  for (int j = 0; j < N; j++) {
+    w[j].re = (double)tw_hi[2 * j] + (double)tw_lo[2 * j];
+    w[j].im = (double)tw_hi[2 * j + 1] + (double)tw_lo[2 * j + 1];
+  }
+  cplx wh[512]; /* exp(-2 pi i j / H) = w[2 j] */
+  for (int j = 0; j < H; j++) wh[j] = w[2 * j];
+  double power[513];
+  for (int r = 0; r < p->rows; r++) {
+    const int64_t t = p->row0 + r;
+    const int64_t start = t * p->hop - N / 2;
+    /* z[m] = x[2m] + i x[2m+1], x = windowed frame, zero outside the signal */
+    for (int m = 0; m < H; m++) {
+      int64_t a = start + 2 * m, b = a + 1;
+      double xa = (a >= 0 && a < p->n_samples) ? (double)wav[a] * window[2 * m] : 0.0;
+      double xb = (b >= 0 && b < p->n_samples) ? (double)wav[b] * window[2 * m + 1] : 0.0;
+      z[m].re = xa;
+      z[m].im = xb;
+    }
+    fft_rec(z, Z, H, 1, wh, H, f);
+    /* X[k] = E[k] + w^k O[k], E = (Z[k] + conj Z[H-k]) / 2, O = (Z[k] - conj Z[H-k]) / 2i */
+    for (int k = 0; k <= H; k++) {
+      cplx a = Z[k % H], b = Z[(H - k) % H];
+      double er = 0.5 * (a.re + b.re), ei = 0.5 * (a.im - b.im);
+      double or_ = 0.5 * (a.im + b.im), oi = -0.5 * (a.re - b.re);
+      cplx tw = k < N ? w[k] : w[0];
+      double xr = er + tw.re * or_ - tw.im * oi;
+      double xi = ei + tw.re * oi + tw.im * or_;
+      power[k] = xr * xr + xi * xi;
+    }
+    /* mel: packed as [first_bin, count, weights...] per filter */
+    const float* m = mel;
+    float* o = out + (int64_t)r * p->ld;
+    for (int i = 0; i < p->cols; i++) {
+      int first = (int)m[0], count = (int)m[1];
+      double e = 0.0;
+      for (int k = 0; k < count; k++) e += power[first + k] * (double)m[2 + k];
+      m += 2 + count;
+      o[i] = (float)(4.342944819032518 * log_d(e > 1e-10 ? e : 1e-10)); /* 10 / ln 10 */
+    }
+  }
+}
