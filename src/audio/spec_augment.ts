@@ -1,0 +1,139 @@
+/**
+ * Feature-domain augmentation of a training batch as the recipe applies it after normalisation
+ * (CONMAMBA_SPEC.md §8.8, gotcha G15): time drop, frequency drop, then (S2S only) time warp, in
+ * that order, on the padded (B, T, F) batch. Our own seeded RNG replaces torch's: the
+ * distributions are the recipe's, the draws are not (they cannot be, across frameworks).
+ */
+
+/** A batch of features: data is (B, T, F) row-major, padded to T. */
+export interface FeatureBatch {
+  data: Float32Array;
+  B: number;
+  T: number;
+  F: number;
+}
+
+/** Uniform draws from a seeded stream (mulberry32): repeatable, one stream per step. */
+export class Rng {
+  #a: number;
+  constructor(seed: number) {
+    this.#a = seed >>> 0;
+  }
+  /** In [0, 1). */
+  next(): number {
+    let t = (this.#a = (this.#a + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  /** Integer in [lo, hi], both inclusive. */
+  int(lo: number, hi: number): number {
+    return lo + Math.floor(this.next() * (hi - lo + 1));
+  }
+}
+
+export interface DropSettings {
+  lengthLow: number;
+  lengthHigh: number; // exclusive, as the recipe's SpectrogramDrop
+  countLow: number;
+  countHigh: number; // inclusive
+}
+
+/**
+ * SpectrogramDrop along `axis`: one mask count n for the whole batch, then per utterance n masks
+ * of length in [lengthLow, lengthHigh) starting anywhere in [0, D), clipped at D; masked entries
+ * become the mean of the whole batch tensor (padding included), computed before masking.
+ */
+export function spectrogramDrop(
+  batch: FeatureBatch,
+  axis: "time" | "freq",
+  s: DropSettings,
+  rng: Rng,
+): void {
+  const { data, B, T, F } = batch;
+  const D = axis === "time" ? T : F;
+  const n = rng.int(s.countLow, s.countHigh);
+  if (n === 0) return;
+  let sum = 0;
+  for (let i = 0; i < data.length; i++) sum += data[i];
+  const mean = Math.fround(sum / data.length);
+  for (let b = 0; b < B; b++) {
+    const masked = new Uint8Array(D);
+    for (let k = 0; k < n; k++) {
+      const len = rng.int(s.lengthLow, s.lengthHigh - 1);
+      const start = rng.int(0, D - 1);
+      masked.fill(1, start, Math.min(D, start + len));
+    }
+    const base = b * T * F;
+    for (let d = 0; d < D; d++) {
+      if (!masked[d]) continue;
+      if (axis === "time") data.fill(mean, base + d * F, base + (d + 1) * F);
+      else for (let t = 0; t < T; t++) data[base + t * F + d] = mean;
+    }
+  }
+}
+
+/** Keys' cubic convolution weights for offsets -1, 0, 1, 2 at fraction t (PyTorch: a = -0.75). */
+function cubicWeights(t: number, a = -0.75): [number, number, number, number] {
+  const near = (x: number) => ((a + 2) * x - (a + 3)) * x * x + 1; // |x| <= 1
+  const far = (x: number) => ((a * x - 5 * a) * x + 8 * a) * x - 4 * a; // 1 < |x| < 2
+  return [far(t + 1), near(t), near(1 - t), far(2 - t)];
+}
+
+/**
+ * Resizes rows [from, from + inLen) of one utterance's (T, F) matrix to outLen rows along time
+ * (bicubic, align_corners = True, neighbours clamped), writing into `out` at row `at`.
+ */
+function resizeTime(
+  src: Float32Array,
+  F: number,
+  from: number,
+  inLen: number,
+  out: Float32Array,
+  at: number,
+  outLen: number,
+): void {
+  for (let d = 0; d < outLen; d++) {
+    const pos = outLen > 1 ? (d * (inLen - 1)) / (outLen - 1) : 0;
+    const i0 = Math.floor(pos);
+    const w = cubicWeights(pos - i0);
+    const rows = [i0 - 1, i0, i0 + 1, i0 + 2].map((i) => from + Math.min(Math.max(i, 0), inLen - 1));
+    for (let f = 0; f < F; f++) {
+      out[(at + d) * F + f] = w[0] * src[rows[0] * F + f] + w[1] * src[rows[1] * F + f] +
+        w[2] * src[rows[2] * F + f] + w[3] * src[rows[3] * F + f];
+    }
+  }
+}
+
+/**
+ * Time warp with window w (5): one centre c in [w, T - w - 1] and new boundary c' in
+ * [c - w + 1, c + w] for the whole batch; frames [0, c) are resized to c' frames and [c, T) to
+ * T - c' frames. A no-op when T - w <= w.
+ */
+export function timeWarp(batch: FeatureBatch, window: number, rng: Rng): void {
+  const { data, B, T, F } = batch;
+  if (T - window <= window) return;
+  const c = rng.int(window, T - window - 1);
+  const cNew = rng.int(c - window, c + window - 1) + 1;
+  const utt = new Float32Array(T * F);
+  for (let b = 0; b < B; b++) {
+    const view = data.subarray(b * T * F, (b + 1) * T * F);
+    utt.set(view);
+    resizeTime(utt, F, 0, c, view, 0, cNew);
+    resizeTime(utt, F, c, T - c, view, cNew, T - cNew);
+  }
+}
+
+export interface SpecAugmentSettings {
+  timeDrop: DropSettings;
+  freqDrop: DropSettings;
+  /** null: no warp (the CTC recipes). */
+  timeWarpWindow: number | null;
+}
+
+/** The recipe's order: time drop, frequency drop, time warp. */
+export function specAugment(batch: FeatureBatch, s: SpecAugmentSettings, rng: Rng): void {
+  spectrogramDrop(batch, "time", s.timeDrop, rng);
+  spectrogramDrop(batch, "freq", s.freqDrop, rng);
+  if (s.timeWarpWindow !== null) timeWarp(batch, s.timeWarpWindow, rng);
+}
