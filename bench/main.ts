@@ -1,7 +1,8 @@
 /**
  * `deno task bench [name...]`: benchmarks as markdown tables, each with a baseline measured in
- * the same run. Names: pipeline, gemm (default: all).
+ * the same run. Names: pipeline, fbank, gemm (default: all).
  */
+import { audioBench } from "./audio_bench.ts";
 import { gemmBench, gemmTable } from "./ops_matmul.ts";
 import { pipelineBench, type Row } from "./pipeline_bench.ts";
 
@@ -14,6 +15,7 @@ function printTable(title: string, rows: Row[]): void {
 
 const BENCHES: Record<string, () => Promise<void>> = {
   pipeline: async () => printTable("pipeline engine", await pipelineBench()),
+  fbank: async () => printTable("audio front end, x real time on one core", await audioBench()),
   gemm: async () =>
     console.log(`\n### gemm (Wasm kernels vs OpenBLAS)\n\n${gemmTable(await gemmBench())}`),
 };

@@ -10,7 +10,7 @@
 #define CM_API
 #endif
 
-#define CM_OP_COUNT 17
+#define CM_OP_COUNT 35
 
 typedef struct cm_matmul_params {
   int32_t batch; /* number of independent products */
@@ -41,6 +41,93 @@ typedef struct cm_rows_params {
   float eps; /* LayerNorm epsilon */
 } cm_rows_params;
 
+typedef struct cm_scan_params {
+  int32_t batch; /* sequences */
+  int32_t seqlen; /* time steps T */
+  int32_t channels; /* inner channels Di handled by this call */
+  int32_t dstate; /* state size Ns (16) */
+  int32_t ld_u; /* row stride of u, delta, out and their gradients (>= channels) */
+  int32_t ld_bc; /* row stride of B and C and of dB, dC (they are columns of x_proj's output) */
+  int32_t ld_z; /* row stride of z and dz (the second half of in_proj's output) */
+  int32_t delta_softplus; /* 1: delta = softplus(delta + delta_bias), identity above 20 */
+  int32_t chunk; /* time steps between saved states (the backward recomputes inside a chunk) */
+  int32_t nchunks; /* ceil(seqlen / chunk) */
+  int32_t ld_state; /* elements between saved states of one sequence: Di of the whole call * dstate */
+} cm_scan_params;
+
+typedef struct cm_conv1d_params {
+  int32_t batch; /* sequences */
+  int32_t seqlen; /* time steps T (the output has as many) */
+  int32_t channels; /* channels handled by this call (depthwise: one filter each) */
+  int32_t kernel; /* taps K */
+  int32_t pad_left; /* zeros before t = 0: K - 1 causal, (K - 1) / 2 'same' */
+  int32_t ld_x; /* row stride of x and dx (>= channels) */
+  int32_t ld_y; /* row stride of y, dy and dpre (>= channels) */
+  int32_t activation; /* 0: none, 1: SiLU fused after the bias */
+} cm_conv1d_params;
+
+typedef struct cm_seq_params {
+  int32_t batch; /* sequences */
+  int32_t seqlen; /* time steps T */
+  int32_t width; /* features per time step */
+} cm_seq_params;
+
+typedef struct cm_im2col_params {
+  int32_t batch; /* images handled by this call */
+  int32_t time; /* input frames T (the convolution's W axis) */
+  int32_t freq; /* input frequency bins F (the convolution's H axis) */
+  int32_t channels; /* input channels Cin */
+  int32_t time_out; /* output frames */
+  int32_t freq_out; /* output bins */
+  int32_t ksize; /* kernel size along both axes (3) */
+  int32_t stride; /* stride along both axes (2) */
+  int32_t pad; /* reflect padding on each side of both axes (1) */
+} cm_im2col_params;
+
+typedef struct cm_dropout_params {
+  int32_t n; /* elements handled by this call */
+  float p; /* drop probability in [0, 1) */
+  int32_t seed; /* run seed */
+  int32_t stream; /* which mask of the run (e.g. step * 4096 + call site) */
+  int32_t index0; /* global index of this call's first element (set by the thread split) */
+} cm_dropout_params;
+
+typedef struct cm_ctc_params {
+  int32_t batch; /* utterances handled by this call */
+  int32_t time; /* padded frames T */
+  int32_t vocab; /* classes V */
+  int32_t max_target; /* padded target length S */
+  int32_t lattice; /* 2 S + 1 */
+  int32_t blank; /* blank id (0) */
+  int32_t zero_infinity; /* 1: an infeasible utterance gets loss 0 and gradient 0 */
+} cm_ctc_params;
+
+typedef struct cm_loss_params {
+  int32_t rows; /* positions handled by this call */
+  int32_t vocab; /* classes V */
+  float smoothing; /* label smoothing eps (0: NLL) */
+} cm_loss_params;
+
+typedef struct cm_adam_params {
+  int32_t n; /* elements */
+  float beta1; /* first-moment decay */
+  float beta2; /* second-moment decay */
+  float eps; /* added to the root of the bias-corrected second moment */
+  float weight_decay; /* Adam's L2 term (g += wd p) when not decoupled */
+  int32_t decoupled; /* 1: AdamW, p *= decay_factor first; 0: Adam */
+  float decay_factor; /* 1 - lr wd (computed in float64 by the caller, as PyTorch does) */
+  float step_size; /* lr / (1 - beta1^step) */
+  float bc2_sqrt; /* sqrt(1 - beta2^step) */
+  float grad_scale; /* multiplies the gradient first (the clipping coefficient, or 1) */
+} cm_adam_params;
+
+typedef struct cm_blocks_params {
+  int32_t blocks; /* blocks handled by this call */
+  int32_t block; /* elements per block (the last one may be shorter) */
+  int32_t n; /* elements of the whole vector */
+  int32_t first_block; /* index of this call's first block (set by the thread split) */
+} cm_blocks_params;
+
 typedef struct cm_fbank_params {
   int32_t rows; /* frames computed by this call */
   int32_t cols; /* mel filters (80) */
@@ -50,6 +137,17 @@ typedef struct cm_fbank_params {
   int32_t n_fft; /* FFT length (even, n_fft/2 a product of 2, 3, 5; <= 1024) */
   int32_t hop; /* samples between frames (160) */
 } cm_fbank_params;
+
+typedef struct cm_resample_params {
+  int32_t rows; /* output blocks computed by this call (one per `orig` input samples) */
+  int32_t cols; /* output samples per block (the new rate's factor) */
+  int32_t ld; /* row stride of the output */
+  int32_t row0; /* index of this call's first block */
+  int32_t n_in; /* input samples */
+  int32_t taps; /* kernel length per phase (2 width + orig) */
+  int32_t orig; /* input samples per block (the old rate's factor) */
+  int32_t width; /* taps before the block start */
+} cm_resample_params;
 
 /* C = op(A) op(B) (+ C when accumulate) (+ bias per column). Each C element is a sequential float32 sum over k in order, whatever the blocking or thread split.
  *   a: (batch, m, k) or (batch, k, m)
@@ -151,6 +249,135 @@ CM_API void cm_log_softmax_forward(const cm_rows_params* p, const float* x, floa
  *   dx: (rows, ld) */
 CM_API void cm_log_softmax_backward(const cm_rows_params* p, const float* y, const float* dy, float* dx);
 
+/* y = exp(x) (A = -exp(A_log)); its backward is dy * y (mul).
+ *   x: (n)
+ *   y: (n) */
+CM_API void cm_exp_forward(const cm_elementwise_params* p, const float* x, float* y);
+
+/* y = x > 0 ? x : alpha x (CNN front end, alpha 0.01, CONMAMBA_SPEC.md 4.2).
+ *   x: (n)
+ *   y: (n) */
+CM_API void cm_leaky_relu_forward(const cm_elementwise_params* p, const float* x, float* y);
+
+/* dx = x > 0 ? dy : alpha dy.
+ *   x: (n)
+ *   dy: (n)
+ *   dx: (n) */
+CM_API void cm_leaky_relu_backward(const cm_elementwise_params* p, const float* x, const float* dy, float* dx);
+
+/* y = x[:, :cols] sigmoid(x[:, cols:]) (GLU over channels, CONMAMBA_SPEC.md 4.6).
+ *   x: (rows, 2 cols)
+ *   y: (rows, cols) */
+CM_API void cm_glu_forward(const cm_rows_params* p, const float* x, float* y);
+
+/* dx[:, :cols] = dy s, dx[:, cols:] = dy a s (1 - s), a = x[:, :cols], s = sigmoid(x[:, cols:]).
+ *   x: (rows, 2 cols)
+ *   dy: (rows, cols)
+ *   dx: (rows, 2 cols) */
+CM_API void cm_glu_backward(const cm_rows_params* p, const float* x, const float* dy, float* dx);
+
+/* y = keep ? x / (1 - p) : 0, keep = hash(seed, stream, index0 + i) >= p (a counter-based draw: the mask depends on neither threads nor call order). The backward is this same op on dy with the same seed and stream.
+ *   x: (n)
+ *   y: (n) */
+CM_API void cm_dropout(const cm_dropout_params* p, const float* x, float* y);
+
+/* y[b, t] = x[b, T - 1 - t] (BiMamba's backward direction, CONMAMBA_SPEC.md 4.9); its own backward. y must not alias x.
+ *   x: (batch, seqlen, width)
+ *   y: (batch, seqlen, width) */
+CM_API void cm_flip_time(const cm_seq_params* p, const float* x, float* y);
+
+/* y[b, t, c] = act(bias[c] + sum_j w[c, j] x[b, t - pad_left + j, c]), x = 0 outside [0, T): Mamba's causal conv (K 4, SiLU, CONMAMBA_SPEC.md 4.7) and the conv module's 'same' conv (K 31, no activation, 4.6). y has row stride channels of the whole call.
+ *   x: (batch, seqlen, ld_x)
+ *   w: (channels, kernel)
+ *   bias: (channels), may be NULL
+ *   y: (batch, seqlen, channels) */
+CM_API void cm_conv1d_depthwise_forward(const cm_conv1d_params* p, const float* x, const float* w, const float* bias, float* y);
+
+/* Gradients of conv1d_depthwise_forward (the activation's input is recomputed); dw and dbias sum over batch then time, in order.
+ *   x: (batch, seqlen, ld_x)
+ *   w: (channels, kernel)
+ *   bias: (channels), may be NULL
+ *   dy: (batch, seqlen, channels)
+ *   dpre: (batch, seqlen, channels): scratch, dL/d(pre-activation)
+ *   dx: (batch, seqlen, ld_x)
+ *   dw: (channels, kernel)
+ *   dbias: (channels) */
+CM_API void cm_conv1d_depthwise_backward(const cm_conv1d_params* p, const float* x, const float* w, const float* bias, const float* dy, float* dpre, float* dx, float* dw, float* dbias);
+
+/* The Mamba recurrence (CONMAMBA_SPEC.md 4.7): d = softplus(delta + delta_bias), h_t = exp(d A) h_(t-1) + d B_t u_t, y_t = C_t . h_t + D u_t, out = y silu(z). Saves h at the start of every chunk for the backward. states' row stride is the whole call's channels * dstate.
+ *   u: (batch, seqlen, ld_u)
+ *   delta: (batch, seqlen, ld_u)
+ *   A: (channels, dstate)
+ *   B: (batch, seqlen, ld_bc)
+ *   C: (batch, seqlen, ld_bc)
+ *   D: (channels), may be NULL
+ *   z: (batch, seqlen, ld_z), may be NULL
+ *   delta_bias: (channels), may be NULL
+ *   out: (batch, seqlen, ld_u)
+ *   states: (batch, nchunks, channels of the call, dstate) */
+CM_API void cm_selective_scan_forward(const cm_scan_params* p, const float* u, const float* delta, const float* A, const float* B, const float* C, const float* D, const float* z, const float* delta_bias, float* out, float* states);
+
+/* Gradients of selective_scan_forward: states are recomputed chunk by chunk from the saved ones (no (T, Ns) state per channel is stored). Parameter gradients come out per sequence; the caller sums them over the batch (sum_rows), so no two threads add into one value.
+ *   u: (batch, seqlen, ld_u)
+ *   delta: (batch, seqlen, ld_u)
+ *   A: (channels, dstate)
+ *   B: (batch, seqlen, ld_bc)
+ *   C: (batch, seqlen, ld_bc)
+ *   D: (channels), may be NULL
+ *   z: (batch, seqlen, ld_z), may be NULL
+ *   delta_bias: (channels), may be NULL
+ *   states: (batch, nchunks, channels, dstate)
+ *   dout: (batch, seqlen, ld_u)
+ *   du: (batch, seqlen, ld_u)
+ *   ddelta: (batch, seqlen, ld_u)
+ *   dA: (batch, channels, dstate): per-sequence partial sums
+ *   dB: (batch, seqlen, ld_bc)
+ *   dC: (batch, seqlen, ld_bc)
+ *   dD: (batch, channels): per-sequence partial sums, may be NULL
+ *   dz: (batch, seqlen, ld_z), may be NULL
+ *   ddelta_bias: (batch, channels): per-sequence partial sums, may be NULL */
+CM_API void cm_selective_scan_backward(const cm_scan_params* p, const float* u, const float* delta, const float* A, const float* B, const float* C, const float* D, const float* z, const float* delta_bias, const float* states, const float* dout, float* du, float* ddelta, float* dA, float* dB, float* dC, float* dD, float* dz, float* ddelta_bias);
+
+/* cols[b, t, f, (ci kf + kf') k + kt] = x[b, r(s t - pad + kt), r(s f - pad + kf), ci], r reflecting at both ends (CONMAMBA_SPEC.md 4.2: H = freq, W = time, weight (out, in, k_freq, k_time)); a conv2d is then cols . W^T + bias.
+ *   x: (batch, time, freq, channels)
+ *   cols: (batch, time_out, freq_out, channels*ksize*ksize) */
+CM_API void cm_im2col_reflect(const cm_im2col_params* p, const float* x, float* cols);
+
+/* The adjoint of im2col_reflect: x = sum of the cols entries that read it, in a fixed order.
+ *   cols: (batch, time_out, freq_out, channels*ksize*ksize)
+ *   x: (batch, time, freq, channels) */
+CM_API void cm_col2im_reflect(const cm_im2col_params* p, const float* cols, float* x);
+
+/* Per-utterance CTC negative log-likelihood (CONMAMBA_SPEC.md 7.1) by the log-space forward-backward in float64, and its gradient with respect to log_probs taken as free inputs (minus the state occupancy; 0 past the input length).
+ *   log_probs: (batch, time, vocab)
+ *   targets: (batch, max_target): ids as floats
+ *   input_lengths: (batch)
+ *   target_lengths: (batch)
+ *   loss: (batch)
+ *   grad: (batch, time, vocab): d loss_b / d log_probs
+ *   scratch: (batch, 4 time lattice): alpha and beta in float64 */
+CM_API void cm_ctc_loss(const cm_ctc_params* p, const float* log_probs, const float* targets, const float* input_lengths, const float* target_lengths, float* loss, float* grad, float* scratch);
+
+/* loss_r = w_r sum_k q(k) (log q(k) - log_probs[r, k]), q = 1 - eps at the target and eps / (V - 1) elsewhere (CONMAMBA_SPEC.md 7.2, 13 G17: the KL with its entropy term); eps = 0 gives the NLL.
+ *   log_probs: (rows, vocab)
+ *   targets: (rows): ids as floats
+ *   weights: (rows): 1 to count the position, 0 to skip it
+ *   loss: (rows)
+ *   grad: (rows, vocab): d loss_r / d log_probs */
+CM_API void cm_smoothed_nll(const cm_loss_params* p, const float* log_probs, const float* targets, const float* weights, float* loss, float* grad);
+
+/* One Adam/AdamW update as PyTorch 2.0.1 (CONMAMBA_SPEC.md 8.1): g = grad_scale grad (+ wd p for Adam); p *= decay_factor (AdamW); m += (1 - beta1) (g - m); v = beta2 v + (1 - beta2) g g; p += -step_size m / (sqrt(v) / bc2_sqrt + eps).
+ *   param: (n)
+ *   grad: (n)
+ *   m: (n)
+ *   v: (n) */
+CM_API void cm_adam_step(const cm_adam_params* p, float* param, const float* grad, float* m, float* v);
+
+/* partial[j] = sum of x^2 over block j, in order (the caller adds the partials in float64: gradient-norm clipping without atomics).
+ *   x: (n)
+ *   partial: (blocks) */
+CM_API void cm_sum_squares_blocks(const cm_blocks_params* p, const float* x, float* partial);
+
 /* Log-mel dB of frames row0 .. row0+rows-1 (CONMAMBA_SPEC.md 3.2-3.5, before the per-utterance top_db clamp), computed in double: centred zero-padded frames, window, |FFT|^2, triangular mel filters, 10 log10(max(E, 1e-10)).
  *   wav: (n_samples)
  *   window: (n_fft)
@@ -159,5 +386,11 @@ CM_API void cm_log_softmax_backward(const cm_rows_params* p, const float* y, con
  *   mel: (packed: per filter first_bin, count, count weights)
  *   out: (rows, ld) */
 CM_API void cm_fbank_forward(const cm_fbank_params* p, const float* wav, const float* window, const float* twiddle_hi, const float* twiddle_lo, const float* mel, float* out);
+
+/* Polyphase resampling (torchaudio Resample, CONMAMBA_SPEC.md 8.7): y[b, j] = sum_t kernels[j, t] x[(row0 + b) orig + t - width], zero outside the input; double sums.
+ *   x: (n_in)
+ *   kernels: (cols, taps)
+ *   y: (rows, ld) */
+CM_API void cm_resample_forward(const cm_resample_params* p, const float* x, const float* kernels, float* y);
 
 #endif /* CM_OPS_H */

@@ -33,6 +33,22 @@ export interface OpArg {
    * a, b, bias, c and split by their role. Defaults to "vector".
    */
   readonly layout?: "vector" | "matrix" | "per_row" | "per_col";
+  /**
+   * For an axis split (`OpSpec.split` an object): elements the pointer moves per unit of the
+   * split axis, as a product of parameter fields and integers ("seqlen*channels", "kernel", "1");
+   * "0" keeps it in place. Required for every argument of such an op.
+   */
+  readonly move?: string;
+}
+
+/** Splitting a named size field of the struct: each part sees [begin, end) of that axis. */
+export interface AxisSplit {
+  /** The parameter field that is split (it shrinks to end - begin in each part). */
+  readonly axis: string;
+  /** Parts begin at multiples of this (e.g. 4 channels of an f32x4). Default 1. */
+  readonly unit?: number;
+  /** Work per unit of the axis, as a product of fields ("seqlen*dstate"), to size the parts. */
+  readonly work: string;
 }
 
 export interface OpSpec {
@@ -46,7 +62,13 @@ export interface OpSpec {
    * rows, "cols" splits cols (reductions over rows), "matmul_rows" splits m. Every split keeps each
    * output element's arithmetic unchanged, so results are bitwise independent of the thread count.
    */
-  readonly split: "elements" | "rows" | "cols" | "matmul_rows";
+  readonly split: "elements" | "rows" | "cols" | "matmul_rows" | AxisSplit;
+  /**
+   * A parameter field that receives each part's `begin` added to it (e.g. the global element
+   * index that seeds dropout, or the first frame of a row split), so that kernels can tell where
+   * in the whole call their part lies.
+   */
+  readonly splitBase?: string;
 }
 
 export const MATMUL_PARAMS: ParamStruct = {
@@ -87,6 +109,124 @@ export const ROWS_PARAMS: ParamStruct = {
   ],
 };
 
+export const SCAN_PARAMS: ParamStruct = {
+  name: "scan",
+  fields: [
+    ["batch", "i32", "sequences"],
+    ["seqlen", "i32", "time steps T"],
+    ["channels", "i32", "inner channels Di handled by this call"],
+    ["dstate", "i32", "state size Ns (16)"],
+    ["ld_u", "i32", "row stride of u, delta, out and their gradients (>= channels)"],
+    ["ld_bc", "i32", "row stride of B and C and of dB, dC (they are columns of x_proj's output)"],
+    ["ld_z", "i32", "row stride of z and dz (the second half of in_proj's output)"],
+    ["delta_softplus", "i32", "1: delta = softplus(delta + delta_bias), identity above 20"],
+    ["chunk", "i32", "time steps between saved states (the backward recomputes inside a chunk)"],
+    ["nchunks", "i32", "ceil(seqlen / chunk)"],
+    [
+      "ld_state",
+      "i32",
+      "elements between saved states of one sequence: Di of the whole call * dstate",
+    ],
+  ],
+};
+
+export const CONV1D_PARAMS: ParamStruct = {
+  name: "conv1d",
+  fields: [
+    ["batch", "i32", "sequences"],
+    ["seqlen", "i32", "time steps T (the output has as many)"],
+    ["channels", "i32", "channels handled by this call (depthwise: one filter each)"],
+    ["kernel", "i32", "taps K"],
+    ["pad_left", "i32", "zeros before t = 0: K - 1 causal, (K - 1) / 2 'same'"],
+    ["ld_x", "i32", "row stride of x and dx (>= channels)"],
+    ["ld_y", "i32", "row stride of y, dy and dpre (>= channels)"],
+    ["activation", "i32", "0: none, 1: SiLU fused after the bias"],
+  ],
+};
+
+export const SEQ_PARAMS: ParamStruct = {
+  name: "seq",
+  fields: [
+    ["batch", "i32", "sequences"],
+    ["seqlen", "i32", "time steps T"],
+    ["width", "i32", "features per time step"],
+  ],
+};
+
+export const IM2COL_PARAMS: ParamStruct = {
+  name: "im2col",
+  fields: [
+    ["batch", "i32", "images handled by this call"],
+    ["time", "i32", "input frames T (the convolution's W axis)"],
+    ["freq", "i32", "input frequency bins F (the convolution's H axis)"],
+    ["channels", "i32", "input channels Cin"],
+    ["time_out", "i32", "output frames"],
+    ["freq_out", "i32", "output bins"],
+    ["ksize", "i32", "kernel size along both axes (3)"],
+    ["stride", "i32", "stride along both axes (2)"],
+    ["pad", "i32", "reflect padding on each side of both axes (1)"],
+  ],
+};
+
+export const DROPOUT_PARAMS: ParamStruct = {
+  name: "dropout",
+  fields: [
+    ["n", "i32", "elements handled by this call"],
+    ["p", "f32", "drop probability in [0, 1)"],
+    ["seed", "i32", "run seed"],
+    ["stream", "i32", "which mask of the run (e.g. step * 4096 + call site)"],
+    ["index0", "i32", "global index of this call's first element (set by the thread split)"],
+  ],
+};
+
+export const CTC_PARAMS: ParamStruct = {
+  name: "ctc",
+  fields: [
+    ["batch", "i32", "utterances handled by this call"],
+    ["time", "i32", "padded frames T"],
+    ["vocab", "i32", "classes V"],
+    ["max_target", "i32", "padded target length S"],
+    ["lattice", "i32", "2 S + 1"],
+    ["blank", "i32", "blank id (0)"],
+    ["zero_infinity", "i32", "1: an infeasible utterance gets loss 0 and gradient 0"],
+  ],
+};
+
+export const LOSS_PARAMS: ParamStruct = {
+  name: "loss",
+  fields: [
+    ["rows", "i32", "positions handled by this call"],
+    ["vocab", "i32", "classes V"],
+    ["smoothing", "f32", "label smoothing eps (0: NLL)"],
+  ],
+};
+
+export const ADAM_PARAMS: ParamStruct = {
+  name: "adam",
+  fields: [
+    ["n", "i32", "elements"],
+    ["beta1", "f32", "first-moment decay"],
+    ["beta2", "f32", "second-moment decay"],
+    ["eps", "f32", "added to the root of the bias-corrected second moment"],
+    ["weight_decay", "f32", "Adam's L2 term (g += wd p) when not decoupled"],
+    ["decoupled", "i32", "1: AdamW, p *= decay_factor first; 0: Adam"],
+    ["decay_factor", "f32", "1 - lr wd (computed in float64 by the caller, as PyTorch does)"],
+    ["step_size", "f32", "lr / (1 - beta1^step)"],
+    ["bc2_sqrt", "f32", "sqrt(1 - beta2^step)"],
+    ["grad_scale", "f32", "multiplies the gradient first (the clipping coefficient, or 1)"],
+  ],
+};
+
+export const BLOCKS_PARAMS: ParamStruct = {
+  name: "blocks",
+  fields: [
+    ["blocks", "i32", "blocks handled by this call"],
+    ["block", "i32", "elements per block (the last one may be shorter)"],
+    ["n", "i32", "elements of the whole vector"],
+    ["first_block", "i32", "index of this call's first block (set by the thread split)"],
+  ],
+};
+
 export const FBANK_PARAMS: ParamStruct = {
   name: "fbank",
   fields: [
@@ -97,6 +237,20 @@ export const FBANK_PARAMS: ParamStruct = {
     ["n_samples", "i32", "samples of the waveform"],
     ["n_fft", "i32", "FFT length (even, n_fft/2 a product of 2, 3, 5; <= 1024)"],
     ["hop", "i32", "samples between frames (160)"],
+  ],
+};
+
+export const RESAMPLE_PARAMS: ParamStruct = {
+  name: "resample",
+  fields: [
+    ["rows", "i32", "output blocks computed by this call (one per `orig` input samples)"],
+    ["cols", "i32", "output samples per block (the new rate's factor)"],
+    ["ld", "i32", "row stride of the output"],
+    ["row0", "i32", "index of this call's first block"],
+    ["n_in", "i32", "input samples"],
+    ["taps", "i32", "kernel length per phase (2 width + orig)"],
+    ["orig", "i32", "input samples per block (the old rate's factor)"],
+    ["width", "i32", "taps before the block start"],
   ],
 };
 
@@ -120,6 +274,13 @@ const finout = (name: string, shape: string, layout: Layout = "vector"): OpArg =
   layout,
 });
 const M = "matrix", R = "per_row", C = "per_col";
+/** An argument of an axis-split op: it moves by `move` elements per unit of the split axis. */
+const ax = (name: string, dir: OpArg["dir"], shape: string, move: string): OpArg => ({
+  name,
+  dir,
+  shape,
+  move,
+});
 
 export const OPS: readonly OpSpec[] = [
   {
@@ -264,11 +425,247 @@ export const OPS: readonly OpSpec[] = [
     args: [fin("y", "(rows, ld)", M), fin("dy", "(rows, ld)", M), fout("dx", "(rows, ld)", M)],
     doc: "dx = dy - exp(y) sum(dy), per row.",
   },
+  // ---- model ops (issue 3): Mamba core, convolutions, dropout, losses, optimiser ----
+  {
+    name: "exp_forward",
+    params: ELEMENTWISE_PARAMS,
+    split: "elements",
+    args: [fin("x", "(n)"), fout("y", "(n)")],
+    doc: "y = exp(x) (A = -exp(A_log)); its backward is dy * y (mul).",
+  },
+  {
+    name: "leaky_relu_forward",
+    params: ELEMENTWISE_PARAMS,
+    split: "elements",
+    args: [fin("x", "(n)"), fout("y", "(n)")],
+    doc: "y = x > 0 ? x : alpha x (CNN front end, alpha 0.01, CONMAMBA_SPEC.md 4.2).",
+  },
+  {
+    name: "leaky_relu_backward",
+    params: ELEMENTWISE_PARAMS,
+    split: "elements",
+    args: [fin("x", "(n)"), fin("dy", "(n)"), fout("dx", "(n)")],
+    doc: "dx = x > 0 ? dy : alpha dy.",
+  },
+  {
+    name: "glu_forward",
+    params: ROWS_PARAMS,
+    split: { axis: "rows", work: "cols" },
+    args: [ax("x", "in", "(rows, 2 cols)", "2*cols"), ax("y", "out", "(rows, cols)", "cols")],
+    doc: "y = x[:, :cols] sigmoid(x[:, cols:]) (GLU over channels, CONMAMBA_SPEC.md 4.6).",
+  },
+  {
+    name: "glu_backward",
+    params: ROWS_PARAMS,
+    split: { axis: "rows", work: "cols" },
+    args: [
+      ax("x", "in", "(rows, 2 cols)", "2*cols"),
+      ax("dy", "in", "(rows, cols)", "cols"),
+      ax("dx", "out", "(rows, 2 cols)", "2*cols"),
+    ],
+    doc:
+      "dx[:, :cols] = dy s, dx[:, cols:] = dy a s (1 - s), a = x[:, :cols], s = sigmoid(x[:, cols:]).",
+  },
+  {
+    name: "dropout",
+    params: DROPOUT_PARAMS,
+    split: { axis: "n", unit: 4, work: "1" },
+    splitBase: "index0",
+    args: [ax("x", "in", "(n)", "1"), ax("y", "out", "(n)", "1")],
+    doc:
+      "y = keep ? x / (1 - p) : 0, keep = hash(seed, stream, index0 + i) >= p (a counter-based " +
+      "draw: the mask depends on neither threads nor call order). The backward is this same op " +
+      "on dy with the same seed and stream.",
+  },
+  {
+    name: "flip_time",
+    params: SEQ_PARAMS,
+    split: { axis: "batch", work: "seqlen*width" },
+    args: [
+      ax("x", "in", "(batch, seqlen, width)", "seqlen*width"),
+      ax("y", "out", "(batch, seqlen, width)", "seqlen*width"),
+    ],
+    doc: "y[b, t] = x[b, T - 1 - t] (BiMamba's backward direction, CONMAMBA_SPEC.md 4.9); its " +
+      "own backward. y must not alias x.",
+  },
+  {
+    name: "conv1d_depthwise_forward",
+    params: CONV1D_PARAMS,
+    split: { axis: "channels", unit: 4, work: "batch*seqlen*kernel" },
+    args: [
+      ax("x", "in", "(batch, seqlen, ld_x)", "1"),
+      ax("w", "in", "(channels, kernel)", "kernel"),
+      { ...ax("bias", "in", "(channels)", "1"), optional: true },
+      ax("y", "out", "(batch, seqlen, channels)", "1"),
+    ],
+    doc: "y[b, t, c] = act(bias[c] + sum_j w[c, j] x[b, t - pad_left + j, c]), x = 0 outside " +
+      "[0, T): Mamba's causal conv (K 4, SiLU, CONMAMBA_SPEC.md 4.7) and the conv module's " +
+      "'same' conv (K 31, no activation, 4.6). y has row stride channels of the whole call.",
+  },
+  {
+    name: "conv1d_depthwise_backward",
+    params: CONV1D_PARAMS,
+    split: { axis: "channels", unit: 4, work: "batch*seqlen*kernel" },
+    args: [
+      ax("x", "in", "(batch, seqlen, ld_x)", "1"),
+      ax("w", "in", "(channels, kernel)", "kernel"),
+      { ...ax("bias", "in", "(channels)", "1"), optional: true },
+      ax("dy", "in", "(batch, seqlen, channels)", "1"),
+      ax("dpre", "out", "(batch, seqlen, channels): scratch, dL/d(pre-activation)", "1"),
+      ax("dx", "out", "(batch, seqlen, ld_x)", "1"),
+      ax("dw", "out", "(channels, kernel)", "kernel"),
+      ax("dbias", "out", "(channels)", "1"),
+    ],
+    doc: "Gradients of conv1d_depthwise_forward (the activation's input is recomputed); dw and " +
+      "dbias sum over batch then time, in order.",
+  },
+  {
+    name: "selective_scan_forward",
+    params: SCAN_PARAMS,
+    split: { axis: "channels", unit: 4, work: "batch*seqlen*dstate" },
+    args: [
+      ax("u", "in", "(batch, seqlen, ld_u)", "1"),
+      ax("delta", "in", "(batch, seqlen, ld_u)", "1"),
+      ax("A", "in", "(channels, dstate)", "dstate"),
+      ax("B", "in", "(batch, seqlen, ld_bc)", "0"),
+      ax("C", "in", "(batch, seqlen, ld_bc)", "0"),
+      { ...ax("D", "in", "(channels)", "1"), optional: true },
+      { ...ax("z", "in", "(batch, seqlen, ld_z)", "1"), optional: true },
+      { ...ax("delta_bias", "in", "(channels)", "1"), optional: true },
+      ax("out", "out", "(batch, seqlen, ld_u)", "1"),
+      ax("states", "out", "(batch, nchunks, channels of the call, dstate)", "dstate"),
+    ],
+    doc: "The Mamba recurrence (CONMAMBA_SPEC.md 4.7): d = softplus(delta + delta_bias), " +
+      "h_t = exp(d A) h_(t-1) + d B_t u_t, y_t = C_t . h_t + D u_t, out = y silu(z). Saves " +
+      "h at the start of every chunk for the backward. states' row stride is the whole call's " +
+      "channels * dstate.",
+  },
+  {
+    name: "selective_scan_backward",
+    params: SCAN_PARAMS,
+    split: { axis: "batch", work: "seqlen*channels*dstate" },
+    args: [
+      ax("u", "in", "(batch, seqlen, ld_u)", "seqlen*ld_u"),
+      ax("delta", "in", "(batch, seqlen, ld_u)", "seqlen*ld_u"),
+      ax("A", "in", "(channels, dstate)", "0"),
+      ax("B", "in", "(batch, seqlen, ld_bc)", "seqlen*ld_bc"),
+      ax("C", "in", "(batch, seqlen, ld_bc)", "seqlen*ld_bc"),
+      { ...ax("D", "in", "(channels)", "0"), optional: true },
+      { ...ax("z", "in", "(batch, seqlen, ld_z)", "seqlen*ld_z"), optional: true },
+      { ...ax("delta_bias", "in", "(channels)", "0"), optional: true },
+      ax("states", "in", "(batch, nchunks, channels, dstate)", "nchunks*channels*dstate"),
+      ax("dout", "in", "(batch, seqlen, ld_u)", "seqlen*ld_u"),
+      ax("du", "out", "(batch, seqlen, ld_u)", "seqlen*ld_u"),
+      ax("ddelta", "out", "(batch, seqlen, ld_u)", "seqlen*ld_u"),
+      ax("dA", "out", "(batch, channels, dstate): per-sequence partial sums", "channels*dstate"),
+      ax("dB", "out", "(batch, seqlen, ld_bc)", "seqlen*ld_bc"),
+      ax("dC", "out", "(batch, seqlen, ld_bc)", "seqlen*ld_bc"),
+      {
+        ...ax("dD", "out", "(batch, channels): per-sequence partial sums", "channels"),
+        optional: true,
+      },
+      { ...ax("dz", "out", "(batch, seqlen, ld_z)", "seqlen*ld_z"), optional: true },
+      {
+        ...ax("ddelta_bias", "out", "(batch, channels): per-sequence partial sums", "channels"),
+        optional: true,
+      },
+    ],
+    doc: "Gradients of selective_scan_forward: states are recomputed chunk by chunk from the " +
+      "saved ones (no (T, Ns) state per channel is stored). Parameter gradients come out per " +
+      "sequence; the caller sums them over the batch (sum_rows), so no two threads add into one " +
+      "value.",
+  },
+  {
+    name: "im2col_reflect",
+    params: IM2COL_PARAMS,
+    split: { axis: "batch", work: "time_out*freq_out*channels*ksize*ksize" },
+    args: [
+      ax("x", "in", "(batch, time, freq, channels)", "time*freq*channels"),
+      ax(
+        "cols",
+        "out",
+        "(batch, time_out, freq_out, channels*ksize*ksize)",
+        "time_out*freq_out*channels*ksize*ksize",
+      ),
+    ],
+    doc:
+      "cols[b, t, f, (ci kf + kf') k + kt] = x[b, r(s t - pad + kt), r(s f - pad + kf), ci], r " +
+      "reflecting at both ends (CONMAMBA_SPEC.md 4.2: H = freq, W = time, weight (out, in, " +
+      "k_freq, k_time)); a conv2d is then cols . W^T + bias.",
+  },
+  {
+    name: "col2im_reflect",
+    params: IM2COL_PARAMS,
+    split: { axis: "batch", work: "time_out*freq_out*channels*ksize*ksize" },
+    args: [
+      ax(
+        "cols",
+        "in",
+        "(batch, time_out, freq_out, channels*ksize*ksize)",
+        "time_out*freq_out*channels*ksize*ksize",
+      ),
+      ax("x", "out", "(batch, time, freq, channels)", "time*freq*channels"),
+    ],
+    doc:
+      "The adjoint of im2col_reflect: x = sum of the cols entries that read it, in a fixed order.",
+  },
+  {
+    name: "ctc_loss",
+    params: CTC_PARAMS,
+    split: { axis: "batch", work: "time*lattice" },
+    args: [
+      ax("log_probs", "in", "(batch, time, vocab)", "time*vocab"),
+      ax("targets", "in", "(batch, max_target): ids as floats", "max_target"),
+      ax("input_lengths", "in", "(batch)", "1"),
+      ax("target_lengths", "in", "(batch)", "1"),
+      ax("loss", "out", "(batch)", "1"),
+      ax("grad", "out", "(batch, time, vocab): d loss_b / d log_probs", "time*vocab"),
+      ax("scratch", "out", "(batch, 4 time lattice): alpha and beta in float64", "4*time*lattice"),
+    ],
+    doc: "Per-utterance CTC negative log-likelihood (CONMAMBA_SPEC.md 7.1) by the log-space " +
+      "forward-backward in float64, and its gradient with respect to log_probs taken as free " +
+      "inputs (minus the state occupancy; 0 past the input length).",
+  },
+  {
+    name: "smoothed_nll",
+    params: LOSS_PARAMS,
+    split: { axis: "rows", work: "vocab" },
+    args: [
+      ax("log_probs", "in", "(rows, vocab)", "vocab"),
+      ax("targets", "in", "(rows): ids as floats", "1"),
+      ax("weights", "in", "(rows): 1 to count the position, 0 to skip it", "1"),
+      ax("loss", "out", "(rows)", "1"),
+      ax("grad", "out", "(rows, vocab): d loss_r / d log_probs", "vocab"),
+    ],
+    doc: "loss_r = w_r sum_k q(k) (log q(k) - log_probs[r, k]), q = 1 - eps at the target and " +
+      "eps / (V - 1) elsewhere (CONMAMBA_SPEC.md 7.2, 13 G17: the KL with its entropy term); " +
+      "eps = 0 gives the NLL.",
+  },
+  {
+    name: "adam_step",
+    params: ADAM_PARAMS,
+    split: "elements",
+    args: [finout("param", "(n)"), fin("grad", "(n)"), finout("m", "(n)"), finout("v", "(n)")],
+    doc: "One Adam/AdamW update as PyTorch 2.0.1 (CONMAMBA_SPEC.md 8.1): g = grad_scale grad " +
+      "(+ wd p for Adam); p *= decay_factor (AdamW); m += (1 - beta1) (g - m); v = beta2 v + " +
+      "(1 - beta2) g g; p += -step_size m / (sqrt(v) / bc2_sqrt + eps).",
+  },
+  {
+    name: "sum_squares_blocks",
+    params: BLOCKS_PARAMS,
+    split: { axis: "blocks", work: "block" },
+    splitBase: "first_block",
+    args: [ax("x", "in", "(n)", "block"), ax("partial", "out", "(blocks)", "1")],
+    doc:
+      "partial[j] = sum of x^2 over block j, in order (the caller adds the partials in float64: " +
+      "gradient-norm clipping without atomics).",
+  },
   // ---- filterbank features (src/audio/fbank.ts) ----
   {
     name: "fbank_forward",
     params: FBANK_PARAMS,
     split: "rows",
+    splitBase: "row0",
     args: [
       fin("wav", "(n_samples)"),
       fin("window", "(n_fft)"),
@@ -281,13 +678,36 @@ export const OPS: readonly OpSpec[] = [
       "per-utterance top_db clamp), computed in double: centred zero-padded frames, window, " +
       "|FFT|^2, triangular mel filters, 10 log10(max(E, 1e-10)).",
   },
+  {
+    name: "resample_forward",
+    params: RESAMPLE_PARAMS,
+    split: "rows",
+    splitBase: "row0",
+    args: [
+      fin("x", "(n_in)"),
+      fin("kernels", "(cols, taps)"),
+      fout("y", "(rows, ld)", M),
+    ],
+    doc: "Polyphase resampling (torchaudio Resample, CONMAMBA_SPEC.md 8.7): y[b, j] = sum_t " +
+      "kernels[j, t] x[(row0 + b) orig + t - width], zero outside the input; double sums.",
+  },
 ];
 
 export const PARAM_STRUCTS: readonly ParamStruct[] = [
   MATMUL_PARAMS,
   ELEMENTWISE_PARAMS,
   ROWS_PARAMS,
+  SCAN_PARAMS,
+  CONV1D_PARAMS,
+  SEQ_PARAMS,
+  IM2COL_PARAMS,
+  DROPOUT_PARAMS,
+  CTC_PARAMS,
+  LOSS_PARAMS,
+  ADAM_PARAMS,
+  BLOCKS_PARAMS,
   FBANK_PARAMS,
+  RESAMPLE_PARAMS,
 ];
 
 /** The exported C symbol of an op. */

@@ -9,11 +9,17 @@
 import type { Experiment } from "../src/config/experiment.ts";
 import type { Pipeline, Stage } from "../src/pipeline/stage.ts";
 import { makeDownloadStage } from "../src/stages/download.ts";
+import { makeFbankStage } from "../src/stages/fbank.ts";
+import { makeTokenizerStage } from "../src/stages/tokenizer.ts";
 
 export const PLANNED = ["download", "fbank", "tokenizer", "train", "decode", "score"] as const;
 
 /** Implemented stages, in pipeline order. */
-export const STAGES: Stage<Experiment>[] = [makeDownloadStage()];
+export const STAGES: Stage<Experiment>[] = [
+  makeDownloadStage(),
+  makeFbankStage(),
+  makeTokenizerStage(),
+];
 
 export function asrPipeline(experiment: string, config: Experiment): Pipeline<Experiment> {
   return { experiment, config, stages: STAGES };

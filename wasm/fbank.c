@@ -10,6 +10,13 @@
 
 #include "../ffi/ops.h"
 
+/* Two frames at a time: lane l of every vd holds frame 2 p + l. Each lane's arithmetic is the
+ * scalar arithmetic (IEEE double, no contraction), so a frame's result does not depend on which
+ * frame shares its vector or on how the frames are split over threads. */
+typedef double vd __attribute__((vector_size(16)));
+typedef struct {
+  vd re, im;
+} cplx2;
 typedef struct {
   double re, im;
 } cplx;
@@ -51,18 +58,19 @@ static int factorise(int n, int* f) {
  * w[j] = exp(-2 pi i j / M) for the top length M; a sub-DFT of length n uses w[j * (M / n)].
  * Each level: r sub-DFTs of length m = n / r, then for every k the twiddled values
  * t_j = Y_j[k] W_n^{jk} go through an r-point DFT: X[q m + k] = sum_j t_j W_r^{jq}. */
-static void fft_rec(const cplx* x, cplx* X, int n, int s, const cplx* w, int M, const int* f) {
+static void fft_rec(const cplx2* x, cplx2* X, int n, int s, const cplx* w, int M, const int* f) {
   if (n == 1) {
     X[0] = x[0];
     return;
   }
   const int r = f[0], m = n / r, step = M / n;
   for (int j = 0; j < r; j++) fft_rec(x + j * s, X + j * m, m, s * r, w, M, f + 1);
-  cplx t[5];
+  cplx2 t[5];
   for (int k = 0; k < m; k++) {
     t[0] = X[k];
     for (int j = 1; j < r; j++) {
-      const cplx y = X[j * m + k], tw = w[j * k * step]; /* j k < n, so the index is < M */
+      const cplx2 y = X[j * m + k];
+      const cplx tw = w[j * k * step]; /* j k < n, so the index is < M */
       t[j].re = y.re * tw.re - y.im * tw.im;
       t[j].im = y.re * tw.im + y.im * tw.re;
     }
@@ -70,10 +78,10 @@ static void fft_rec(const cplx* x, cplx* X, int n, int s, const cplx* w, int M, 
       X[k].re = t[0].re + t[1].re, X[k].im = t[0].im + t[1].im;
       X[m + k].re = t[0].re - t[1].re, X[m + k].im = t[0].im - t[1].im;
     } else if (r == 4) { /* W_4 = -i */
-      const double ar = t[0].re + t[2].re, ai = t[0].im + t[2].im;
-      const double br = t[0].re - t[2].re, bi = t[0].im - t[2].im;
-      const double cr = t[1].re + t[3].re, ci = t[1].im + t[3].im;
-      const double dr = t[1].im - t[3].im, di = t[3].re - t[1].re; /* -i (t1 - t3) */
+      const vd ar = t[0].re + t[2].re, ai = t[0].im + t[2].im;
+      const vd br = t[0].re - t[2].re, bi = t[0].im - t[2].im;
+      const vd cr = t[1].re + t[3].re, ci = t[1].im + t[3].im;
+      const vd dr = t[1].im - t[3].im, di = t[3].re - t[1].re; /* -i (t1 - t3) */
       X[k].re = ar + cr, X[k].im = ai + ci;
       X[m + k].re = br + dr, X[m + k].im = bi + di;
       X[2 * m + k].re = ar - cr, X[2 * m + k].im = ai - ci;
@@ -81,7 +89,7 @@ static void fft_rec(const cplx* x, cplx* X, int n, int s, const cplx* w, int M, 
     } else { /* 3 or 5: the small DFT as written */
       const int rs = M / r;
       for (int q = 0; q < r; q++) {
-        double re = 0.0, im = 0.0;
+        vd re = {0.0, 0.0}, im = {0.0, 0.0};
         for (int j = 0; j < r; j++) {
           const cplx e = w[((j * q) % r) * rs];
           re += t[j].re * e.re - t[j].im * e.im;
@@ -98,45 +106,49 @@ void cm_fbank_forward(const cm_fbank_params* p, const float* wav, const float* w
   const int N = p->n_fft, H = N / 2; /* real FFT of N = complex FFT of H = N/2, then a split */
   int f[16];
   if (N > 1024 || N % 2 || factorise(H, f) < 0) return; /* validated by the caller */
-  cplx w[1024], z[512], Z[512];
+  cplx w[1024], wh[512]; /* wh[j] = exp(-2 pi i j / H) = w[2 j] */
   for (int j = 0; j < N; j++) {
     w[j].re = (double)tw_hi[2 * j] + (double)tw_lo[2 * j];
     w[j].im = (double)tw_hi[2 * j + 1] + (double)tw_lo[2 * j + 1];
   }
-  cplx wh[512]; /* exp(-2 pi i j / H) = w[2 j] */
   for (int j = 0; j < H; j++) wh[j] = w[2 * j];
-  double power[513];
-  for (int r = 0; r < p->rows; r++) {
-    const int64_t t = p->row0 + r;
-    const int64_t start = t * p->hop - N / 2;
+  cplx2 z[512], Z[512];
+  vd power[513];
+  for (int r = 0; r < p->rows; r += 2) {
+    const int pair = r + 1 < p->rows; /* an odd last frame runs alone in lane 0 */
+    int64_t start[2];
+    for (int l = 0; l < 2; l++) start[l] = ((int64_t)p->row0 + r + (pair ? l : 0)) * p->hop - N / 2;
     /* z[m] = x[2m] + i x[2m+1], x = windowed frame, zero outside the signal */
     for (int m = 0; m < H; m++) {
-      int64_t a = start + 2 * m, b = a + 1;
-      double xa = (a >= 0 && a < p->n_samples) ? (double)wav[a] * window[2 * m] : 0.0;
-      double xb = (b >= 0 && b < p->n_samples) ? (double)wav[b] * window[2 * m + 1] : 0.0;
-      z[m].re = xa;
-      z[m].im = xb;
+      for (int l = 0; l < 2; l++) {
+        const int64_t a = start[l] + 2 * m, b = a + 1;
+        z[m].re[l] = (a >= 0 && a < p->n_samples) ? (double)wav[a] * window[2 * m] : 0.0;
+        z[m].im[l] = (b >= 0 && b < p->n_samples) ? (double)wav[b] * window[2 * m + 1] : 0.0;
+      }
     }
     fft_rec(z, Z, H, 1, wh, H, f);
     /* X[k] = E[k] + w^k O[k], E = (Z[k] + conj Z[H-k]) / 2, O = (Z[k] - conj Z[H-k]) / 2i */
     for (int k = 0; k <= H; k++) {
-      cplx a = Z[k % H], b = Z[(H - k) % H];
-      double er = 0.5 * (a.re + b.re), ei = 0.5 * (a.im - b.im);
-      double or_ = 0.5 * (a.im + b.im), oi = -0.5 * (a.re - b.re);
-      cplx tw = k < N ? w[k] : w[0];
-      double xr = er + tw.re * or_ - tw.im * oi;
-      double xi = ei + tw.re * oi + tw.im * or_;
+      const cplx2 a = Z[k % H], b = Z[(H - k) % H];
+      const vd er = 0.5 * (a.re + b.re), ei = 0.5 * (a.im - b.im);
+      const vd or_ = 0.5 * (a.im + b.im), oi = -0.5 * (a.re - b.re);
+      const cplx tw = k < N ? w[k] : w[0];
+      const vd xr = er + tw.re * or_ - tw.im * oi;
+      const vd xi = ei + tw.re * oi + tw.im * or_;
       power[k] = xr * xr + xi * xi;
     }
     /* mel: packed as [first_bin, count, weights...] per filter */
     const float* m = mel;
-    float* o = out + (int64_t)r * p->ld;
     for (int i = 0; i < p->cols; i++) {
-      int first = (int)m[0], count = (int)m[1];
-      double e = 0.0;
+      const int first = (int)m[0], count = (int)m[1];
+      vd e = {0.0, 0.0};
       for (int k = 0; k < count; k++) e += power[first + k] * (double)m[2 + k];
       m += 2 + count;
-      o[i] = (float)(4.342944819032518 * log_d(e > 1e-10 ? e : 1e-10)); /* 10 / ln 10 */
+      for (int l = 0; l < 1 + pair; l++) {
+        const double el = e[l];
+        out[(int64_t)(r + l) * p->ld + i] =
+            (float)(4.342944819032518 * log_d(el > 1e-10 ? el : 1e-10)); /* 10 / ln 10 */
+      }
     }
   }
 }

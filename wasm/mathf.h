@@ -84,4 +84,33 @@ static inline double cm_normal_cdf(double x) {
   return x < 0 ? 0.5 * erfc_z : 1.0 - 0.5 * erfc_z;
 }
 
+/* log(x) in float64 for finite x > 0 (normal): the scheme of cm_logf with the atanh series to
+ * s^23 (|s| < 0.172: the next term is below 1e-18 of the sum). */
+static inline double cm_log(double x) {
+  union { double d; uint64_t u; } v = {x};
+  int32_t e = (int32_t)(v.u >> 52) - 1023;
+  v.u = (v.u & 0x000fffffffffffffull) | 0x3ff0000000000000ull; /* m in [1, 2) */
+  double m = v.d;
+  if (m > 1.41421356237309504880) {
+    m *= 0.5;
+    e += 1;
+  }
+  double s = (m - 1.0) / (m + 1.0), s2 = s * s, sum = 0.0;
+  for (int k = 11; k >= 0; k--) sum = 1.0 / (2 * k + 1) + s2 * sum;
+  return (double)e * 0.69314718055994530942 + 2.0 * s * sum;
+}
+
+/* log(1 + x) in float32 without losing x when it is tiny: u = 1 + x rounds, and log(u) x / (u - 1)
+ * corrects for that rounding (Goldberg's trick). */
+static inline float cm_log1pf(float x) {
+  float u = 1.0f + x;
+  if (u == 1.0f) return x;
+  return cm_logf(u) * (x / (u - 1.0f));
+}
+
+/* softplus(x) = log(1 + e^x), and the identity above 20 as PyTorch (CONMAMBA_SPEC.md 13 G30). */
+static inline float cm_softplusf(float x) { return x > 20.0f ? x : cm_log1pf(cm_expf(x)); }
+
+static inline float cm_sigmoidf(float x) { return 1.0f / (1.0f + cm_expf(-x)); }
+
 #endif /* CM_MATHF_H */

@@ -6,6 +6,7 @@
 #if defined(__wasm_simd128__)
 #include <wasm_simd128.h>
 #else
+#include <stdint.h>
 #include <string.h>
 
 typedef float v128_t __attribute__((vector_size(16)));
@@ -30,6 +31,33 @@ static inline v128_t wasm_f32x4_max(v128_t a, v128_t b) {
                   a[3] > b[3] ? a[3] : b[3]};
 }
 #define wasm_f32x4_extract_lane(v, i) ((v)[i])
+
+/* Integer lanes for the vector exp (cm_expf_v): bit casts between same-size vectors. */
+typedef int32_t cm_i32x4 __attribute__((vector_size(16)));
+typedef uint32_t cm_u32x4 __attribute__((vector_size(16)));
+static inline v128_t wasm_f32x4_floor(v128_t a) {
+  return (v128_t){__builtin_floorf(a[0]), __builtin_floorf(a[1]), __builtin_floorf(a[2]),
+                  __builtin_floorf(a[3])};
+}
+static inline v128_t wasm_i32x4_trunc_sat_f32x4(v128_t a) {
+  cm_i32x4 r = {(int32_t)a[0], (int32_t)a[1], (int32_t)a[2], (int32_t)a[3]};
+  return (v128_t)r;
+}
+static inline v128_t wasm_i32x4_splat(int32_t x) { return (v128_t)(cm_i32x4){x, x, x, x}; }
+static inline v128_t wasm_i32x4_add(v128_t a, v128_t b) {
+  return (v128_t)((cm_i32x4)a + (cm_i32x4)b);
+}
+static inline v128_t wasm_i32x4_sub(v128_t a, v128_t b) {
+  return (v128_t)((cm_i32x4)a - (cm_i32x4)b);
+}
+static inline v128_t wasm_i32x4_shl(v128_t a, int s) { return (v128_t)((cm_i32x4)a << s); }
+static inline v128_t wasm_i32x4_shr(v128_t a, int s) { return (v128_t)((cm_i32x4)a >> s); }
+static inline v128_t wasm_u32x4_shr(v128_t a, int s) { return (v128_t)((cm_u32x4)a >> s); }
+static inline v128_t wasm_f32x4_gt(v128_t a, v128_t b) { return (v128_t)(a > b); }
+static inline v128_t wasm_f32x4_lt(v128_t a, v128_t b) { return (v128_t)(a < b); }
+static inline v128_t wasm_v128_bitselect(v128_t a, v128_t b, v128_t m) {
+  return (v128_t)(((cm_i32x4)a & (cm_i32x4)m) | ((cm_i32x4)b & ~(cm_i32x4)m));
+}
 #endif
 
 /* Sum of the four lanes in a fixed order ((l0 + l1) + (l2 + l3)): the same bits everywhere. */

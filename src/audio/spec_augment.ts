@@ -97,7 +97,9 @@ function resizeTime(
     const pos = outLen > 1 ? (d * (inLen - 1)) / (outLen - 1) : 0;
     const i0 = Math.floor(pos);
     const w = cubicWeights(pos - i0);
-    const rows = [i0 - 1, i0, i0 + 1, i0 + 2].map((i) => from + Math.min(Math.max(i, 0), inLen - 1));
+    const rows = [i0 - 1, i0, i0 + 1, i0 + 2].map((i) =>
+      from + Math.min(Math.max(i, 0), inLen - 1)
+    );
     for (let f = 0; f < F; f++) {
       out[(at + d) * F + f] = w[0] * src[rows[0] * F + f] + w[1] * src[rows[1] * F + f] +
         w[2] * src[rows[2] * F + f] + w[3] * src[rows[3] * F + f];

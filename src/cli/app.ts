@@ -5,10 +5,13 @@
 import { Command, CommanderError } from "commander";
 import { exitCodeOf } from "../pipeline/errors.ts";
 import { explainVerb } from "./explain_verb.ts";
+import { fbankVerb } from "./fbank_verb.ts";
 import { gcVerb } from "./gc_verb.ts";
 import { pipelineVerb } from "./pipeline_verb.ts";
 import type { Product } from "./product.ts";
 import { resultsVerb } from "./results_verb.ts";
+import { scoreVerb } from "./score_verb.ts";
+import { tokenizerDecode, tokenizerEncode, tokenizerTrain } from "../text/cli.ts";
 import { statusVerb } from "./status_verb.ts";
 import { verifyVerb } from "./verify_verb.ts";
 
@@ -79,6 +82,51 @@ export async function runCli<C extends object>(
     .option("--cache <dir>", CACHE_HELP)
     .action(async (exp: string, o) => {
       code = await resultsVerb(product, exp, o);
+    });
+
+  program.command("fbank")
+    .description("one audio file's features [T, n_mels] with an experiment's settings, as .npy")
+    .argument("<experiment>")
+    .argument("<audio>", "a FLAC file (mono, the experiment's sample rate)")
+    .requiredOption("--out <file.npy>", "where to write the features")
+    .option("--speed <n>", "speed perturbation 95, 100 or 105 (default 100)")
+    .allowUnknownOption().allowExcessArguments()
+    .action(async (exp: string, audio: string, o, cmd: Command) => {
+      code = await fbankVerb(product, exp, audio, cmd.args.slice(2), o);
+    });
+
+  program.command("score")
+    .description("WER of hypotheses against references (lines: <utterance id> <words...>)")
+    .argument("<ref>", "reference transcripts")
+    .argument("<hyp>", "hypotheses")
+    .option("--json", 'print {"wer", "sub", "del", "ins", "words", "sentences"}')
+    .action(async (ref: string, hyp: string, o) => {
+      code = await scoreVerb(ref, hyp, o);
+    });
+
+  const tok = program.command("tokenizer")
+    .description("SentencePiece-compatible tokenizers: train, encode, decode");
+  tok.command("train")
+    .description("train a unigram (or char) model on a text file, one sentence per line")
+    .argument("<text>")
+    .option("--vocab <n>", "vocabulary size (unigram; not used by --type char)")
+    .option("--type <type>", "unigram or char", "unigram")
+    .requiredOption("--out <X.model>", "model file to write (X.vocab beside it)")
+    .action(async (text: string, o) => {
+      const vocab = o.vocab === undefined ? null : Number(o.vocab);
+      code = await tokenizerTrain(text, { vocab, type: o.type, out: o.out });
+    });
+  tok.command("encode")
+    .description("stdin lines -> space-separated pieces, as spm_encode --output_format=piece")
+    .argument("<model>")
+    .action(async (model: string) => {
+      code = await tokenizerEncode(model);
+    });
+  tok.command("decode")
+    .description("stdin lines of space-separated pieces -> text")
+    .argument("<model>")
+    .action(async (model: string) => {
+      code = await tokenizerDecode(model);
     });
 
   try {

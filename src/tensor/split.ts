@@ -3,7 +3,7 @@
  * `split` and argument `layout` (ffi/ops.ts). Each part keeps every output element's arithmetic
  * unchanged, so the result is bitwise the same for any number of parts.
  */
-import type { OpSpec } from "../../ffi/ops.ts";
+import type { AxisSplit, OpSpec } from "../../ffi/ops.ts";
 
 export interface Part {
   /** The parameter struct of this part (the size field along the split shrunk). */
@@ -15,9 +15,33 @@ export interface Part {
 /** Units a split range is rounded to: 4 rows of a matmul tile, 4 lanes of an f32x4. */
 const UNIT = { elements: 4, rows: 1, cols: 4, matmul_rows: 4 } as const;
 
+/**
+ * Evaluates a product of parameter fields and integers ("seqlen*ld_u", "4*time*lattice", "0").
+ * An unknown field is an error in the op table, reported with the op's name.
+ */
+export function evalProduct(
+  expr: string,
+  p: Readonly<Record<string, number>>,
+  what: string,
+): number {
+  return expr.split("*").reduce((acc, f) => {
+    const factor = f.trim();
+    const v = /^\d+$/.test(factor) ? Number(factor) : p[factor];
+    if (v === undefined) throw new Error(`${what}: "${factor}" is not a parameter field`);
+    return acc * v;
+  }, 1);
+}
+
+const isAxis = (s: OpSpec["split"]): s is AxisSplit => typeof s === "object";
+
 /** Size along the split axis and the work (elementary operations) of the whole call. */
 function extent(op: OpSpec, p: Readonly<Record<string, number>>): { size: number; work: number } {
-  switch (op.split) {
+  const s = op.split;
+  if (isAxis(s)) {
+    const size = p[s.axis] ?? 0;
+    return { size, work: size * evalProduct(s.work, p, op.name) };
+  }
+  switch (s) {
     case "elements":
       return { size: p.n, work: p.n };
     case "rows":
@@ -39,7 +63,7 @@ export function splitCall(
   minWork: number,
 ): Part[] {
   const { size, work } = extent(op, params);
-  const unit = UNIT[op.split];
+  const unit = isAxis(op.split) ? op.split.unit ?? 1 : UNIT[op.split];
   const units = Math.ceil(size / unit);
   const parts = Math.max(1, Math.min(maxParts, units, Math.floor(work / Math.max(minWork, 1))));
   const out: Part[] = [];
@@ -60,14 +84,24 @@ function part(
 ): Part {
   const params = { ...p };
   const n = end - begin;
-  switch (op.split) {
+  if (op.splitBase) params[op.splitBase] = (p[op.splitBase] ?? 0) + begin;
+  const s = op.split;
+  if (isAxis(s)) {
+    params[s.axis] = n;
+    return {
+      params,
+      offsets: op.args.map((a) => {
+        if (a.move === undefined) throw new Error(`${op.name}: argument ${a.name} lacks move`);
+        return begin * evalProduct(a.move, p, `${op.name}.${a.name}`);
+      }),
+    };
+  }
+  switch (s) {
     case "elements":
       params.n = n;
       return { params, offsets: op.args.map(() => begin) };
     case "rows":
       params.rows = n;
-      // Kernels that need absolute row numbers (e.g. fbank frames) carry a row0 field.
-      if ("row0" in p) params.row0 = p.row0 + begin;
       return {
         params,
         offsets: op.args.map((a) =>

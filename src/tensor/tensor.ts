@@ -11,9 +11,23 @@ export function sizeOf(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+/** What the autograd tape keeps of the op that made a tensor (src/tensor/autograd.ts). */
+export interface TapeNode {
+  readonly inputs: readonly (Tensor | null)[];
+  readonly outputs: readonly Tensor[];
+  /** Input gradients from output gradients (null: no gradient reached that output). */
+  readonly backward: (dOutputs: readonly (Tensor | null)[]) => readonly (Tensor | null)[];
+}
+
 export class Tensor {
   readonly dtype: DType = "f32";
   readonly size: number;
+  /** A trainable parameter (a leaf whose gradient the tape accumulates into `grad`). */
+  requiresGrad = false;
+  /** The gradient of a parameter: "param" lifetime, accumulated by every backward. */
+  grad: Tensor | null = null;
+  /** The recorded op that made this tensor, or null for a leaf or an untracked result. */
+  node: TapeNode | null = null;
 
   constructor(
     readonly backend: Backend,
@@ -48,12 +62,19 @@ export class Tensor {
     return t;
   }
 
-  /** Same storage, another shape of the same size. */
+  /** Same storage, another shape of the same size (untracked: use autograd's reshape on the tape). */
   reshape(shape: readonly number[]): Tensor {
     if (sizeOf(shape) !== this.size) {
       throw new ShapeError(`cannot reshape [${this.shape}] to [${shape}]`);
     }
     return new Tensor(this.backend, shape, this.storage);
+  }
+
+  /** A parameter: "param" lifetime and tracked by the tape. */
+  static param(backend: Backend, shape: readonly number[], data: ArrayLike<number>): Tensor {
+    const t = Tensor.from(backend, shape, data, "param");
+    t.requiresGrad = true;
+    return t;
   }
 
   toArray(): Float32Array {

@@ -9,8 +9,8 @@ export const OP = 2;
 export const ERROR = 3;
 export const PARAMS = 4;
 export const ARGS = 5;
-export const MAX_ARGS = 8;
-export const SLOT = 16;
+export const MAX_ARGS = 24;
+export const SLOT = 32;
 
 /** OP value that ends the worker's loop. */
 export const QUIT = -1;

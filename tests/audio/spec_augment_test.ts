@@ -50,7 +50,12 @@ Deno.test("time drop (S2S: 4 masks of 15-24 frames): masked frames hold the batc
     let sum = 0;
     for (const v of b.data) sum += v;
     const mean = Math.fround(sum / b.data.length);
-    spectrogramDrop(b, "time", { lengthLow: 15, lengthHigh: 25, countLow: 4, countHigh: 4 }, new Rng(seed));
+    spectrogramDrop(
+      b,
+      "time",
+      { lengthLow: 15, lengthHigh: 25, countLow: 4, countHigh: 4 },
+      new Rng(seed),
+    );
     for (const rows of maskedRows(b, "time", mean)) {
       const total = rows.filter(Boolean).length;
       // 4 masks of 15..24 frames, possibly overlapping or clipped at the end.
@@ -71,7 +76,12 @@ Deno.test("freq drop (CTC: 1-3 masks of 10-19 bins): counts and widths within th
     let sum = 0;
     for (const v of b.data) sum += v;
     const mean = Math.fround(sum / b.data.length);
-    spectrogramDrop(b, "freq", { lengthLow: 10, lengthHigh: 20, countLow: 1, countHigh: 3 }, new Rng(seed));
+    spectrogramDrop(
+      b,
+      "freq",
+      { lengthLow: 10, lengthHigh: 20, countLow: 1, countHigh: 3 },
+      new Rng(seed),
+    );
     for (const rows of maskedRows(b, "freq", mean)) {
       const r = runs(rows);
       assert.ok(r.length >= 1 && r.length <= 3, `runs ${r}`);
@@ -93,7 +103,9 @@ Deno.test("time warp: fixed ends, resized halves; a warp that keeps the centre i
   timeWarp(b, 5, new Rng(7));
   assert.equal(b.data[0], 0);
   assert.equal(b.data[(T - 1) * F], T - 1);
-  for (let t = 1; t < T; t++) assert.ok(b.data[t * F] >= b.data[(t - 1) * F] - 1e-4, `monotone at ${t}`);
+  for (let t = 1; t < T; t++) {
+    assert.ok(b.data[t * F] >= b.data[(t - 1) * F] - 1e-4, `monotone at ${t}`);
+  }
   assert.notDeepEqual(b.data, before);
   // Find a seed whose new boundary equals the centre: then both halves keep their length.
   for (let seed = 1; seed < 500; seed++) {

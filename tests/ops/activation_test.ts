@@ -1,8 +1,10 @@
 import { gelu, geluBackward, silu, siluBackward } from "../../src/tensor/ops.ts";
+import { exp, glu, gluBackward, leakyRelu, leakyReluBackward } from "../../src/tensor/conv_ops.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import {
   geluGradRef,
   geluRef,
+  gluRef,
   mapRef,
   normalPdf,
   sigmoidRef,
@@ -55,3 +57,31 @@ for (const { label, n } of CASES) {
     });
   });
 }
+
+Deno.test("glu, leaky relu and exp forward and backward", async () => {
+  await withBackend(2, (be) => {
+    // conmamba_small conv module: pointwise conv output (frames, 2 d = 288) -> (frames, 144).
+    for (const [rows, d] of [[13, 144], [1, 3]]) {
+      const xv = randn(rows * 2 * d, 51, 2), dyv = randn(rows * d, 52);
+      const x = Tensor.from(be, [rows, 2 * d], xv);
+      const r = gluRef(xv, dyv, rows, d);
+      // a sigmoid(g): exp (a few ulp), 1 +, a division, a product: 8 U; the backward a few more.
+      assertWithin("glu", glu(x).toArray(), r.y, 8 * U);
+      assertWithin("glu'", gluBackward(x, Tensor.from(be, [rows, d], dyv)).toArray(), r.dx, 12 * U);
+    }
+    const n = 1003, xv = randn(n, 53, 3), dyv = randn(n, 54);
+    const x = Tensor.from(be, [n], xv), dy = Tensor.from(be, [n], dyv);
+    const lr = (v: number) => (v > 0 ? v : 0.01 * v);
+    // the slope is rounded to float32 (U relative) and the product once more: 2 U
+    assertWithin("leaky", leakyRelu(x).toArray(), mapRef(n, (i) => lr(xv[i])), 2 * U);
+    assertWithin(
+      "leaky'",
+      leakyReluBackward(x, dy).toArray(),
+      mapRef(n, (i) => (xv[i] > 0 ? 1 : 0.01) * dyv[i]),
+      2 * U,
+    );
+    // cm_expf: range reduction and a degree-7 series, a few ulp; with |x| up to ~10 the reduced
+    // argument's rounding (|x| U) adds to it.
+    assertWithin("exp", exp(x).toArray(), mapRef(n, (i) => Math.exp(xv[i])), 16 * U);
+  });
+});

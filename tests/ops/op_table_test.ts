@@ -1,6 +1,7 @@
 import { OPS, symbolOf } from "../../ffi/ops.ts";
 import { renderHeader } from "../../ffi/gen_header.ts";
 import { compileKernels } from "../../src/tensor/kernel_module.ts";
+import { MAX_ARGS } from "../../src/tensor/worker_protocol.ts";
 
 Deno.test("build/kernels.wasm exports exactly the cm_ ops of ffi/ops.ts", () => {
   const exported = WebAssembly.Module.exports(compileKernels())
@@ -28,8 +29,8 @@ Deno.test("op names are unique and every op has a pointer argument", () => {
   const names = OPS.map((o) => o.name);
   if (new Set(names).size !== names.length) throw new Error(`duplicate op names in [${names}]`);
   for (const op of OPS) {
-    if (op.args.length === 0 || op.args.length > 8) {
-      throw new Error(`${op.name}: ${op.args.length} pointers (the pool passes 1 to 8)`);
+    if (op.args.length === 0 || op.args.length > MAX_ARGS) {
+      throw new Error(`${op.name}: ${op.args.length} pointers (the pool passes 1 to ${MAX_ARGS})`);
     }
   }
 });

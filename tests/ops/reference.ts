@@ -258,3 +258,407 @@ export function logSoftmaxBackwardRef(
   }
   return { y: dx, mag };
 }
+
+// ---- Mamba core (CONMAMBA_SPEC.md 4.7-4.9) -----------------------------------------------------
+
+/** y[b, T - 1 - t, :] = x[b, t, :]; x (B, T, W). */
+export function flipTimeRef(x: ArrayLike<number>, batch: number, seqlen: number, width: number) {
+  const y = new Float64Array(batch * seqlen * width);
+  for (let b = 0; b < batch; b++) {
+    for (let t = 0; t < seqlen; t++) {
+      for (let j = 0; j < width; j++) {
+        y[(b * seqlen + seqlen - 1 - t) * width + j] = x[(b * seqlen + t) * width + j];
+      }
+    }
+  }
+  return { y, mag: y.map(Math.abs) };
+}
+
+export interface Conv1dDims {
+  batch: number;
+  seqlen: number;
+  channels: number;
+  kernel: number;
+  padLeft: number;
+  silu: boolean;
+}
+
+/** y[b,t,c] = act(bias[c] + sum_j w[c,j] x[b, t - padLeft + j, c]); x, y (B, T, C); w (C, K). */
+export function conv1dDepthwiseRef(
+  x: ArrayLike<number>,
+  w: ArrayLike<number>,
+  bias: ArrayLike<number> | null,
+  q: Conv1dDims,
+): Result & { pre: F64; preMag: F64 } {
+  const { batch, seqlen: T, channels: C, kernel: K } = q;
+  const pre = new Float64Array(batch * T * C), preMag = new Float64Array(batch * T * C);
+  for (let b = 0; b < batch; b++) {
+    for (let t = 0; t < T; t++) {
+      for (let c = 0; c < C; c++) {
+        let s = bias ? bias[c] : 0, abs = Math.abs(s);
+        for (let j = 0; j < K; j++) {
+          const ts = t - q.padLeft + j;
+          if (ts < 0 || ts >= T) continue;
+          s += w[c * K + j] * x[(b * T + ts) * C + c];
+          abs += Math.abs(w[c * K + j] * x[(b * T + ts) * C + c]);
+        }
+        pre[(b * T + t) * C + c] = s;
+        preMag[(b * T + t) * C + c] = abs;
+      }
+    }
+  }
+  if (!q.silu) return { y: pre, mag: preMag, pre, preMag };
+  // silu(p) = p s(p); its error from an error e in p is silu'(p) e, |silu'| <= 1.1
+  const y = pre.map(siluRef), mag = preMag.map((m, i) => 1.1 * m + Math.abs(y[i]));
+  return { y, mag, pre, preMag };
+}
+
+/** Gradients of conv1dDepthwiseRef for upstream dy (B, T, C). */
+export function conv1dDepthwiseBackwardRef(
+  dy: ArrayLike<number>,
+  x: ArrayLike<number>,
+  w: ArrayLike<number>,
+  bias: ArrayLike<number> | null,
+  q: Conv1dDims,
+): { dx: Result; dw: Result; dbias: Result } {
+  const { batch, seqlen: T, channels: C, kernel: K } = q;
+  const { pre } = conv1dDepthwiseRef(x, w, bias, q);
+  const g = new Float64Array(batch * T * C);
+  for (let i = 0; i < g.length; i++) g[i] = q.silu ? dy[i] * siluGradRef(pre[i]) : dy[i];
+  const dx = { y: new Float64Array(batch * T * C), mag: new Float64Array(batch * T * C) };
+  const dw = { y: new Float64Array(C * K), mag: new Float64Array(C * K) };
+  const dbias = { y: new Float64Array(C), mag: new Float64Array(C) };
+  for (let b = 0; b < batch; b++) {
+    for (let t = 0; t < T; t++) {
+      for (let c = 0; c < C; c++) {
+        const gi = g[(b * T + t) * C + c];
+        // |g| is itself computed with a few roundings when silu is fused: count it at 2 |dy|
+        const gm = q.silu ? 2 * Math.abs(dy[(b * T + t) * C + c]) : Math.abs(gi);
+        dbias.y[c] += gi;
+        dbias.mag[c] += gm;
+        for (let j = 0; j < K; j++) {
+          const ts = t - q.padLeft + j;
+          if (ts < 0 || ts >= T) continue;
+          const xi = (b * T + ts) * C + c;
+          dx.y[xi] += w[c * K + j] * gi; // y[t] depends on x[t - pad + j] through w[j]
+          dx.mag[xi] += Math.abs(w[c * K + j]) * gm;
+          dw.y[c * K + j] += gi * x[xi];
+          dw.mag[c * K + j] += gm * Math.abs(x[xi]);
+        }
+      }
+    }
+  }
+  return { dx, dw, dbias };
+}
+
+export interface ScanDims {
+  batch: number;
+  seqlen: number;
+  channels: number;
+  dstate: number;
+  deltaSoftplus: boolean;
+}
+
+export interface ScanRefArgs {
+  u: ArrayLike<number>; // (B, T, Di)
+  delta: ArrayLike<number>; // (B, T, Di)
+  A: ArrayLike<number>; // (Di, Ns)
+  B: ArrayLike<number>; // (B, T, Ns)
+  C: ArrayLike<number>; // (B, T, Ns)
+  D: ArrayLike<number> | null; // (Di)
+  z: ArrayLike<number> | null; // (B, T, Di)
+  deltaBias: ArrayLike<number> | null; // (Di)
+}
+
+export const softplusRef = (x: number) => x > 20 ? x : Math.log1p(Math.exp(x));
+
+/**
+ * The selective scan as a plain sequential recurrence in float64 (the specification), keeping
+ * every state for the backward. mag: the same recurrence on absolute values.
+ */
+export function selectiveScanRef(a: ScanRefArgs, q: ScanDims) {
+  const { batch, seqlen: T, channels: Di, dstate: N } = q;
+  const out = new Float64Array(batch * T * Di), mag = new Float64Array(batch * T * Di);
+  const yPre = new Float64Array(batch * T * Di); // y before the gate
+  const h = new Float64Array(batch * Di * (T + 1) * N); // h[b, c, t + 1, n]; t = -1 is 0
+  const dlt = new Float64Array(batch * T * Di);
+  for (let b = 0; b < batch; b++) {
+    for (let c = 0; c < Di; c++) {
+      const hm = new Float64Array(N);
+      for (let t = 0; t < T; t++) {
+        const i = (b * T + t) * Di + c;
+        const pre = a.delta[i] + (a.deltaBias ? a.deltaBias[c] : 0);
+        const d = q.deltaSoftplus ? softplusRef(pre) : pre;
+        dlt[i] = d;
+        let y = 0, ym = 0;
+        for (let n = 0; n < N; n++) {
+          const e = Math.exp(d * a.A[c * N + n]);
+          const bt = a.B[(b * T + t) * N + n], ct = a.C[(b * T + t) * N + n];
+          const hp = h[((b * Di + c) * (T + 1) + t) * N + n];
+          const hn = e * hp + d * bt * a.u[i];
+          h[((b * Di + c) * (T + 1) + t + 1) * N + n] = hn;
+          hm[n] = e * hm[n] + Math.abs(d * bt * a.u[i]);
+          y += ct * hn;
+          ym += Math.abs(ct) * hm[n];
+        }
+        if (a.D) {
+          y += a.D[c] * a.u[i];
+          ym += Math.abs(a.D[c] * a.u[i]);
+        }
+        yPre[i] = y;
+        const gate = a.z ? siluRef(a.z[i]) : 1;
+        out[i] = y * gate;
+        mag[i] = ym * Math.abs(gate) + Math.abs(out[i]);
+      }
+    }
+  }
+  return { y: out, mag, yPre, h, dlt };
+}
+
+/** All gradients of selectiveScanRef for upstream dout (B, T, Di), by reverse-mode in float64. */
+export function selectiveScanBackwardRef(dout: ArrayLike<number>, a: ScanRefArgs, q: ScanDims) {
+  const { batch, seqlen: T, channels: Di, dstate: N } = q;
+  const f = selectiveScanRef(a, q);
+  const r = (n: number) => ({ y: new Float64Array(n), mag: new Float64Array(n) });
+  const g = {
+    du: r(batch * T * Di),
+    ddelta: r(batch * T * Di),
+    dA: r(Di * N),
+    dB: r(batch * T * N),
+    dC: r(batch * T * N),
+    dD: r(Di),
+    dz: r(batch * T * Di),
+    ddeltaBias: r(Di),
+  };
+  for (let b = 0; b < batch; b++) {
+    for (let c = 0; c < Di; c++) {
+      const dh = new Float64Array(N), dhm = new Float64Array(N);
+      for (let t = T - 1; t >= 0; t--) {
+        const i = (b * T + t) * Di + c, d = f.dlt[i], ut = a.u[i];
+        let dy = dout[i], dym = Math.abs(dout[i]);
+        if (a.z) {
+          g.dz.y[i] = dout[i] * f.yPre[i] * siluGradRef(a.z[i]);
+          g.dz.mag[i] = Math.abs(g.dz.y[i]) * 4 + dym * f.mag[i];
+          dy = dout[i] * siluRef(a.z[i]);
+          dym = Math.abs(dy) * 2;
+        }
+        let du = 0, dum = 0, dd = 0, ddm = 0;
+        if (a.D) {
+          g.dD.y[c] += dy * ut;
+          g.dD.mag[c] += dym * Math.abs(ut);
+          du = dy * a.D[c];
+          dum = dym * Math.abs(a.D[c]);
+        }
+        for (let n = 0; n < N; n++) {
+          const an = a.A[c * N + n], e = Math.exp(d * an);
+          const bt = a.B[(b * T + t) * N + n], ct = a.C[(b * T + t) * N + n];
+          const hp = f.h[((b * Di + c) * (T + 1) + t) * N + n];
+          const hn = f.h[((b * Di + c) * (T + 1) + t + 1) * N + n];
+          g.dC.y[(b * T + t) * N + n] += dy * hn;
+          g.dC.mag[(b * T + t) * N + n] += dym * Math.abs(hn) * 2;
+          dh[n] += dy * ct;
+          dhm[n] += dym * Math.abs(ct);
+          dd += dh[n] * (an * e * hp + bt * ut);
+          ddm += dhm[n] * (Math.abs(an * e * hp) + Math.abs(bt * ut));
+          g.dA.y[c * N + n] += dh[n] * d * e * hp;
+          g.dA.mag[c * N + n] += dhm[n] * Math.abs(d * e * hp);
+          g.dB.y[(b * T + t) * N + n] += dh[n] * d * ut;
+          g.dB.mag[(b * T + t) * N + n] += dhm[n] * Math.abs(d * ut);
+          du += dh[n] * d * bt;
+          dum += dhm[n] * Math.abs(d * bt);
+          dh[n] *= e;
+          dhm[n] *= e;
+        }
+        const pre = a.delta[i] + (a.deltaBias ? a.deltaBias[c] : 0);
+        const sp = q.deltaSoftplus && pre <= 20 ? sigmoidRef(pre) : 1;
+        g.ddelta.y[i] = dd * sp;
+        g.ddelta.mag[i] = ddm * sp;
+        g.ddeltaBias.y[c] += dd * sp;
+        g.ddeltaBias.mag[c] += ddm * sp;
+        g.du.y[i] = du;
+        g.du.mag[i] = dum;
+      }
+    }
+  }
+  return g;
+}
+
+// ---- convolution module and CNN front end (CONMAMBA_SPEC.md 4.2, 4.6) ---------------------------
+
+/** y = a sigmoid(g) with x rows [a | g] of width 2 d; and dx for upstream dy. */
+export function gluRef(x: ArrayLike<number>, dy: ArrayLike<number>, rows: number, d: number) {
+  const y = new Float64Array(rows * d), dx = new Float64Array(rows * 2 * d);
+  const dxMag = new Float64Array(rows * 2 * d);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < d; j++) {
+      const a = x[r * 2 * d + j], s = sigmoidRef(x[r * 2 * d + d + j]), g = dy[r * d + j];
+      y[r * d + j] = a * s;
+      dx[r * 2 * d + j] = g * s;
+      dx[r * 2 * d + d + j] = g * a * s * (1 - s);
+      dxMag[r * 2 * d + j] = Math.abs(g * s);
+      // 1 - s cancels as s -> 1: its rounding is U absolute, so the scale is |g a| s, not the result
+      dxMag[r * 2 * d + d + j] = Math.abs(g * a) * s;
+    }
+  }
+  return { y: { y, mag: y.map(Math.abs) }, dx: { y: dx, mag: dxMag } };
+}
+
+const reflectRef = (i: number, n: number) => i < 0 ? -i : i >= n ? 2 * (n - 1) - i : i;
+
+export interface Conv2dDims {
+  batch: number;
+  time: number;
+  freq: number;
+  cin: number;
+  cout: number;
+}
+
+/**
+ * Conv2d 3x3 stride 2, reflect padding 1, bias: y[b, t', f', co] = bias[co] + sum over ci, kf, kt
+ * of w[co, ci, kf, kt] x[b, r(2t' - 1 + kt), r(2f' - 1 + kf), ci]; x (B, T, F, Cin) channels
+ * last; w (Cout, Cin, k_freq, k_time).
+ */
+export function conv2dRef(
+  x: ArrayLike<number>,
+  w: ArrayLike<number>,
+  bias: ArrayLike<number>,
+  q: Conv2dDims,
+) {
+  const to = Math.floor((q.time - 1) / 2) + 1, fo = Math.floor((q.freq - 1) / 2) + 1;
+  const n = q.batch * to * fo * q.cout, y = new Float64Array(n), mag = new Float64Array(n);
+  const xi = (b: number, t: number, f: number, c: number) =>
+    ((b * q.time + reflectRef(t, q.time)) * q.freq + reflectRef(f, q.freq)) * q.cin + c;
+  for (let b = 0; b < q.batch; b++) {
+    for (let t = 0; t < to; t++) {
+      for (let f = 0; f < fo; f++) {
+        for (let co = 0; co < q.cout; co++) {
+          let s = bias[co], abs = Math.abs(bias[co]);
+          for (let ci = 0; ci < q.cin; ci++) {
+            for (let kf = 0; kf < 3; kf++) {
+              for (let kt = 0; kt < 3; kt++) {
+                const v = w[((co * q.cin + ci) * 3 + kf) * 3 + kt] *
+                  x[xi(b, 2 * t - 1 + kt, 2 * f - 1 + kf, ci)];
+                s += v;
+                abs += Math.abs(v);
+              }
+            }
+          }
+          const o = ((b * to + t) * fo + f) * q.cout + co;
+          y[o] = s;
+          mag[o] = abs;
+        }
+      }
+    }
+  }
+  return { y, mag, to, fo, xi };
+}
+
+/** Gradients of conv2dRef for upstream dy (B, T', F', Cout). */
+export function conv2dBackwardRef(
+  dy: ArrayLike<number>,
+  x: ArrayLike<number>,
+  w: ArrayLike<number>,
+  q: Conv2dDims,
+) {
+  const { to, fo, xi } = conv2dRef(x, w, new Float64Array(q.cout), q);
+  const r = (n: number) => ({ y: new Float64Array(n), mag: new Float64Array(n) });
+  const dx = r(x.length), dw = r(w.length), dbias = r(q.cout);
+  for (let b = 0; b < q.batch; b++) {
+    for (let t = 0; t < to; t++) {
+      for (let f = 0; f < fo; f++) {
+        for (let co = 0; co < q.cout; co++) {
+          const g = dy[((b * to + t) * fo + f) * q.cout + co];
+          dbias.y[co] += g;
+          dbias.mag[co] += Math.abs(g);
+          for (let ci = 0; ci < q.cin; ci++) {
+            for (let kf = 0; kf < 3; kf++) {
+              for (let kt = 0; kt < 3; kt++) {
+                const wi = ((co * q.cin + ci) * 3 + kf) * 3 + kt;
+                const i = xi(b, 2 * t - 1 + kt, 2 * f - 1 + kf, ci);
+                dx.y[i] += g * w[wi];
+                dx.mag[i] += Math.abs(g * w[wi]);
+                dw.y[wi] += g * x[i];
+                dw.mag[wi] += Math.abs(g * x[i]);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return { dx, dw, dbias };
+}
+
+// ---- losses (CONMAMBA_SPEC.md 7.1-7.2) -----------------------------------------------------
+
+const lse = (a: number, b: number) => {
+  const m = Math.max(a, b);
+  return m === -Infinity ? -Infinity : m + Math.log(Math.exp(a - m) + Math.exp(b - m));
+};
+
+/**
+ * CTC negative log-likelihood of one utterance by the plain alpha recursion over the lattice
+ * (blank, y1, blank, ..., yS, blank). lp (T, V) log-probabilities.
+ */
+export function ctcNllRef(
+  lp: ArrayLike<number>,
+  vocab: number,
+  frames: number,
+  labels: readonly number[],
+  blank = 0,
+): number {
+  const ext = [blank];
+  for (const l of labels) ext.push(l, blank);
+  let alpha = ext.map((_, s) => (s < 2 && frames > 0 ? lp[ext[s]] : -Infinity));
+  if (frames === 0) return labels.length === 0 ? 0 : Infinity;
+  for (let t = 1; t < frames; t++) {
+    alpha = ext.map((l, s) => {
+      let a = alpha[s];
+      if (s >= 1) a = lse(a, alpha[s - 1]);
+      if (s >= 2 && l !== blank && l !== ext[s - 2]) a = lse(a, alpha[s - 2]);
+      return a + lp[t * vocab + l];
+    });
+  }
+  const L = ext.length;
+  return -(L >= 2 ? lse(alpha[L - 1], alpha[L - 2]) : alpha[L - 1]);
+}
+
+/** sum_k q(k) (log q(k) - lp[k]) for one position; q smoothed as CONMAMBA_SPEC.md 7.2. */
+export function smoothedNllRef(lp: ArrayLike<number>, target: number, eps: number): number {
+  const V = lp.length;
+  let s = 0;
+  for (let k = 0; k < V; k++) {
+    const q = k === target ? 1 - eps : eps / (V - 1);
+    if (q > 0) s += q * (Math.log(q) - lp[k]);
+  }
+  return s;
+}
+
+// ---- Adam (PyTorch 2.0.1 _single_tensor_adam / adamw, CONMAMBA_SPEC.md 8.1) -------------------
+
+/** One Adam(W) update in float64, in place on p, m, v. */
+export function adamRef(
+  p: Float64Array,
+  g: ArrayLike<number>,
+  m: Float64Array,
+  v: Float64Array,
+  o: {
+    lr: number;
+    beta1: number;
+    beta2: number;
+    eps: number;
+    weightDecay: number;
+    decoupled: boolean;
+    step: number;
+  },
+): void {
+  for (let i = 0; i < p.length; i++) {
+    let gi = g[i];
+    if (o.decoupled) p[i] *= 1 - o.lr * o.weightDecay;
+    else gi += o.weightDecay * p[i];
+    m[i] = o.beta1 * m[i] + (1 - o.beta1) * gi;
+    v[i] = o.beta2 * v[i] + (1 - o.beta2) * gi * gi;
+    const mHat = m[i] / (1 - o.beta1 ** o.step), vHat = v[i] / (1 - o.beta2 ** o.step);
+    p[i] -= (o.lr * mHat) / (Math.sqrt(vHat) + o.eps);
+  }
+}

@@ -58,3 +58,19 @@ Deno.test("split: parts tile the range in units and shift pointers by layout", (
     throw new Error("a small call was split");
   }
 });
+
+Deno.test("split: axis splits move pointers by their products, splitBase gets the part's start", () => {
+  const scan = opByName("selective_scan_forward");
+  const p = { batch: 2, seqlen: 5, channels: 10, dstate: 16, ld_u: 10, ld_bc: 41, ld_z: 20 };
+  const parts = splitCall(scan, p, 2, 1);
+  // channels 10 in units of 4: [0, 8) and [8, 10); u, delta, D, z, delta_bias, out move by 1 per
+  // channel, A and states by dstate, B and C stay.
+  if (parts.map((x) => x.params.channels).join() !== "8,2") throw new Error("scan channel split");
+  if (parts[1].offsets.join() !== [8, 8, 128, 0, 0, 8, 8, 8, 8, 128].join()) {
+    throw new Error(`scan offsets ${parts[1].offsets}`);
+  }
+  const drop = splitCall(opByName("dropout"), { n: 10, index0: 100 }, 2, 1);
+  if (drop.map((x) => `${x.params.n}@${x.params.index0}`).join() !== "4@100,6@104") {
+    throw new Error(`dropout parts ${drop.map((x) => JSON.stringify(x.params))}`);
+  }
+});

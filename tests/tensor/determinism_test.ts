@@ -2,6 +2,12 @@ import { WasmBackend } from "../../src/tensor/wasm_backend.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import * as ops from "../../src/tensor/ops.ts";
 import { randn } from "../ops/helpers.ts";
+import { colView } from "../../src/tensor/col_view.ts";
+import * as conv from "../../src/tensor/conv_ops.ts";
+import { dropout } from "../../src/tensor/dropout.ts";
+import * as loss from "../../src/tensor/loss_ops.ts";
+import * as mamba from "../../src/tensor/mamba_ops.ts";
+import { adamStep, sumSquares } from "../../src/tensor/optimizer_ops.ts";
 
 /** Every op's outputs on one backend, as raw bytes, for a fixed set of random inputs. */
 function runAll(be: WasmBackend): Uint8Array[] {
@@ -22,7 +28,64 @@ function runAll(be: WasmBackend): Uint8Array[] {
   const s = ops.softmax(y), l = ops.logSoftmax(y);
   out.push(s, ops.softmaxBackward(s, dy), l, ops.logSoftmaxBackward(l, dy));
   out.push(ops.add(y, dy), ops.mul(y, dy), ops.scale(y, 0.3));
+  runModelOps(be, out);
   return out.map((t) => new Uint8Array(t.toArray().buffer));
+}
+
+/** The Mamba, convolution, dropout, loss and optimiser ops (issue 3), on shapes that split. */
+function runModelOps(be: WasmBackend, out: Tensor[]): void {
+  const [B, T, Di, Ns, W] = [3, 70, 22, 16, 41]; // 70 steps: two scan chunks; Di not a multiple of 4
+  const t = (shape: number[], seed: number, std = 1, mean = 0) =>
+    Tensor.from(be, shape, randn(shape.reduce((a, b) => a * b), seed, std, mean));
+  const xz = t([B, T, 2 * Di], 70), xdbl = t([B, T, W], 71);
+  const cw = t([Di, 4], 72, 0.5), cb = t([Di], 73);
+  const u = mamba.conv1dDepthwise(colView(xz, 0, Di), cw, cb, { padLeft: 3, silu: true });
+  const dyc = t([B, T, Di], 74);
+  const cg = mamba.conv1dDepthwiseBackward(dyc, colView(xz, 0, Di), cw, cb, {
+    padLeft: 3,
+    silu: true,
+  });
+  out.push(u, cg.dx.tensor, cg.dw, cg.dbias);
+  const q = {
+    u,
+    delta: t([B, T, Di], 75, 0.5),
+    A: conv.exp(t([Di, Ns], 76, 0.5)),
+    B: colView(xdbl, 9, Ns),
+    C: colView(xdbl, 9 + Ns, Ns),
+    D: t([Di], 77),
+    z: colView(xz, Di, Di),
+    deltaBias: t([Di], 78, 0.5, -2),
+  };
+  const saved = mamba.selectiveScan(q);
+  const g = mamba.selectiveScanBackward(dyc, q, saved);
+  out.push(saved.out, saved.states, g.du, g.ddelta, g.dA, g.dB.tensor, g.dD!, g.dz!.tensor);
+  out.push(g.ddeltaBias!, mamba.flipTime(xz), conv.glu(xz), conv.gluBackward(xz, dyc));
+  out.push(conv.leakyRelu(xz), conv.leakyReluBackward(xz, xz));
+  out.push(dropout(xz, { p: 0.1, seed: 1, stream: 2 }));
+  const img = t([2, 9, 10, 3], 79), cw2 = t([5, 3, 3, 3], 80), cb2 = t([5], 81);
+  const c2 = conv.conv2d(img, cw2, cb2);
+  const c2g = conv.conv2dBackward(t(c2.y.shape.slice(), 82), img, cw2, cb2, c2);
+  out.push(c2.y, c2g.dx, c2g.dw);
+  const lp = ops.logSoftmax(t([B, T, 7], 83));
+  const ctc = loss.ctcLoss(lp, [1, 2, 2, 3, 4, 0, 5, 0, 0], [70, 50, 3], [3, 2, 1]);
+  const nll = loss.smoothedNll(
+    lp,
+    Array.from({ length: B * T }, (_, i) => i % 7),
+    Array(B * T).fill(1),
+    0.1,
+  );
+  out.push(ctc.grad, nll.grad, Tensor.from(be, [4], [ctc.loss, nll.loss, sumSquares(xz), 0]));
+  const p = t([B * T * 2 * Di], 84), m = t([p.size], 85), v = conv.exp(t([p.size], 86));
+  adamStep(p, xz, m, v, {
+    lr: 1e-3,
+    beta1: 0.9,
+    beta2: 0.98,
+    eps: 1e-9,
+    weightDecay: 0.01,
+    decoupled: true,
+    step: 3,
+  });
+  out.push(p, m, v);
 }
 
 Deno.test("1 thread and 2 threads give bitwise identical results for every op", async () => {

@@ -120,6 +120,90 @@ static void test_rows(int rows, int cols) {
   free(dg), free(db), free(s);
 }
 
+/* The model kernels (issue 3) on awkward sizes: exact-size buffers catch any overrun; a few exact
+ * identities catch wrong indexing (the value checks live in tests/ops). */
+static void test_model_ops(int B, int T, int C, int N) {
+  size_t n = (size_t)B * T * C;
+  float *x = rand_buf(n), *y = rand_buf(n), *y2 = rand_buf(n), *dy = rand_buf(n);
+  cm_seq_params sp = {B, T, C};
+  cm_flip_time(&sp, x, y);
+  cm_flip_time(&sp, y, y2);
+  for (size_t i = 0; i < n; i++) check("flip twice", y2[i], x[i], 0);
+  cm_elementwise_params ep = {(int32_t)n, 0.01f};
+  cm_exp_forward(&ep, x, y);
+  for (size_t i = 0; i < n; i++) check("exp", y[i], exp(x[i]), 8 * 0x1p-24 * exp(x[i]));
+  cm_leaky_relu_forward(&ep, x, y);
+  cm_leaky_relu_backward(&ep, x, dy, y2);
+  cm_dropout_params dp = {(int32_t)n, 0.25f, 7, 3, 0};
+  cm_dropout(&dp, x, y);
+  for (size_t i = 0; i < n; i++) {
+    if (y[i] != 0) check("dropout scale", y[i], x[i] / 0.75, 2 * 0x1p-24 * fabs(x[i]));
+  }
+  if (C % 2 == 0) {
+    cm_rows_params rp = {B * T, C / 2, C, 0, 0};
+    float* g = rand_buf(n / 2);
+    cm_glu_forward(&rp, x, g);
+    cm_glu_backward(&rp, x, g, y);
+    free(g);
+  }
+  /* conv1d: causal K 4 with SiLU, x strided in a (B, T, 2C) buffer */
+  float *xz = rand_buf(2 * n), *w = rand_buf((size_t)C * 4), *bias = rand_buf(C);
+  float *dpre = rand_buf(n), *dxz = rand_buf(2 * n), *dw = rand_buf((size_t)C * 4), *db = rand_buf(C);
+  cm_conv1d_params cp = {B, T, C, 4, 3, 2 * C, C, 1};
+  cm_conv1d_depthwise_forward(&cp, xz, w, bias, y);
+  cm_conv1d_depthwise_backward(&cp, xz, w, bias, dy, dpre, dxz, dw, db);
+  /* selective scan, z the second half of xz, B and C columns of a (B, T, 2N + 3) buffer */
+  int W = 2 * N + 3, chunk = 4, nch = (T + chunk - 1) / chunk;
+  float *A = rand_buf((size_t)C * N), *bc = rand_buf((size_t)B * T * W), *D = rand_buf(C);
+  float *dbias = rand_buf(C), *states = rand_buf((size_t)B * nch * C * N);
+  for (int i = 0; i < C * N; i++) A[i] = -fabsf(A[i]);
+  cm_scan_params sc = {B, T, C, N, C, W, 2 * C, 1, chunk, nch, C * N};
+  cm_selective_scan_forward(&sc, y, x, A, bc + 3, bc + 3 + N, D, xz + C, dbias, y2, states);
+  for (size_t i = 0; i < n; i++) check("scan finite", isfinite(y2[i]), 1, 0);
+  float *du = rand_buf(n), *ddelta = rand_buf(n), *dA = rand_buf((size_t)B * C * N);
+  float *dbc = rand_buf((size_t)B * T * W), *dD = rand_buf((size_t)B * C), *ddb = rand_buf((size_t)B * C);
+  cm_selective_scan_backward(&sc, y, x, A, bc + 3, bc + 3 + N, D, xz + C, dbias, states, dy, du,
+                             ddelta, dA, dbc + 3, dbc + 3 + N, dD, dxz + C, ddb);
+  /* im2col / col2im are adjoint: <cols, im2col(img)> = <col2im(cols), img> */
+  int t2 = T < 2 ? 2 : T, f2 = 5, to = (t2 - 1) / 2 + 1, fo = (f2 - 1) / 2 + 1;
+  size_t ni = (size_t)B * t2 * f2 * 2, nc = (size_t)B * to * fo * 2 * 9;
+  float *img = rand_buf(ni), *cols = rand_buf(nc), *cols2 = rand_buf(nc), *img2 = rand_buf(ni);
+  cm_im2col_params ip = {B, t2, f2, 2, to, fo, 3, 2, 1};
+  cm_im2col_reflect(&ip, img, cols2);
+  cm_col2im_reflect(&ip, cols, img2);
+  double s1 = 0, s2 = 0, m = 0;
+  for (size_t i = 0; i < nc; i++) s1 += (double)cols[i] * cols2[i], m += fabs(cols[i] * cols2[i]);
+  for (size_t i = 0; i < ni; i++) s2 += (double)img2[i] * img[i];
+  check("im2col adjoint", s1, s2, 1e-5 * m);
+  /* CTC (T frames, 2 labels, V = C) and the smoothed NLL */
+  float tg[2] = {1, (float)(C > 2 ? 2 : 1)}, il = (float)T, tl = 2, loss, *sc2 = rand_buf((size_t)4 * T * 5);
+  cm_ctc_params cc = {1, T, C, 2, 5, 0, 1};
+  if (C >= 3) { /* labels must be ids < V other than the blank */
+    cm_ctc_loss(&cc, x, tg, &il, &tl, &loss, y, sc2);
+    check("ctc finite", isfinite(loss) || T < 2, 1, 0);
+  }
+  float tgt[1] = {0}, wt[1] = {1}, nl;
+  cm_loss_params lp = {1, C, C > 1 ? 0.1f : 0.0f};
+  cm_smoothed_nll(&lp, x, tgt, wt, &nl, y);
+  /* Adam on n elements; sums of squares in blocks of 7 */
+  float *m1 = rand_buf(n), *v1 = rand_buf(n);
+  for (size_t i = 0; i < n; i++) v1[i] = fabsf(v1[i]);
+  cm_adam_params ap = {(int32_t)n, 0.9f, 0.98f, 1e-9f, 0.01f, 1, 0.99999f, 1e-3f, 0.1f, 0.5f};
+  cm_adam_step(&ap, y, dy, m1, v1);
+  int nb = (int)((n + 6) / 7);
+  float* part = rand_buf(nb);
+  cm_blocks_params bp = {nb, 7, (int32_t)n, 0};
+  cm_sum_squares_blocks(&bp, x, part);
+  double ss = 0, sp2 = 0;
+  for (size_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+  for (int j = 0; j < nb; j++) sp2 += part[j];
+  check("sum of squares", sp2, ss, 1e-6 * ss);
+  free(x), free(y), free(y2), free(dy), free(xz), free(w), free(bias), free(dpre), free(dxz);
+  free(dw), free(db), free(A), free(bc), free(D), free(dbias), free(states), free(du), free(ddelta);
+  free(dA), free(dbc), free(dD), free(ddb), free(img), free(cols), free(cols2), free(img2), free(sc2);
+  free(m1), free(v1), free(part);
+}
+
 int main(void) {
   int shapes[][3] = {{1, 1, 1}, {5, 7, 3}, {13, 9, 300}, {4, 8, 8}, {66, 270, 17}, {3, 11, 513}};
   for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
@@ -131,6 +215,8 @@ int main(void) {
   for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) test_elementwise(lens[i]);
   int rc[][2] = {{1, 1}, {3, 5}, {2, 144}, {4, 7}};
   for (size_t i = 0; i < sizeof rc / sizeof rc[0]; i++) test_rows(rc[i][0], rc[i][1]);
+  int mo[][4] = {{1, 1, 1, 1}, {2, 9, 6, 16}, {3, 5, 7, 5}};
+  for (size_t i = 0; i < sizeof mo / sizeof mo[0]; i++) test_model_ops(mo[i][0], mo[i][1], mo[i][2], mo[i][3]);
   if (failures) {
     fprintf(stderr, "%d check(s) failed\n", failures);
     return 1;

@@ -1,0 +1,155 @@
+/**
+ * Differentiable ops: each runs its forward kernel and records its backward on a Tape
+ * (src/tensor/autograd.ts). Model code uses these; the plain ops (ops.ts, mamba_ops.ts, ...) are
+ * the untracked building blocks. Inputs here are whole tensors; strided column views (Mamba's z,
+ * B, C) are for fused layers that call the plain ops and record one node themselves.
+ */
+import type { Tape } from "./autograd.ts";
+import { conv2d as conv2dOp, conv2dBackward, glu as gluOp, gluBackward } from "./conv_ops.ts";
+import { dropout as dropoutOp, type DropoutOptions } from "./dropout.ts";
+import {
+  conv1dDepthwise as conv1dOp,
+  conv1dDepthwiseBackward,
+  type Conv1dOptions,
+  flipTime as flipOp,
+  type ScanInputs,
+  selectiveScan as scanOp,
+  selectiveScanBackward,
+} from "./mamba_ops.ts";
+import * as ops from "./ops.ts";
+import { Tensor } from "./tensor.ts";
+
+/** op(a) op(b) + bias, a (..., M, K), b (..., K, N) (see ops.matmul). */
+export function matmul(
+  tape: Tape,
+  a: Tensor,
+  b: Tensor,
+  o: { transA?: boolean; transB?: boolean; bias?: Tensor | null } = {},
+): Tensor {
+  const y = ops.matmul(a, b, o);
+  tape.record([a, b, o.bias ?? null], [y], ([dy]) => {
+    const g = ops.matmulBackward(dy!, a, b, o);
+    return [g.da, g.db, g.dbias];
+  });
+  return y;
+}
+
+export function add(tape: Tape, a: Tensor, b: Tensor): Tensor {
+  const y = ops.add(a, b);
+  tape.record([a, b], [y], ([dy]) => [dy, dy]);
+  return y;
+}
+
+export function mul(tape: Tape, a: Tensor, b: Tensor): Tensor {
+  const y = ops.mul(a, b);
+  tape.record([a, b], [y], ([dy]) => [ops.mul(dy!, b), ops.mul(dy!, a)]);
+  return y;
+}
+
+export function scale(tape: Tape, x: Tensor, alpha: number): Tensor {
+  const y = ops.scale(x, alpha);
+  tape.record([x], [y], ([dy]) => [ops.scale(dy!, alpha)]);
+  return y;
+}
+
+export function gelu(tape: Tape, x: Tensor): Tensor {
+  const y = ops.gelu(x);
+  tape.record([x], [y], ([dy]) => [ops.geluBackward(x, dy!)]);
+  return y;
+}
+
+export function silu(tape: Tape, x: Tensor): Tensor {
+  const y = ops.silu(x);
+  tape.record([x], [y], ([dy]) => [ops.siluBackward(x, dy!)]);
+  return y;
+}
+
+/** LayerNorm over the last axis; x (..., D), gamma and beta (D). */
+export function layerNorm(tape: Tape, x: Tensor, gamma: Tensor, beta: Tensor, eps: number): Tensor {
+  const s = ops.layerNorm(x, gamma, beta, eps);
+  tape.record([x, gamma, beta], [s.y], ([dy]) => {
+    const g = ops.layerNormBackward(dy!, x, gamma, s);
+    return [g.dx, g.dgamma, g.dbeta];
+  });
+  return s.y;
+}
+
+export function glu(tape: Tape, x: Tensor): Tensor {
+  const y = gluOp(x);
+  tape.record([x], [y], ([dy]) => [gluBackward(x, dy!)]);
+  return y;
+}
+
+export function flipTime(tape: Tape, x: Tensor): Tensor {
+  const y = flipOp(x);
+  tape.record([x], [y], ([dy]) => [flipOp(dy!)]);
+  return y;
+}
+
+export function dropout(tape: Tape, x: Tensor, o: DropoutOptions): Tensor {
+  const y = dropoutOp(x, o);
+  tape.record([x], [y], ([dy]) => [dropoutOp(dy!, o)]);
+  return y;
+}
+
+/** Depthwise conv over time; x (B, T, C), w (C, K), bias (C). */
+export function conv1dDepthwise(
+  tape: Tape,
+  x: Tensor,
+  w: Tensor,
+  bias: Tensor | null,
+  o: Conv1dOptions,
+): Tensor {
+  const y = conv1dOp(x, w, bias, o);
+  tape.record([x, w, bias], [y], ([dy]) => {
+    const g = conv1dDepthwiseBackward(dy!, x, w, bias, o);
+    return [g.dx.tensor, g.dw, bias ? g.dbias : null];
+  });
+  return y;
+}
+
+/** The selective scan with whole-tensor B, C and z (see mamba_ops.selectiveScan). */
+export function selectiveScan(
+  tape: Tape,
+  q: ScanInputs & { B: Tensor; C: Tensor; z?: Tensor | null },
+): Tensor {
+  const saved = scanOp(q);
+  const inputs = [q.u, q.delta, q.A, q.B, q.C, q.D ?? null, q.z ?? null, q.deltaBias ?? null];
+  tape.record(inputs, [saved.out], ([dy]) => {
+    const g = selectiveScanBackward(dy!, q, saved);
+    return [
+      g.du,
+      g.ddelta,
+      g.dA,
+      g.dB.tensor,
+      g.dC.tensor,
+      g.dD,
+      g.dz?.tensor ?? null,
+      g.ddeltaBias,
+    ];
+  });
+  return saved.out;
+}
+
+/** Conv2d 3x3 stride 2 reflect 1; x (B, T, F, Cin), w (Cout, Cin, 3, 3), bias (Cout). */
+export function conv2d(tape: Tape, x: Tensor, w: Tensor, bias: Tensor | null): Tensor {
+  const s = conv2dOp(x, w, bias);
+  tape.record([x, w, bias], [s.y], ([dy]) => {
+    const g = conv2dBackward(dy!, x, w, bias, s);
+    return [g.dx, g.dw, g.dbias];
+  });
+  return s.y;
+}
+
+/** Sum of all elements, shape (1). Backward: the upstream scalar broadcast. */
+export function sum(tape: Tape, x: Tensor): Tensor {
+  const y = ops.sumRows(x.reshape([x.size, 1]));
+  tape.record([x], [y], ([dy]) => {
+    // One number crosses to the host and back: cheap on Wasm, and only at the loss.
+    const v = dy!.toArray()[0];
+    const g = Tensor.empty(x.backend, x.shape);
+    x.backend.upload(g.storage, new Float32Array(x.size).fill(v));
+    return [g];
+  });
+  return y;
+}

@@ -1,0 +1,27 @@
+/**
+ * Dropout from a counter-based draw (wasm/dropout.c): the mask is a function of (seed, stream,
+ * element index) only, so it repeats exactly for any thread count, and the backward recomputes it
+ * instead of storing it. Give every dropout call of a step its own stream (e.g.
+ * step * 4096 + call site) so that masks differ between sites and steps.
+ */
+import { tensorArg } from "./col_view.ts";
+import { Tensor } from "./tensor.ts";
+
+export interface DropoutOptions {
+  p: number; // drop probability in [0, 1)
+  seed: number; // the run's seed (32 bits)
+  stream: number; // which mask (32 bits)
+}
+
+export function dropout(x: Tensor, o: DropoutOptions): Tensor {
+  if (!(o.p >= 0 && o.p < 1)) throw new RangeError(`dropout p must lie in [0, 1), got ${o.p}`);
+  const y = Tensor.empty(x.backend, x.shape);
+  x.backend.run("dropout", { n: x.size, p: o.p, seed: o.seed | 0, stream: o.stream | 0 }, [
+    tensorArg(x),
+    tensorArg(y),
+  ]);
+  return y;
+}
+
+/** dx = dy masked and scaled exactly as the forward did (the same op, same seed and stream). */
+export const dropoutBackward = (dy: Tensor, o: DropoutOptions) => dropout(dy, o);

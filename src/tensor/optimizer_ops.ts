@@ -1,0 +1,69 @@
+/**
+ * Adam / AdamW (PyTorch 2.0.1 semantics, CONMAMBA_SPEC.md 8.1) and global-norm gradient clipping
+ * (8.3, max_norm 5). The norm is a sum of per-block float64 partials (blocks fixed, so the same
+ * for any thread count) added on the host in order: no atomics anywhere.
+ */
+import { tensorArg } from "./col_view.ts";
+import { Tensor } from "./tensor.ts";
+
+/** Elements per partial sum of squares. */
+export const NORM_BLOCK = 4096;
+
+/** ||g||^2 of one buffer, as float64. */
+export function sumSquares(g: Tensor): number {
+  const blocks = Math.ceil(g.size / NORM_BLOCK);
+  if (blocks === 0) return 0;
+  const partial = Tensor.empty(g.backend, [blocks]);
+  g.backend.run("sum_squares_blocks", { blocks, block: NORM_BLOCK, n: g.size, first_block: 0 }, [
+    tensorArg(g),
+    tensorArg(partial),
+  ]);
+  return partial.toArray().reduce((s, v) => s + v, 0);
+}
+
+/**
+ * torch.nn.utils.clip_grad_norm_: total = sqrt(sum of ||g||^2), coefficient
+ * min(1, maxNorm / (total + 1e-6)). Returns both; pass `coef` to adamStep as gradScale.
+ */
+export function clipCoefficient(
+  grads: readonly Tensor[],
+  maxNorm: number,
+): { total: number; coef: number } {
+  const total = Math.sqrt(grads.reduce((s, g) => s + sumSquares(g), 0));
+  return { total, coef: Math.min(1, maxNorm / (total + 1e-6)) };
+}
+
+export interface AdamOptions {
+  lr: number;
+  beta1: number; // 0.9
+  beta2: number; // 0.98
+  eps: number; // 1e-9
+  weightDecay: number;
+  /** AdamW (decoupled decay) rather than Adam's L2 term. */
+  decoupled: boolean;
+  /** 1-based count of this update (bias correction). */
+  step: number;
+  /** Multiplies the gradient (the clipping coefficient). Default 1. */
+  gradScale?: number;
+}
+
+/** One update of param (in place) from grad with the moment buffers m and v (all the same shape). */
+export function adamStep(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, o: AdamOptions): void {
+  for (const t of [grad, m, v]) {
+    if (t.size !== param.size) {
+      throw new RangeError(`adamStep: ${t.size} elements, param has ${param.size}`);
+    }
+  }
+  param.backend.run("adam_step", {
+    n: param.size,
+    beta1: o.beta1,
+    beta2: o.beta2,
+    eps: o.eps,
+    weight_decay: o.weightDecay,
+    decoupled: o.decoupled ? 1 : 0,
+    decay_factor: 1 - o.lr * o.weightDecay,
+    step_size: o.lr / (1 - o.beta1 ** o.step),
+    bc2_sqrt: Math.sqrt(1 - o.beta2 ** o.step),
+    grad_scale: o.gradScale ?? 1,
+  }, [tensorArg(param), tensorArg(grad), tensorArg(m), tensorArg(v)]);
+}

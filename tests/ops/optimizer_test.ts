@@ -1,0 +1,58 @@
+import {
+  adamStep,
+  clipCoefficient,
+  NORM_BLOCK,
+  sumSquares,
+} from "../../src/tensor/optimizer_ops.ts";
+import { Tensor } from "../../src/tensor/tensor.ts";
+import { adamRef } from "./reference.ts";
+import { assertWithin, randn, U, withBackend } from "./helpers.ts";
+
+// CONMAMBA_SPEC.md 8.1: small models Adam (wd 0), large AdamW (wd 0.01), CTC AdamW (wd 5e-4);
+// betas (0.9, 0.98), eps 1e-9. Three steps from zero moments with clipping folded in.
+for (
+  const [label, wd, decoupled] of [["Adam", 0, false], ["AdamW", 0.01, true], [
+    "Adam + L2",
+    5e-4,
+    false,
+  ]] as const
+) {
+  Deno.test(`${label} step matches the float64 reference over 3 steps`, async () => {
+    await withBackend(2, (be) => {
+      const n = 1029,
+        pv = randn(n, 1),
+        o = { lr: 8e-4, beta1: 0.9, beta2: 0.98, eps: 1e-9, weightDecay: wd, decoupled };
+      const p = Tensor.from(be, [n], pv, "param");
+      const m = Tensor.from(be, [n], new Float32Array(n), "param");
+      const v = Tensor.from(be, [n], new Float32Array(n), "param");
+      const p64 = Float64Array.from(pv), m64 = new Float64Array(n), v64 = new Float64Array(n);
+      for (let step = 1; step <= 3; step++) {
+        const gv = randn(n, 10 + step, 3);
+        const g = Tensor.from(be, [n], gv);
+        const { coef } = clipCoefficient([g], 5.0);
+        adamStep(p, g, m, v, { ...o, step, gradScale: coef });
+        adamRef(p64, gv.map((x) => x * coef), m64, v64, { ...o, step });
+      }
+      // Each step moves p by about lr; the update's float32 error is a few U of lr (rounded
+      // moments, a root, a division), and p itself rounds: (|p| + 3 lr) 16 U bounds three steps.
+      const mag = p64.map((x) => Math.abs(x) + 3 * o.lr);
+      assertWithin("param", p.toArray(), { y: p64, mag }, 16 * U);
+      p.free(), m.free(), v.free();
+    });
+  });
+}
+
+Deno.test("global norm: block partials in float64, clip coefficient as torch", async () => {
+  await withBackend(2, (be) => {
+    const a = randn(3 * NORM_BLOCK + 17, 5), b = randn(5, 6);
+    const want = [...a, ...b].reduce((s, x) => s + x * x, 0);
+    const ta = Tensor.from(be, [a.length], a), tb = Tensor.from(be, [5], b);
+    // each partial is a float64 sum rounded once to float32; the host adds ~4 of them
+    const got = sumSquares(ta) + sumSquares(tb);
+    if (Math.abs(got - want) > 4 * U * want) throw new Error(`sum of squares ${got}, want ${want}`);
+    const { total, coef } = clipCoefficient([ta, tb], 5.0);
+    if (Math.abs(total - Math.sqrt(want)) > 4 * U * total) throw new Error(`norm ${total}`);
+    if (Math.abs(coef - 5 / (total + 1e-6)) > 1e-12) throw new Error(`coef ${coef}`);
+    if (clipCoefficient([tb], 1e6).coef !== 1) throw new Error("no clipping below max_norm");
+  });
+});
