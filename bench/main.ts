@@ -1,10 +1,11 @@
 /**
  * `deno task bench [name...]`: benchmarks as markdown tables, each with a baseline measured in
- * the same run. Names: pipeline, fbank, gemm (default: all).
+ * the same run. Names: pipeline, fbank, tokenizer, gemm (default: all).
  */
 import { audioBench } from "./audio_bench.ts";
 import { gemmBench, gemmTable } from "./ops_matmul.ts";
 import { pipelineBench, type Row } from "./pipeline_bench.ts";
+import { tokenizerBench } from "./tokenizer_bench.ts";
 
 function printTable(title: string, rows: Row[]): void {
   console.log(`\n### ${title}\n`);
@@ -15,6 +16,7 @@ function printTable(title: string, rows: Row[]): void {
 
 const BENCHES: Record<string, () => Promise<void>> = {
   pipeline: async () => printTable("pipeline engine", await pipelineBench()),
+  tokenizer: async () => printTable("tokenizer training", await tokenizerBench()),
   fbank: async () => printTable("audio front end, x real time on one core", await audioBench()),
   gemm: async () =>
     console.log(`\n### gemm (Wasm kernels vs OpenBLAS)\n\n${gemmTable(await gemmBench())}`),

@@ -64,7 +64,12 @@ static void fft_rec(const cplx2* x, cplx2* X, int n, int s, const cplx* w, int M
     return;
   }
   const int r = f[0], m = n / r, step = M / n;
-  for (int j = 0; j < r; j++) fft_rec(x + j * s, X + j * m, m, s * r, w, M, f + 1);
+  /* The last level reads its r inputs directly (a length-1 DFT is a copy). */
+  if (m > 1) {
+    for (int j = 0; j < r; j++) fft_rec(x + j * s, X + j * m, m, s * r, w, M, f + 1);
+  } else {
+    for (int j = 0; j < r; j++) X[j] = x[j * s];
+  }
   cplx2 t[5];
   for (int k = 0; k < m; k++) {
     t[0] = X[k];
@@ -86,7 +91,25 @@ static void fft_rec(const cplx2* x, cplx2* X, int n, int s, const cplx* w, int M
       X[m + k].re = br + dr, X[m + k].im = bi + di;
       X[2 * m + k].re = ar - cr, X[2 * m + k].im = ai - ci;
       X[3 * m + k].re = br - dr, X[3 * m + k].im = bi - di;
-    } else { /* 3 or 5: the small DFT as written */
+    } else if (r == 5) {
+      /* X_q = sum_j t_j e^{-2 pi i j q / 5}, pairing j with 5 - j:
+       * X1,4 = t0 + c1 s1 + c2 s2 -+ i (n1 d1 + n2 d2), X2,3 = t0 + c2 s1 + c1 s2 -+ i (n2 d1 - n1 d2) */
+      const double c1 = 0.30901699437494745, c2 = -0.8090169943749475;
+      const double n1 = 0.9510565162951535, n2 = 0.5877852522924731;
+      const vd s1r = t[1].re + t[4].re, s1i = t[1].im + t[4].im;
+      const vd d1r = t[1].re - t[4].re, d1i = t[1].im - t[4].im;
+      const vd s2r = t[2].re + t[3].re, s2i = t[2].im + t[3].im;
+      const vd d2r = t[2].re - t[3].re, d2i = t[2].im - t[3].im;
+      const vd a1r = t[0].re + c1 * s1r + c2 * s2r, a1i = t[0].im + c1 * s1i + c2 * s2i;
+      const vd a2r = t[0].re + c2 * s1r + c1 * s2r, a2i = t[0].im + c2 * s1i + c1 * s2i;
+      const vd u1r = n1 * d1r + n2 * d2r, u1i = n1 * d1i + n2 * d2i;
+      const vd u2r = n2 * d1r - n1 * d2r, u2i = n2 * d1i - n1 * d2i;
+      X[k].re = t[0].re + s1r + s2r, X[k].im = t[0].im + s1i + s2i;
+      X[m + k].re = a1r + u1i, X[m + k].im = a1i - u1r; /* a1 - i u1 */
+      X[4 * m + k].re = a1r - u1i, X[4 * m + k].im = a1i + u1r;
+      X[2 * m + k].re = a2r + u2i, X[2 * m + k].im = a2i - u2r;
+      X[3 * m + k].re = a2r - u2i, X[3 * m + k].im = a2i + u2r;
+    } else { /* 3: the small DFT as written */
       const int rs = M / r;
       for (int q = 0; q < r; q++) {
         vd re = {0.0, 0.0}, im = {0.0, 0.0};
@@ -119,11 +142,19 @@ void cm_fbank_forward(const cm_fbank_params* p, const float* wav, const float* w
     int64_t start[2];
     for (int l = 0; l < 2; l++) start[l] = ((int64_t)p->row0 + r + (pair ? l : 0)) * p->hop - N / 2;
     /* z[m] = x[2m] + i x[2m+1], x = windowed frame, zero outside the signal */
-    for (int m = 0; m < H; m++) {
-      for (int l = 0; l < 2; l++) {
-        const int64_t a = start[l] + 2 * m, b = a + 1;
-        z[m].re[l] = (a >= 0 && a < p->n_samples) ? (double)wav[a] * window[2 * m] : 0.0;
-        z[m].im[l] = (b >= 0 && b < p->n_samples) ? (double)wav[b] * window[2 * m + 1] : 0.0;
+    for (int l = 0; l < 2; l++) {
+      const float* src = wav + start[l];
+      if (start[l] >= 0 && start[l] + N <= p->n_samples) { /* interior frame: no checks */
+        for (int m = 0; m < H; m++) {
+          z[m].re[l] = (double)src[2 * m] * window[2 * m];
+          z[m].im[l] = (double)src[2 * m + 1] * window[2 * m + 1];
+        }
+      } else {
+        for (int m = 0; m < H; m++) {
+          const int64_t a = start[l] + 2 * m, b = a + 1;
+          z[m].re[l] = (a >= 0 && a < p->n_samples) ? (double)wav[a] * window[2 * m] : 0.0;
+          z[m].im[l] = (b >= 0 && b < p->n_samples) ? (double)wav[b] * window[2 * m + 1] : 0.0;
+        }
       }
     }
     fft_rec(z, Z, H, 1, wh, H, f);
