@@ -222,8 +222,8 @@ export function selectiveScanBackward(
     if (into.bc) expectShape("scan dB/dC buffer", into.bc, v.tensor.shape);
     return { ...v, tensor: into.bc ?? Tensor.empty(be, v.tensor.shape) };
   };
-  let dB = bcBuf(B), dC = C.tensor === B.tensor ? { ...C, tensor: dB.tensor } : bcBuf(C);
-  if (C.tensor !== B.tensor && into.bc) dC = { ...C, tensor: into.bc };
+  const dB = bcBuf(B); // B and C are usually columns of one tensor: one gradient buffer
+  const dC = C.tensor === B.tensor ? { ...C, tensor: dB.tensor } : bcBuf(C);
   let dz: ColView | null = null;
   if (z) {
     if (into.z) expectShape("scan dz buffer", into.z, z.tensor.shape);
