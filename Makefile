@@ -14,7 +14,7 @@ $(STAMP): package.json package-lock.json scripts/ensure-toolchain.sh
 	bash scripts/ensure-toolchain.sh
 	@touch $@
 
-demo: setup corpus
+demo: setup corpus build/kernels.wasm
 	$(DENO) task pipeline tiny
 
 # The generated mini corpus that hparams/tiny.yaml points at (LibriSpeech layout, espeak-ng voices).

@@ -49,6 +49,7 @@ export async function explainVerb<C extends object>(
   for (const [k, v] of Object.entries(now.config)) print(`  config ${k} = ${canonicalJson(v)}`);
   for (const [k, v] of Object.entries(now.inputs)) print(`  input ${k}: content ${v}`);
   for (const e of now.externals) print(`  external ${e.path}: content ${e.contentHash}`);
+  for (const [k, v] of Object.entries(now.code ?? {})) print(`  code ${k}: ${v}`);
 
   const others = (await store.list())
     .filter((a) => a.stage === stage.name && !(a.manifest instanceof Error))

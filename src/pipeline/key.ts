@@ -13,6 +13,7 @@ import type { HashCache } from "./hash_cache.ts";
 import { hashTree } from "./manifest.ts";
 import type { Ingredients } from "./store.ts";
 import type { Stage } from "./stage.ts";
+import { runtimeVersions } from "./versions.ts";
 
 /**
  * The config as a stage may see it: a frozen object with only the declared keys, behind a proxy
@@ -91,6 +92,15 @@ export async function computeKey<C extends object>(
     inputs,
     externals,
   };
+  if (stage.usesKernels) {
+    const wasm = (await runtimeVersions()).kernels_wasm;
+    if (!wasm) {
+      throw new UserError(
+        `stage "${stage.name}" needs build/kernels.wasm: build it with \`make wasm\``,
+      );
+    }
+    ingredients.code = { kernels_wasm: wasm };
+  }
   return { key: sha256Hex(canonicalJson(ingredients)), ingredients };
 }
 
@@ -110,6 +120,12 @@ export function diffIngredients(was: Ingredients, now: Ingredients): string[] {
       out.push(
         `input ${k}: content ${a?.slice(0, 12) ?? "(absent)"} -> ${b?.slice(0, 12) ?? "(absent)"}`,
       );
+    }
+  }
+  for (const k of new Set([...Object.keys(was.code ?? {}), ...Object.keys(now.code ?? {})])) {
+    const a = was.code?.[k], b = now.code?.[k];
+    if (a !== b) {
+      out.push(`code ${k}: ${a?.slice(0, 12) ?? "(absent)"} -> ${b?.slice(0, 12) ?? "(absent)"}`);
     }
   }
   const ea = canonicalJson(was.externals), eb = canonicalJson(now.externals);

@@ -52,6 +52,11 @@ export interface Stage<C extends object = Record<string, unknown>> {
    * at). Hashes are cached by (device, inode, size, mtime).
    */
   externals?(config: Readonly<Partial<C>>): string[];
+  /**
+   * True when the stage computes with build/kernels.wasm: the binary's sha256 then enters the
+   * key, so a kernel change (even a rounding change) rebuilds what it computed.
+   */
+  usesKernels?: boolean;
   run(ctx: StageContext<Partial<C>>): Promise<void>;
 }
 
@@ -66,6 +71,7 @@ export function defineStage<C extends object, K extends keyof C & string>(def: {
   reads: readonly K[];
   after: readonly string[];
   externals?(config: Readonly<Pick<C, K>>): string[];
+  usesKernels?: boolean;
   run(ctx: StageContext<Pick<C, K>>): Promise<void>;
 }): Stage<C> {
   return def as unknown as Stage<C>;

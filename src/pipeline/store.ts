@@ -27,6 +27,8 @@ export const IngredientsSchema = z.object({
   config: z.record(z.string(), z.unknown()),
   inputs: z.record(z.string(), z.string()),
   externals: z.array(z.object({ path: z.string(), contentHash: z.string() })),
+  /** Hashes of compiled code the stage computes with (e.g. kernels_wasm), when it declares it. */
+  code: z.record(z.string(), z.string()).optional(),
 });
 export type Ingredients = z.infer<typeof IngredientsSchema>;
 

@@ -72,6 +72,7 @@ export function makeFbankStage(opts: { workers?: number } = {}) {
       "test_splits",
     ],
     after: ["download"],
+    usesKernels: true,
     async run(ctx) {
       const c = ctx.config;
       const settings = fbankSettings(c);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { canonicalJson } from "../../src/pipeline/canonical_json.ts";
 import { UndeclaredConfigKeyError } from "../../src/pipeline/errors.ts";
+import { sha256File } from "../../src/pipeline/hash.ts";
 import { HashCache } from "../../src/pipeline/hash_cache.ts";
 import { computeKey, restrictConfig } from "../../src/pipeline/key.ts";
 import { defineStage } from "../../src/pipeline/stage.ts";
@@ -122,4 +123,15 @@ Deno.test("a stage that reads an undeclared key fails the run and publishes noth
   const published = await Array.fromAsync(Deno.readDir(join(cache, "artifacts")));
   assert.equal(published.length, 0);
   await Deno.remove(cache, { recursive: true });
+});
+
+Deno.test("a stage that uses the kernels has their binary's hash in its key", async () => {
+  const wasm = new URL("../../build/kernels.wasm", import.meta.url);
+  const k = await computeKey({ ...transform, usesKernels: true }, toyConfig(), {
+    gen: "0".repeat(64),
+  }, await noCache());
+  assert.deepEqual(k.ingredients.code, { kernels_wasm: await sha256File(wasm.pathname) });
+  const plain = await computeKey(transform, toyConfig(), { gen: "0".repeat(64) }, await noCache());
+  assert.equal(plain.ingredients.code, undefined);
+  assert.notEqual(k.key, plain.key);
 });
