@@ -3,7 +3,7 @@
  * Returns the exit code; errors become one line `error: ...` with code 2 (bad request) or 1.
  */
 import { Command, CommanderError } from "commander";
-import { exitCodeOf } from "../pipeline/errors.ts";
+import { exitCodeOf, UserError } from "../pipeline/errors.ts";
 import { explainVerb } from "./explain_verb.ts";
 import { fbankVerb } from "./fbank_verb.ts";
 import { gcVerb } from "./gc_verb.ts";
@@ -35,8 +35,10 @@ export async function runCli<C extends object>(
     .option("--until <stage>", "stop after this stage")
     .option("--force <stage>", "rebuild this stage even if done (repeatable)", collect, [])
     .option("--cache <dir>", CACHE_HELP)
+    .option("--threads <n>", "compute threads (default: all cores; results do not depend on it)")
     .allowUnknownOption().allowExcessArguments()
     .action(async (exp: string, o, cmd: Command) => {
+      setThreads(o.threads);
       code = await pipelineVerb(product, exp, cmd.args.slice(1), o);
     });
 
@@ -141,6 +143,16 @@ export async function runCli<C extends object>(
     if (Deno.env.get("CONMAMBA_DEBUG") && e instanceof Error) console.error(e.stack);
     return exitCodeOf(e);
   }
+}
+
+/** `--threads N`: checked here, handed to every backend of this run through CONMAMBA_THREADS. */
+function setThreads(value: string | undefined): void {
+  if (value === undefined) return;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new UserError(`--threads: expected a positive integer, got "${value}"`);
+  }
+  Deno.env.set("CONMAMBA_THREADS", String(n));
 }
 
 function collect(value: string, previous: string[]): string[] {

@@ -8,6 +8,7 @@ import { SpeedPerturb } from "../audio/speed_perturb.ts";
 import { formatNpyF32 } from "../io/npy.ts";
 import { UserError } from "../pipeline/errors.ts";
 import { writeFileAtomic } from "../pipeline/fs_util.ts";
+import { defaultThreads } from "../pipeline/threads.ts";
 import { WasmBackend } from "../tensor/wasm_backend.ts";
 import { print } from "./format.ts";
 import type { Product } from "./product.ts";
@@ -37,7 +38,7 @@ export async function fbankVerb<C extends object>(
         `channel(s) at ${wav.sampleRate} Hz`,
     );
   }
-  const backend = await WasmBackend.create();
+  const backend = await WasmBackend.create({ threads: defaultThreads() });
   try {
     const sp = new SpeedPerturb(backend, settings.sampleRate);
     const fb = new Fbank(backend, settings);

@@ -26,6 +26,7 @@ import { readLibriSpeechCsv } from "../data/librispeech.ts";
 import { exists, writeFileAtomic } from "../pipeline/fs_util.ts";
 import type { Progress } from "../pipeline/progress.ts";
 import { defineStage } from "../pipeline/stage.ts";
+import { defaultThreads } from "../pipeline/threads.ts";
 
 export const SHARD_SIZE = 500;
 
@@ -150,7 +151,7 @@ async function runShards(
   }
   const bar = ctx.progress.bar("fbank shards", { total: jobs.length, unit: "items" });
   bar.set(jobs.length - todo.length);
-  const n = Math.max(1, Math.min(workers ?? navigator.hardwareConcurrency, todo.length));
+  const n = Math.max(1, Math.min(workers ?? defaultThreads(), todo.length));
   const pool = Array.from(
     { length: n },
     () => new Worker(new URL("../audio/_fbank_worker.ts", import.meta.url), { type: "module" }),

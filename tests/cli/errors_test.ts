@@ -72,6 +72,11 @@ const cases: { name: string; args: string[]; edit?: (y: string) => string; expec
     expect: /unknown experiment "conmamba_huge" .*available: conformer_large, .*tiny/,
   },
   {
+    name: "a thread count that is not a positive integer",
+    args: ["pipeline", "tiny", "--threads", "0"],
+    expect: /--threads: expected a positive integer, got "0"/,
+  },
+  {
     name: "unknown stage for --until",
     args: ["pipeline", "tiny", "--until", "frobnicate"],
     expect: /unknown stage "frobnicate" for tiny/,
