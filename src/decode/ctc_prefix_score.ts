@@ -1,0 +1,71 @@
+/**
+ * CTC prefix scores for joint CTC/attention decoding (CONMAMBA_SPEC.md §9.3; Watanabe et al.'s
+ * Algorithm 2 as SpeechBrain's CTCPrefixScore vectorises it), in float64, for one utterance.
+ * Summed over the steps of a hypothesis the scores telescope to log P_ctc(hypothesis | x).
+ */
+const NEG = -1e20; // the reference's "minus infinity"
+
+function lae(a: number, b: number): number {
+  const m = Math.max(a, b);
+  return m + Math.log(Math.exp(a - m) + Math.exp(b - m));
+}
+
+/** Per-frame forward variables of a prefix: ending in non-blank (rn) and in blank (rb). */
+export interface PrefixState {
+  rn: Float64Array; // (T)
+  rb: Float64Array; // (T)
+  psi: number; // log prefix probability
+  last: number; // last token of the prefix (bos at the start)
+  length: number; // tokens in the prefix, bos excluded
+}
+
+export class CtcPrefixScorer {
+  readonly X: Float64Array; // (T, V) with frames >= validFrames forced to blank
+
+  constructor(
+    logProbs: Float32Array,
+    readonly T: number,
+    readonly V: number,
+    readonly validFrames: number,
+    readonly blank = 0,
+    readonly eos = 2,
+  ) {
+    // Frames past the valid length: blank certain, so padding changes no prefix probability.
+    this.X = Float64Array.from(logProbs);
+    for (let t = validFrames; t < T; t++) {
+      for (let v = 0; v < V; v++) this.X[t * V + v] = v === blank ? 0 : NEG;
+    }
+  }
+
+  initial(bos = 1): PrefixState {
+    const rn = new Float64Array(this.T).fill(NEG), rb = new Float64Array(this.T);
+    let acc = 0;
+    for (let t = 0; t < this.T; t++) rb[t] = acc += this.X[t * this.V + this.blank];
+    return { rn, rb, psi: 0, last: bos, length: 0 };
+  }
+
+  /** The state of prefix g extended by c, and its score psi(g + c) - psi(g). */
+  extend(g: PrefixState, c: number): { state: PrefixState; score: number } {
+    const { T, V, X } = this;
+    if (c === this.blank) return { state: g, score: NEG };
+    if (c === this.eos) {
+      const psi = lae(g.rn[this.validFrames - 1], g.rb[this.validFrames - 1]);
+      return { state: { ...g, psi }, score: psi - g.psi };
+    }
+    const m = g.length;
+    // A repeat of the last token needs a blank in between: phi = rb. (At the first step the
+    // "last token" is bos, so c == bos also takes rb; harmless, since rn is all -1e20 then.)
+    const phi = new Float64Array(T);
+    for (let t = 0; t < T; t++) phi[t] = c === g.last ? g.rb[t] : lae(g.rn[t], g.rb[t]);
+    const rn = new Float64Array(T).fill(NEG), rb = new Float64Array(T).fill(NEG);
+    if (m === 0) rn[0] = X[c];
+    const start = Math.max(1, m);
+    let psi = rn[start - 1];
+    for (let t = start; t < T; t++) {
+      rn[t] = lae(rn[t - 1], phi[t - 1]) + X[t * V + c];
+      rb[t] = lae(rn[t - 1], rb[t - 1]) + X[t * V + this.blank];
+      psi = lae(psi, phi[t - 1] + X[t * V + c]);
+    }
+    return { state: { rn, rb, psi, last: c, length: m + 1 }, score: psi - g.psi };
+  }
+}
