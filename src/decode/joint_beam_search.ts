@@ -3,8 +3,9 @@
  * SpeechBrain's S2STransformerBeamSearcher with a ScorerBuilder): attention log-probs weighted
  * 1 - w_ctc, an optional LM weighted w_lm, CTC prefix scores weighted w_ctc, scores normalised by
  * length at every step, eos moves a hypothesis to the finished list, blank (id 0) is never
- * emitted when the CTC scorer is on (it blocks it, as SpeechBrain's does). The model side is a callback, so the same search serves the Transformer and the Mamba
- * decoder and tests can drive it with tables.
+ * emitted when the CTC scorer is on (it blocks it, as SpeechBrain's does). The model side is a
+ * callback, so the same search serves the Transformer and the Mamba decoder and tests can drive
+ * it with tables.
  */
 import { type CtcPrefixScorer, type PrefixState } from "./ctc_prefix_score.ts";
 
