@@ -1,0 +1,83 @@
+/**
+ * The convolution module (CONMAMBA_SPEC.md 4.6), ConMamba flavour (GELU, no padding mask, G2/G8):
+ *   u = LN(x); v = PW(u) (1x1 conv d -> 2d); g = GLU(v); h = DW(g) (kernel 31, zero padding 15);
+ *   out = Dropout(Linear(GELU(LN(h)))).
+ * Names: layer_norm.*, bottleneck.0.{weight (2d,d,1), bias}, conv.{weight (d,1,31), bias},
+ * after_conv.0.* (LN), after_conv.2.* (Linear).
+ */
+import * as ag from "../tensor/autograd_ops.ts";
+import type { Backend } from "../tensor/backend.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import { dropout, reshape } from "./_ops.ts";
+import { LayerNorm } from "./layer_norm.ts";
+import { Linear } from "./linear.ts";
+import { type ForwardContext, Module } from "./module.ts";
+
+/** A Conv1d's parameters: weight (out, in/groups, k), bias (out). */
+export class Conv1dParams extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  constructor(be: Backend, shape: readonly [number, number, number]) {
+    super(be);
+    this.weight = this.param("weight", shape);
+    this.bias = this.param("bias", [shape[0]]);
+  }
+}
+
+class Bottleneck extends Module {
+  readonly pw: Conv1dParams;
+  constructor(be: Backend, d: number) {
+    super(be);
+    this.pw = this.child("0", new Conv1dParams(be, [2 * d, d, 1]));
+  }
+}
+
+class AfterConv extends Module {
+  readonly norm: LayerNorm;
+  readonly linear: Linear;
+  constructor(be: Backend, d: number) {
+    super(be);
+    this.norm = this.child("0", new LayerNorm(be, [d], 1e-5));
+    this.linear = this.child("2", new Linear(be, d, d));
+  }
+}
+
+export class ConvolutionModule extends Module {
+  readonly layer_norm: LayerNorm;
+  readonly bottleneck: Bottleneck;
+  readonly conv: Conv1dParams;
+  readonly after_conv: AfterConv;
+
+  constructor(
+    be: Backend,
+    readonly d: number,
+    readonly kernelSize = 31,
+    readonly dropoutP = 0.1,
+  ) {
+    super(be);
+    this.layer_norm = this.child("layer_norm", new LayerNorm(be, [d], 1e-5));
+    this.bottleneck = this.child("bottleneck", new Bottleneck(be, d));
+    this.conv = this.child("conv", new Conv1dParams(be, [d, 1, kernelSize]));
+    this.after_conv = this.child("after_conv", new AfterConv(be, d));
+  }
+
+  /** x (B, T, d) -> (B, T, d). */
+  forward(ctx: ForwardContext, x: Tensor): Tensor {
+    const tape = ctx.tape, d = this.d, pw = this.bottleneck.pw;
+    const u = this.layer_norm.forward(ctx, x);
+    const v = ag.matmul(tape, u, reshape(tape, pw.weight, [2 * d, d]), {
+      transB: true,
+      bias: pw.bias,
+    });
+    const g = ag.glu(tape, v); // first half gated by sigmoid of the second (torch GLU, dim 1)
+    const h = ag.conv1dDepthwise(
+      tape,
+      g,
+      reshape(tape, this.conv.weight, [d, this.kernelSize]),
+      this.conv.bias,
+      { padLeft: (this.kernelSize - 1) / 2 },
+    );
+    const a = ag.gelu(tape, this.after_conv.norm.forward(ctx, h));
+    return dropout(ctx, this.after_conv.linear.forward(ctx, a), this.dropoutP);
+  }
+}

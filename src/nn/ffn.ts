@@ -1,0 +1,53 @@
+/**
+ * The ConMamba layer's half-step FFN modules (CONMAMBA_SPEC.md 4.5): `ffn_moduleN` =
+ * Sequential[LayerNorm "0" (eps 1e-5), PositionalwiseFeedForward "1", Dropout "2"], where the
+ * feed-forward is `ffn` = Sequential[Linear d->F "0", GELU "1", Dropout "2", Linear F->d "3"].
+ * The layer multiplies the module's output by 0.5 and adds the residual.
+ */
+import * as ag from "../tensor/autograd_ops.ts";
+import type { Backend } from "../tensor/backend.ts";
+import type { Tensor } from "../tensor/tensor.ts";
+import { dropout } from "./_ops.ts";
+import { LayerNorm } from "./layer_norm.ts";
+import { Linear } from "./linear.ts";
+import { type ForwardContext, Module } from "./module.ts";
+
+class FfnLayers extends Module {
+  readonly l0: Linear;
+  readonly l3: Linear;
+  constructor(be: Backend, d: number, f: number) {
+    super(be);
+    this.l0 = this.child("0", new Linear(be, d, f));
+    this.l3 = this.child("3", new Linear(be, f, d));
+  }
+}
+
+/** speechbrain PositionalwiseFeedForward: W2 Drop(act(W1 x + b1)) + b2 (act: GELU here). */
+export class PositionwiseFeedForward extends Module {
+  readonly ffn: FfnLayers;
+  constructor(be: Backend, d: number, f: number, readonly dropoutP = 0.1) {
+    super(be);
+    this.ffn = this.child("ffn", new FfnLayers(be, d, f));
+  }
+
+  /** x (B, T, d) -> (B, T, d). */
+  forward(ctx: ForwardContext, x: Tensor): Tensor {
+    const h = ag.gelu(ctx.tape, this.ffn.l0.forward(ctx, x));
+    return this.ffn.l3.forward(ctx, dropout(ctx, h, this.dropoutP));
+  }
+}
+
+/** LN -> feed-forward -> Dropout: the module whose output the layer scales by 0.5. */
+export class FfnModule extends Module {
+  readonly norm: LayerNorm;
+  readonly ff: PositionwiseFeedForward;
+  constructor(be: Backend, d: number, f: number, readonly dropoutP = 0.1) {
+    super(be);
+    this.norm = this.child("0", new LayerNorm(be, [d], 1e-5));
+    this.ff = this.child("1", new PositionwiseFeedForward(be, d, f, dropoutP));
+  }
+
+  forward(ctx: ForwardContext, x: Tensor): Tensor {
+    return dropout(ctx, this.ff.forward(ctx, this.norm.forward(ctx, x)), this.dropoutP);
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * The positional-encoding buffers of TransformerASR (CONMAMBA_SPEC.md 4.4). ConMamba never uses
+ * them (G9), but they are in the state_dict, so a strict loader needs them. Values follow torch's
+ * float32 arithmetic: den = exp(float32(2i) * float32(-ln(10000)/d)), angle = float32(p * den).
+ */
+import type { Backend } from "../tensor/backend.ts";
+import { Module } from "./module.ts";
+
+const f = Math.fround;
+
+function denominators(d: number): Float32Array {
+  const out = new Float32Array(d / 2), c = f(-(Math.log(10000) / d));
+  for (let i = 0; i < d / 2; i++) out[i] = f(Math.exp(f(2 * i * c)));
+  return out;
+}
+
+/** RelPosEncXL: buffer inv_freq (d/2). */
+export class RelPosEncXL extends Module {
+  constructor(be: Backend, d: number) {
+    super(be);
+    this.buffer("inv_freq", [d / 2], denominators(d));
+  }
+}
+
+/** Absolute sinusoid table pe (1, maxLen, d): [p, 2i] = sin(p den_i), [p, 2i+1] = cos(p den_i). */
+export class PositionalEncoding extends Module {
+  constructor(be: Backend, d: number, maxLen = 2500) {
+    super(be);
+    const den = denominators(d), pe = new Float32Array(maxLen * d);
+    for (let p = 0; p < maxLen; p++) {
+      for (let i = 0; i < d / 2; i++) {
+        const a = f(p * den[i]);
+        pe[p * d + 2 * i] = Math.sin(a);
+        pe[p * d + 2 * i + 1] = Math.cos(a);
+      }
+    }
+    this.buffer("pe", [1, maxLen, d], pe);
+  }
+}
