@@ -1,10 +1,12 @@
 /**
  * `deno task bench [name...]`: benchmarks as markdown tables, each with a baseline measured in
- * the same run. Names: pipeline, fbank, tokenizer, gemm (default: all).
+ * the same run. Names: pipeline, fbank, tokenizer, gemm, scan (default: all). With --json the
+ * last line is one JSON object: gemm's rows ({"rows":[{"shape", "ours_gflops_1t", ...}]}).
  */
 import { audioBench } from "./audio_bench.ts";
 import { gemmBench, gemmTable } from "./ops_matmul.ts";
 import { pipelineBench, type Row } from "./pipeline_bench.ts";
+import { scanBench, scanTable } from "./ops_scan.ts";
 import { tokenizerBench } from "./tokenizer_bench.ts";
 
 function printTable(title: string, rows: Row[]): void {
@@ -18,11 +20,19 @@ const BENCHES: Record<string, () => Promise<void>> = {
   pipeline: async () => printTable("pipeline engine", await pipelineBench()),
   tokenizer: async () => printTable("tokenizer training", await tokenizerBench()),
   fbank: async () => printTable("audio front end, x real time on one core", await audioBench()),
-  gemm: async () =>
-    console.log(`\n### gemm (Wasm kernels vs OpenBLAS)\n\n${gemmTable(await gemmBench())}`),
+  gemm: async () => {
+    const result = await gemmBench();
+    console.log(`\n### gemm (Wasm kernels vs OpenBLAS)\n\n${gemmTable(result)}`);
+    jsonOut = { rows: result.rows };
+  },
+  scan: async () =>
+    console.log(`\n### selective scan (vs a copy)\n\n${scanTable(await scanBench())}`),
 };
 
-const wanted = Deno.args.length > 0 ? Deno.args : Object.keys(BENCHES);
+let jsonOut: unknown = null;
+const json = Deno.args.includes("--json");
+const names = Deno.args.filter((a) => a !== "--json");
+const wanted = names.length > 0 ? names : Object.keys(BENCHES);
 for (const w of wanted) {
   if (!BENCHES[w]) {
     console.error(`error: unknown benchmark "${w}"; known: ${Object.keys(BENCHES).join(", ")}`);
@@ -34,3 +44,4 @@ console.log(
     `${navigator.hardwareConcurrency} cores`,
 );
 for (const w of wanted) await BENCHES[w]();
+if (json && jsonOut !== null) console.log(JSON.stringify(jsonOut));

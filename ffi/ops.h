@@ -10,7 +10,7 @@
 #define CM_API
 #endif
 
-#define CM_OP_COUNT 35
+#define CM_OP_COUNT 47
 
 typedef struct cm_matmul_params {
   int32_t batch; /* number of independent products */
@@ -148,6 +148,47 @@ typedef struct cm_resample_params {
   int32_t orig; /* input samples per block (the old rate's factor) */
   int32_t width; /* taps before the block start */
 } cm_resample_params;
+
+typedef struct cm_gather_params {
+  int32_t rows; /* ids handled by this call */
+  int32_t cols; /* columns handled by this call */
+  int32_t ld; /* row stride of the table and of y, dy (the embedding width) */
+  int32_t vocab; /* rows of the table */
+} cm_gather_params;
+
+typedef struct cm_time_copy_params {
+  int32_t batch; /* sequences handled by this call */
+  int32_t len; /* time steps copied */
+  int32_t width; /* features per time step */
+  int32_t x_seqlen; /* time steps of x */
+  int32_t x_t0; /* first time step read from x */
+  int32_t y_seqlen; /* time steps of y */
+  int32_t y_t0; /* first time step written in y */
+} cm_time_copy_params;
+
+typedef struct cm_swap_params {
+  int32_t batch; /* leading blocks handled by this call */
+  int32_t d1; /* first swapped axis of x */
+  int32_t d2; /* second swapped axis of x */
+  int32_t inner; /* contiguous elements moved together (1: a plain transpose) */
+} cm_swap_params;
+
+typedef struct cm_attn_params {
+  int32_t rows; /* score rows handled by this call (of batch * heads * tq) */
+  int32_t cols; /* keys S */
+  int32_t tq; /* queries per (batch, head) */
+  int32_t heads; /* heads H */
+  int32_t causal; /* 1: key j > query i is masked (self-attention, tq == S) */
+  int32_t row0; /* global index of this call's first row (set by the thread split) */
+  float scale; /* multiplies the raw scores before the mask and the softmax */
+} cm_attn_params;
+
+typedef struct cm_axis_params {
+  int32_t outer; /* blocks before the reduced axis handled by this call */
+  int32_t n; /* length of the reduced axis */
+  int32_t inner; /* elements after the reduced axis */
+  float divisor; /* the sum is divided by this (1: sum, n: mean) */
+} cm_axis_params;
 
 /* C = op(A) op(B) (+ C when accumulate) (+ bias per column). Each C element is a sequential float32 sum over k in order, whatever the blocking or thread split.
  *   a: (batch, m, k) or (batch, k, m)
@@ -377,6 +418,71 @@ CM_API void cm_adam_step(const cm_adam_params* p, float* param, const float* gra
  *   x: (n)
  *   partial: (blocks) */
 CM_API void cm_sum_squares_blocks(const cm_blocks_params* p, const float* x, float* partial);
+
+/* y[r] = table[ids[r]] (CONMAMBA_SPEC.md 4.13, nn.Embedding without padding_idx); a row whose id is not an integer in [0, vocab) is zeros (the caller rejects such ids first).
+ *   table: (vocab, ld)
+ *   ids: (rows): ids as floats
+ *   y: (rows, ld) */
+CM_API void cm_embedding_forward(const cm_gather_params* p, const float* table, const float* ids, float* y);
+
+/* dtable = 0, then dtable[ids[r]] += dy[r] for r in order: a thread owns a range of columns of every table row, so no two threads add into one value and repeated ids are summed in the same order for any thread count.
+ *   ids: (rows): ids as floats
+ *   dy: (rows, ld)
+ *   dtable: (vocab, ld) */
+CM_API void cm_embedding_backward(const cm_gather_params* p, const float* ids, const float* dy, float* dtable);
+
+/* y[b, y_t0 + t] = x[b, x_t0 + t] for t < len; the rest of y is left as it is. Slicing and concatenation along time (the Mamba decoder's [memory; LN(target)], CONMAMBA_SPEC.md 4.12) and their backward.
+ *   x: (batch, x_seqlen, width)
+ *   y: (batch, y_seqlen, width) */
+CM_API void cm_copy_time(const cm_time_copy_params* p, const float* x, float* y);
+
+/* y = alpha.
+ *   y: (n) */
+CM_API void cm_fill(const cm_elementwise_params* p, float* y);
+
+/* y[n, j, i] = x[n, i, j]: heads out of and back into the feature axis ((B, T, H, dh) <-> (B, H, T, dh)) and, with inner 1, a transpose of the last two axes. Its backward is itself with d1 and d2 exchanged. y must not alias x.
+ *   x: (batch, d1, d2, inner)
+ *   y: (batch, d2, d1, inner) */
+CM_API void cm_swap_axes(const cm_swap_params* p, const float* x, float* y);
+
+/* y = softmax over keys of scale x + key_mask, masked keys (causal, past the length, or a key_mask of -inf) excluded, in fp32 (CONMAMBA_SPEC.md 4.10-4.11, 4.14). A row with every key masked is zeros (PyTorch gives NaN there).
+ *   x: (batch, heads, tq, cols): raw scores
+ *   key_lengths: (batch): keys j >= length are masked, may be NULL
+ *   key_mask: (batch, cols): added to the scaled scores, may be NULL
+ *   y: (batch, heads, tq, cols) */
+CM_API void cm_attn_softmax_forward(const cm_attn_params* p, const float* x, const float* key_lengths, const float* key_mask, float* y);
+
+/* dx = scale y (dy - sum(dy y)), per row; masked keys have y = 0 and get 0.
+ *   y: (rows, cols)
+ *   dy: (rows, cols)
+ *   dx: (rows, cols): gradient of the raw scores */
+CM_API void cm_attn_softmax_backward(const cm_attn_params* p, const float* y, const float* dy, float* dx);
+
+/* RelPosMHAXL's relative shift (CONMAMBA_SPEC.md 4.10): y[n, i, j] = x[n, i, S - 1 - i + j], S = seqlen, n over batch * heads.
+ *   x: (batch, seqlen, width = 2 seqlen - 1): BD_raw
+ *   y: (batch, seqlen, seqlen) */
+CM_API void cm_rel_shift_forward(const cm_seq_params* p, const float* x, float* y);
+
+/* dx[n, i, S - 1 - i + j] = dy[n, i, j], 0 at the positions the shift does not read.
+ *   dy: (batch, seqlen, seqlen)
+ *   dx: (batch, seqlen, width = 2 seqlen - 1) */
+CM_API void cm_rel_shift_backward(const cm_seq_params* p, const float* dy, float* dx);
+
+/* y[o, k] = (sum_i x[o, i, k], i in order) / divisor: sum (divisor 1) or mean (n).
+ *   x: (outer, n, inner)
+ *   y: (outer, inner) */
+CM_API void cm_sum_axis(const cm_axis_params* p, const float* x, float* y);
+
+/* y[o, i, k] = x[o, k] / divisor: the backward of sum_axis.
+ *   x: (outer, inner)
+ *   y: (outer, n, inner) */
+CM_API void cm_broadcast_axis(const cm_axis_params* p, const float* x, float* y);
+
+/* y[r] = max_j x[r, j], index[r] = the first j that attains it (as a float).
+ *   x: (rows, ld)
+ *   y: (rows)
+ *   index: (rows) */
+CM_API void cm_max_last(const cm_rows_params* p, const float* x, float* y, float* index);
 
 /* Log-mel dB of frames row0 .. row0+rows-1 (CONMAMBA_SPEC.md 3.2-3.5, before the per-utterance top_db clamp), computed in double: centred zero-padded frames, window, |FFT|^2, triangular mel filters, 10 log10(max(E, 1e-10)).
  *   wav: (n_samples)

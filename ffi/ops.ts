@@ -254,6 +254,62 @@ export const RESAMPLE_PARAMS: ParamStruct = {
   ],
 };
 
+export const GATHER_PARAMS: ParamStruct = {
+  name: "gather",
+  fields: [
+    ["rows", "i32", "ids handled by this call"],
+    ["cols", "i32", "columns handled by this call"],
+    ["ld", "i32", "row stride of the table and of y, dy (the embedding width)"],
+    ["vocab", "i32", "rows of the table"],
+  ],
+};
+
+export const TIME_COPY_PARAMS: ParamStruct = {
+  name: "time_copy",
+  fields: [
+    ["batch", "i32", "sequences handled by this call"],
+    ["len", "i32", "time steps copied"],
+    ["width", "i32", "features per time step"],
+    ["x_seqlen", "i32", "time steps of x"],
+    ["x_t0", "i32", "first time step read from x"],
+    ["y_seqlen", "i32", "time steps of y"],
+    ["y_t0", "i32", "first time step written in y"],
+  ],
+};
+
+export const SWAP_PARAMS: ParamStruct = {
+  name: "swap",
+  fields: [
+    ["batch", "i32", "leading blocks handled by this call"],
+    ["d1", "i32", "first swapped axis of x"],
+    ["d2", "i32", "second swapped axis of x"],
+    ["inner", "i32", "contiguous elements moved together (1: a plain transpose)"],
+  ],
+};
+
+export const ATTN_PARAMS: ParamStruct = {
+  name: "attn",
+  fields: [
+    ["rows", "i32", "score rows handled by this call (of batch * heads * tq)"],
+    ["cols", "i32", "keys S"],
+    ["tq", "i32", "queries per (batch, head)"],
+    ["heads", "i32", "heads H"],
+    ["causal", "i32", "1: key j > query i is masked (self-attention, tq == S)"],
+    ["row0", "i32", "global index of this call's first row (set by the thread split)"],
+    ["scale", "f32", "multiplies the raw scores before the mask and the softmax"],
+  ],
+};
+
+export const AXIS_PARAMS: ParamStruct = {
+  name: "axis",
+  fields: [
+    ["outer", "i32", "blocks before the reduced axis handled by this call"],
+    ["n", "i32", "length of the reduced axis"],
+    ["inner", "i32", "elements after the reduced axis"],
+    ["divisor", "f32", "the sum is divided by this (1: sum, n: mean)"],
+  ],
+};
+
 type Layout = OpArg["layout"];
 const fin = (name: string, shape: string, layout: Layout = "vector"): OpArg => ({
   name,
@@ -660,6 +716,138 @@ export const OPS: readonly OpSpec[] = [
       "partial[j] = sum of x^2 over block j, in order (the caller adds the partials in float64: " +
       "gradient-norm clipping without atomics).",
   },
+  // ---- layout, embedding, attention, reductions (issue 3) ----
+  {
+    name: "embedding_forward",
+    params: GATHER_PARAMS,
+    split: { axis: "rows", work: "cols" },
+    args: [
+      ax("table", "in", "(vocab, ld)", "0"),
+      ax("ids", "in", "(rows): ids as floats", "1"),
+      ax("y", "out", "(rows, ld)", "ld"),
+    ],
+    doc: "y[r] = table[ids[r]] (CONMAMBA_SPEC.md 4.13, nn.Embedding without padding_idx); a row " +
+      "whose id is not an integer in [0, vocab) is zeros (the caller rejects such ids first).",
+  },
+  {
+    name: "embedding_backward",
+    params: GATHER_PARAMS,
+    split: { axis: "cols", unit: 4, work: "rows" },
+    args: [
+      ax("ids", "in", "(rows): ids as floats", "0"),
+      ax("dy", "in", "(rows, ld)", "1"),
+      ax("dtable", "out", "(vocab, ld)", "1"),
+    ],
+    doc: "dtable = 0, then dtable[ids[r]] += dy[r] for r in order: a thread owns a range of " +
+      "columns of every table row, so no two threads add into one value and repeated ids are " +
+      "summed in the same order for any thread count.",
+  },
+  {
+    name: "copy_time",
+    params: TIME_COPY_PARAMS,
+    split: { axis: "batch", work: "len*width" },
+    args: [
+      ax("x", "in", "(batch, x_seqlen, width)", "x_seqlen*width"),
+      ax("y", "inout", "(batch, y_seqlen, width)", "y_seqlen*width"),
+    ],
+    doc: "y[b, y_t0 + t] = x[b, x_t0 + t] for t < len; the rest of y is left as it is. Slicing " +
+      "and concatenation along time (the Mamba decoder's [memory; LN(target)], CONMAMBA_SPEC.md " +
+      "4.12) and their backward.",
+  },
+  {
+    name: "fill",
+    params: ELEMENTWISE_PARAMS,
+    split: "elements",
+    args: [fout("y", "(n)")],
+    doc: "y = alpha.",
+  },
+  {
+    name: "swap_axes",
+    params: SWAP_PARAMS,
+    split: { axis: "batch", work: "d1*d2*inner" },
+    args: [
+      ax("x", "in", "(batch, d1, d2, inner)", "d1*d2*inner"),
+      ax("y", "out", "(batch, d2, d1, inner)", "d1*d2*inner"),
+    ],
+    doc: "y[n, j, i] = x[n, i, j]: heads out of and back into the feature axis ((B, T, H, dh) " +
+      "<-> (B, H, T, dh)) and, with inner 1, a transpose of the last two axes. Its backward is " +
+      "itself with d1 and d2 exchanged. y must not alias x.",
+  },
+  {
+    name: "attn_softmax_forward",
+    params: ATTN_PARAMS,
+    split: { axis: "rows", work: "cols" },
+    splitBase: "row0",
+    args: [
+      ax("x", "in", "(batch, heads, tq, cols): raw scores", "cols"),
+      { ...ax("key_lengths", "in", "(batch): keys j >= length are masked", "0"), optional: true },
+      { ...ax("key_mask", "in", "(batch, cols): added to the scaled scores", "0"), optional: true },
+      ax("y", "out", "(batch, heads, tq, cols)", "cols"),
+    ],
+    doc: "y = softmax over keys of scale x + key_mask, masked keys (causal, past the length, or " +
+      "a key_mask of -inf) excluded, in fp32 (CONMAMBA_SPEC.md 4.10-4.11, 4.14). A row with " +
+      "every key masked is zeros (PyTorch gives NaN there).",
+  },
+  {
+    name: "attn_softmax_backward",
+    params: ATTN_PARAMS,
+    split: { axis: "rows", work: "cols" },
+    splitBase: "row0",
+    args: [
+      ax("y", "in", "(rows, cols)", "cols"),
+      ax("dy", "in", "(rows, cols)", "cols"),
+      ax("dx", "out", "(rows, cols): gradient of the raw scores", "cols"),
+    ],
+    doc: "dx = scale y (dy - sum(dy y)), per row; masked keys have y = 0 and get 0.",
+  },
+  {
+    name: "rel_shift_forward",
+    params: SEQ_PARAMS,
+    split: { axis: "batch", work: "seqlen*seqlen" },
+    args: [
+      ax("x", "in", "(batch, seqlen, width = 2 seqlen - 1): BD_raw", "seqlen*width"),
+      ax("y", "out", "(batch, seqlen, seqlen)", "seqlen*seqlen"),
+    ],
+    doc: "RelPosMHAXL's relative shift (CONMAMBA_SPEC.md 4.10): y[n, i, j] = x[n, i, S - 1 - i + " +
+      "j], S = seqlen, n over batch * heads.",
+  },
+  {
+    name: "rel_shift_backward",
+    params: SEQ_PARAMS,
+    split: { axis: "batch", work: "seqlen*width" },
+    args: [
+      ax("dy", "in", "(batch, seqlen, seqlen)", "seqlen*seqlen"),
+      ax("dx", "out", "(batch, seqlen, width = 2 seqlen - 1)", "seqlen*width"),
+    ],
+    doc: "dx[n, i, S - 1 - i + j] = dy[n, i, j], 0 at the positions the shift does not read.",
+  },
+  {
+    name: "sum_axis",
+    params: AXIS_PARAMS,
+    split: { axis: "outer", work: "n*inner" },
+    args: [
+      ax("x", "in", "(outer, n, inner)", "n*inner"),
+      ax("y", "out", "(outer, inner)", "inner"),
+    ],
+    doc: "y[o, k] = (sum_i x[o, i, k], i in order) / divisor: sum (divisor 1) or mean (n).",
+  },
+  {
+    name: "broadcast_axis",
+    params: AXIS_PARAMS,
+    split: { axis: "outer", work: "n*inner" },
+    args: [
+      ax("x", "in", "(outer, inner)", "inner"),
+      ax("y", "out", "(outer, n, inner)", "n*inner"),
+    ],
+    doc: "y[o, i, k] = x[o, k] / divisor: the backward of sum_axis.",
+  },
+  {
+    name: "max_last",
+    params: ROWS_PARAMS,
+    split: "rows",
+    args: [fin("x", "(rows, ld)", M), fout("y", "(rows)", R), fout("index", "(rows)", R)],
+    doc: "y[r] = max_j x[r, j], index[r] = the first j that attains it (as a float).",
+  },
   // ---- filterbank features (src/audio/fbank.ts) ----
   {
     name: "fbank_forward",
@@ -708,6 +896,11 @@ export const PARAM_STRUCTS: readonly ParamStruct[] = [
   BLOCKS_PARAMS,
   FBANK_PARAMS,
   RESAMPLE_PARAMS,
+  GATHER_PARAMS,
+  TIME_COPY_PARAMS,
+  SWAP_PARAMS,
+  ATTN_PARAMS,
+  AXIS_PARAMS,
 ];
 
 /** The exported C symbol of an op. */

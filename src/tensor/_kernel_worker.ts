@@ -24,8 +24,10 @@ self.onmessage = (e: MessageEvent<WorkerInit>) => {
   const ctl = new Int32Array(control);
   const base = slot * SLOT;
   const args = new Array<number>(MAX_ARGS + 1);
-  self.postMessage("ready");
+  // Read the sequence number before saying "ready": the caller may dispatch the first call the
+  // moment it hears from us, and a number read after that would wait for a change already made.
   let seen = Atomics.load(ctl, base + SEQ);
+  self.postMessage("ready");
   for (;;) {
     Atomics.wait(ctl, base + SEQ, seen);
     seen = Atomics.load(ctl, base + SEQ);

@@ -4,6 +4,7 @@
  * the untracked building blocks. Inputs here are whole tensors; strided column views (Mamba's z,
  * B, C) are for fused layers that call the plain ops and record one node themselves.
  */
+import * as attn from "./attention_ops.ts";
 import type { Tape } from "./autograd.ts";
 import { conv2d as conv2dOp, conv2dBackward, glu as gluOp, gluBackward } from "./conv_ops.ts";
 import { dropout as dropoutOp, type DropoutOptions } from "./dropout.ts";
@@ -16,7 +17,9 @@ import {
   selectiveScan as scanOp,
   selectiveScanBackward,
 } from "./mamba_ops.ts";
+import * as layout from "./layout_ops.ts";
 import * as ops from "./ops.ts";
+import * as reduce from "./reduce_ops.ts";
 import { Tensor } from "./tensor.ts";
 
 /** op(a) op(b) + bias, a (..., M, K), b (..., K, N) (see ops.matmul). */
@@ -151,5 +154,68 @@ export function sum(tape: Tape, x: Tensor): Tensor {
     x.backend.upload(g.storage, new Float32Array(x.size).fill(v));
     return [g];
   });
+  return y;
+}
+
+/** Same storage, another shape of the same size; the gradient is reshaped back. */
+export function reshape(tape: Tape, x: Tensor, shape: readonly number[]): Tensor {
+  const y = x.reshape(shape);
+  tape.record([x], [y], ([dy]) => [dy!.reshape(x.shape)]);
+  return y;
+}
+
+/** Embedding lookup; table (V, D), ids (...) as exact floats (untracked). Returns (..., D). */
+export function embedding(tape: Tape, table: Tensor, ids: Tensor): Tensor {
+  const y = layout.embedding(table, ids);
+  tape.record([table], [y], ([dy]) => [layout.embeddingBackward(dy!, ids, table.shape[0])]);
+  return y;
+}
+
+/** x[:, t0 : t0 + len]; x (B, T, W). */
+export function sliceTime(tape: Tape, x: Tensor, t0: number, len: number): Tensor {
+  const y = layout.sliceTime(x, t0, len);
+  tape.record([x], [y], ([dy]) => [layout.sliceTimeBackward(dy!, t0, x.shape[1])]);
+  return y;
+}
+
+/** Concatenation along time of (B, T_k, W) tensors. */
+export function concatTime(tape: Tape, xs: readonly Tensor[]): Tensor {
+  const y = layout.concatTime(xs);
+  tape.record(xs, [y], ([dy]) => layout.concatTimeBackward(dy!, xs.map((x) => x.shape[1])));
+  return y;
+}
+
+/** Swaps axes `axis` and `axis + 1`. */
+export function swapAxes(tape: Tape, x: Tensor, axis: number): Tensor {
+  const y = layout.swapAxes(x, axis);
+  tape.record([x], [y], ([dy]) => [layout.swapAxes(dy!, axis)]);
+  return y;
+}
+
+/** Masked, scaled softmax of raw scores (B, H, Tq, S); the mask tensors are untracked. */
+export function attnSoftmax(tape: Tape, x: Tensor, o: attn.AttnMask = {}): Tensor {
+  const y = attn.attnSoftmax(x, o);
+  tape.record([x], [y], ([dy]) => [attn.attnSoftmaxBackward(y, dy!, o)]);
+  return y;
+}
+
+/** RelPosMHAXL's relative shift, (..., S, 2S - 1) -> (..., S, S). */
+export function relShift(tape: Tape, x: Tensor): Tensor {
+  const y = attn.relShift(x);
+  tape.record([x], [y], ([dy]) => [attn.relShiftBackward(dy!)]);
+  return y;
+}
+
+/** Sum over `axis`. */
+export function sumAxis(tape: Tape, x: Tensor, axis: number): Tensor {
+  const y = reduce.sumAxis(x, axis);
+  tape.record([x], [y], ([dy]) => [reduce.sumAxisBackward(dy!, x.shape, axis)]);
+  return y;
+}
+
+/** Mean over `axis`. */
+export function meanAxis(tape: Tape, x: Tensor, axis: number): Tensor {
+  const y = reduce.meanAxis(x, axis);
+  tape.record([x], [y], ([dy]) => [reduce.sumAxisBackward(dy!, x.shape, axis, true)]);
   return y;
 }

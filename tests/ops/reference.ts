@@ -662,3 +662,129 @@ export function adamRef(
     p[i] -= (o.lr * mHat) / (Math.sqrt(vHat) + o.eps);
   }
 }
+
+// ---- embedding, attention, reductions (CONMAMBA_SPEC.md 4.10-4.14) -----------------------------
+
+/** dtable[v, k] = sum of dy[r, k] over the rows r with ids[r] = v; mag: the sum of |terms|. */
+export function embeddingBackwardRef(
+  ids: ArrayLike<number>,
+  dy: ArrayLike<number>,
+  vocab: number,
+  d: number,
+): Result {
+  const y = new Float64Array(vocab * d), mag = new Float64Array(vocab * d);
+  for (let r = 0; r < ids.length; r++) {
+    for (let k = 0; k < d; k++) {
+      y[ids[r] * d + k] += dy[r * d + k];
+      mag[ids[r] * d + k] += Math.abs(dy[r * d + k]);
+    }
+  }
+  return { y, mag };
+}
+
+export interface AttnRefMask {
+  batch: number;
+  heads: number;
+  tq: number;
+  s: number;
+  scale: number;
+  causal: boolean;
+  keyLengths?: ArrayLike<number> | null; // (B)
+  keyMask?: ArrayLike<number> | null; // (B, S)
+}
+
+/** softmax_j(scale x + mask) over unmasked keys, 0 at masked ones and in fully masked rows. */
+export function attnSoftmaxRef(x: ArrayLike<number>, q: AttnRefMask): Result {
+  const { batch, heads, tq, s } = q, y = new Float64Array(batch * heads * tq * s);
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < heads; h++) {
+      for (let i = 0; i < tq; i++) {
+        const row = ((b * heads + h) * tq + i) * s;
+        const v = new Float64Array(s).fill(-Infinity);
+        for (let j = 0; j < s; j++) {
+          const masked = (q.causal && j > i) || (q.keyLengths && j >= q.keyLengths[b]);
+          if (!masked) v[j] = q.scale * x[row + j] + (q.keyMask ? q.keyMask[b * s + j] : 0);
+        }
+        const max = Math.max(...v);
+        if (max === -Infinity) continue;
+        let sum = 0;
+        for (let j = 0; j < s; j++) sum += Math.exp(v[j] - max);
+        for (let j = 0; j < s; j++) y[row + j] = Math.exp(v[j] - max) / sum;
+      }
+    }
+  }
+  return { y, mag: y.map(Math.abs) };
+}
+
+/** y[n, i, j] = x[n, i, S - 1 - i + j]; x (N, S, 2S - 1). */
+export function relShiftRef(x: ArrayLike<number>, n: number, s: number): F64 {
+  const y = new Float64Array(n * s * s), w = 2 * s - 1;
+  for (let m = 0; m < n; m++) {
+    for (let i = 0; i < s; i++) {
+      for (let j = 0; j < s; j++) y[(m * s + i) * s + j] = x[(m * s + i) * w + s - 1 - i + j];
+    }
+  }
+  return y;
+}
+
+/**
+ * Multi-head attention after the projections (nn.MultiheadAttention, CONMAMBA_SPEC.md 4.11):
+ * q (B, Tq, H dh), k, v (B, S, H dh) -> (B, Tq, H dh), no dropout.
+ */
+export function attentionRef(
+  q: ArrayLike<number>,
+  k: ArrayLike<number>,
+  v: ArrayLike<number>,
+  m: AttnRefMask,
+): F64 {
+  const { batch, heads, tq, s } = m, d = q.length / (batch * tq), dh = d / heads;
+  const scores = new Float64Array(batch * heads * tq * s);
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < heads; h++) {
+      for (let i = 0; i < tq; i++) {
+        for (let j = 0; j < s; j++) {
+          let acc = 0;
+          for (let c = 0; c < dh; c++) {
+            acc += q[(b * tq + i) * d + h * dh + c] * k[(b * s + j) * d + h * dh + c];
+          }
+          scores[((b * heads + h) * tq + i) * s + j] = acc;
+        }
+      }
+    }
+  }
+  const p = attnSoftmaxRef(scores, m).y, out = new Float64Array(batch * tq * d);
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < heads; h++) {
+      for (let i = 0; i < tq; i++) {
+        for (let c = 0; c < dh; c++) {
+          let acc = 0;
+          for (let j = 0; j < s; j++) {
+            acc += p[((b * heads + h) * tq + i) * s + j] * v[(b * s + j) * d + h * dh + c];
+          }
+          out[(b * tq + i) * d + h * dh + c] = acc;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** y[o, k] = sum_i x[o, i, k] / divisor; mag: sum of |terms|. */
+export function sumAxisRef(
+  x: ArrayLike<number>,
+  outer: number,
+  n: number,
+  inner: number,
+  divisor: number,
+): Result {
+  const y = new Float64Array(outer * inner), mag = new Float64Array(outer * inner);
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < n; i++) {
+      for (let k = 0; k < inner; k++) {
+        y[o * inner + k] += x[(o * n + i) * inner + k] / divisor;
+        mag[o * inner + k] += Math.abs(x[(o * n + i) * inner + k]) / divisor;
+      }
+    }
+  }
+  return { y, mag };
+}

@@ -8,6 +8,9 @@ import { dropout } from "../../src/tensor/dropout.ts";
 import * as loss from "../../src/tensor/loss_ops.ts";
 import * as mamba from "../../src/tensor/mamba_ops.ts";
 import { adamStep, sumSquares } from "../../src/tensor/optimizer_ops.ts";
+import * as attn from "../../src/tensor/attention_ops.ts";
+import * as layout from "../../src/tensor/layout_ops.ts";
+import * as reduce from "../../src/tensor/reduce_ops.ts";
 
 /** Every op's outputs on one backend, as raw bytes, for a fixed set of random inputs. */
 function runAll(be: WasmBackend): Uint8Array[] {
@@ -29,6 +32,7 @@ function runAll(be: WasmBackend): Uint8Array[] {
   out.push(s, ops.softmaxBackward(s, dy), l, ops.logSoftmaxBackward(l, dy));
   out.push(ops.add(y, dy), ops.mul(y, dy), ops.scale(y, 0.3));
   runModelOps(be, out);
+  runAttentionOps(be, out);
   return out.map((t) => new Uint8Array(t.toArray().buffer));
 }
 
@@ -86,6 +90,27 @@ function runModelOps(be: WasmBackend, out: Tensor[]): void {
     step: 3,
   });
   out.push(p, m, v);
+}
+
+/** Embedding, time copies, axis swaps, attention pieces and reductions, on shapes that split. */
+function runAttentionOps(be: WasmBackend, out: Tensor[]): void {
+  const t = (shape: number[], seed: number) =>
+    Tensor.from(be, shape, randn(shape.reduce((a, b) => a * b), seed, 3));
+  const table = t([11, 37], 90), ids = Tensor.from(be, [2, 9], [...Array(18)].map((_, i) => i % 5));
+  const emb = layout.embedding(table, ids); // (2, 9, 37), repeated ids
+  out.push(emb, layout.embeddingBackward(emb, ids, 11));
+  const mem = t([2, 13, 37], 91), cat = layout.concatTime([mem, emb]);
+  out.push(cat, layout.sliceTimeBackward(layout.sliceTime(cat, 13, 9), 13, 22));
+  const heads = layout.swapAxes(cat, 1);
+  const scores = t([2, 3, 9, 9], 92), dy = t([2, 3, 9, 9], 93);
+  const mask = { scale: 0.4, causal: true, keyLengths: Tensor.from(be, [2], [9, 5]) };
+  const p = attn.attnSoftmax(scores, mask);
+  out.push(heads, p, attn.attnSoftmaxBackward(p, dy, mask));
+  const bd = t([6, 9, 17], 94);
+  out.push(attn.relShift(bd), attn.relShiftBackward(dy.reshape([6, 9, 9])));
+  const m = reduce.maxLast(cat);
+  out.push(reduce.sumAxis(cat, 1), reduce.meanAxis(cat, 0), m.values, m.indices);
+  out.push(reduce.sumAxisBackward(reduce.meanAxis(cat, 1), cat.shape, 1, true));
 }
 
 Deno.test("1 thread and 2 threads give bitwise identical results for every op", async () => {

@@ -204,6 +204,68 @@ static void test_model_ops(int B, int T, int C, int N) {
   free(m1), free(v1), free(part);
 }
 
+/* Embedding, time copies, axis swaps, attention pieces and reductions (issue 3): round trips and
+ * adjoint identities that catch wrong indexing; ASan catches overruns. */
+static void test_attention_ops(int B, int T, int D) {
+  int V = 5, n = B * T;
+  float *table = rand_buf((size_t)V * D), *ids = rand_buf(n), *y = rand_buf((size_t)n * D);
+  float *dtable = rand_buf((size_t)V * D);
+  for (int i = 0; i < n; i++) ids[i] = (float)(i % V);
+  cm_gather_params gp = {n, D, D, V};
+  cm_embedding_forward(&gp, table, ids, y);
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < D; k++) check("embedding", y[i * D + k], table[(i % V) * D + k], 0);
+  cm_embedding_backward(&gp, ids, y, dtable);
+  for (int v = 0; v < V && v < n; v++) {
+    int count = (n - v + V - 1) / V;
+    for (int k = 0; k < D; k++)
+      check("embedding'", dtable[v * D + k], count * (double)table[v * D + k], 1e-5 * count * 2);
+  }
+  /* concat along time [x; x], then swap (B, 2T, D) twice */
+  float *cat = rand_buf((size_t)2 * n * D), *sw = rand_buf((size_t)2 * n * D), *back = rand_buf((size_t)2 * n * D);
+  cm_time_copy_params tp = {B, T, D, T, 0, 2 * T, 0};
+  cm_copy_time(&tp, y, cat);
+  tp.y_t0 = T;
+  cm_copy_time(&tp, y, cat);
+  cm_swap_params sp = {B, 2 * T, D, 1};
+  cm_swap_axes(&sp, cat, sw);
+  cm_swap_params sp2 = {B, D, 2 * T, 1};
+  cm_swap_axes(&sp2, sw, back);
+  for (int i = 0; i < 2 * n * D; i++) check("swap twice", back[i], cat[i], 0);
+  /* masked softmax rows sum to 1 (or 0 when fully masked); the backward runs */
+  float lens[64];
+  for (int b = 0; b < B; b++) lens[b] = (float)(b % 2 ? T / 2 : T);
+  cm_attn_params ap = {B * T, T, T, 1, 1, 0, 0.5f};
+  float *pr = rand_buf((size_t)B * T * T), *dpr = rand_buf((size_t)B * T * T);
+  cm_attn_softmax_forward(&ap, cat, lens, NULL, pr);
+  for (int r = 0; r < B * T; r++) {
+    double s = 0;
+    for (int j = 0; j < T; j++) s += pr[r * T + j];
+    check("attn softmax row sum", s, (r / T) % 2 && T / 2 == 0 ? 0.0 : 1.0, (T + 8) * 0x1p-24);
+  }
+  cm_attn_softmax_backward(&ap, pr, cat, dpr);
+  /* rel shift and its backward are adjoint */
+  int W = 2 * T - 1;
+  float *bd = rand_buf((size_t)B * T * W), *dbd = rand_buf((size_t)B * T * W);
+  cm_seq_params rp = {B, T, W};
+  cm_rel_shift_forward(&rp, bd, pr);
+  cm_rel_shift_backward(&rp, dpr, dbd);
+  double s1 = 0, s2 = 0, m = 0;
+  for (int i = 0; i < B * T * T; i++) s1 += (double)pr[i] * dpr[i], m += fabs(pr[i] * dpr[i]);
+  for (int i = 0; i < B * T * W; i++) s2 += (double)bd[i] * dbd[i];
+  check("rel shift adjoint", s1, s2, 1e-6 * m + 1e-30);
+  /* sum over time, broadcast back, max over the last axis */
+  float *sm = rand_buf((size_t)B * D), *bc = rand_buf((size_t)n * D), *mx = rand_buf(n), *ix = rand_buf(n);
+  cm_axis_params xp = {B, T, D, (float)T};
+  cm_sum_axis(&xp, y, sm);
+  cm_broadcast_axis(&xp, sm, bc);
+  cm_rows_params mp = {n, D, D, 0, 0};
+  cm_max_last(&mp, y, mx, ix);
+  for (int r = 0; r < n; r++) check("max", mx[r], y[r * D + (int)ix[r]], 0);
+  free(table), free(ids), free(y), free(dtable), free(cat), free(sw), free(back), free(pr), free(dpr);
+  free(bd), free(dbd), free(sm), free(bc), free(mx), free(ix);
+}
+
 int main(void) {
   int shapes[][3] = {{1, 1, 1}, {5, 7, 3}, {13, 9, 300}, {4, 8, 8}, {66, 270, 17}, {3, 11, 513}};
   for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
@@ -217,6 +279,8 @@ int main(void) {
   for (size_t i = 0; i < sizeof rc / sizeof rc[0]; i++) test_rows(rc[i][0], rc[i][1]);
   int mo[][4] = {{1, 1, 1, 1}, {2, 9, 6, 16}, {3, 5, 7, 5}};
   for (size_t i = 0; i < sizeof mo / sizeof mo[0]; i++) test_model_ops(mo[i][0], mo[i][1], mo[i][2], mo[i][3]);
+  int ao[][3] = {{1, 1, 1}, {3, 7, 5}, {2, 9, 16}};
+  for (size_t i = 0; i < sizeof ao / sizeof ao[0]; i++) test_attention_ops(ao[i][0], ao[i][1], ao[i][2]);
   if (failures) {
     fprintf(stderr, "%d check(s) failed\n", failures);
     return 1;
