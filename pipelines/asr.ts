@@ -11,22 +11,32 @@ import type { Pipeline, Stage } from "../src/pipeline/stage.ts";
 import { makeDownloadStage } from "../src/stages/download.ts";
 import { makeFbankStage } from "../src/stages/fbank.ts";
 import { makeTokenizerStage } from "../src/stages/tokenizer.ts";
+import { makeTrainStage, trainUnsupported } from "../src/stages/train.ts";
 
 export const PLANNED = ["download", "fbank", "tokenizer", "train", "decode", "score"] as const;
 
-/** Implemented stages, in pipeline order. */
+/** Implemented stages, in pipeline order (the train stage covers the CTC recipes so far). */
 export const STAGES: Stage<Experiment>[] = [
   makeDownloadStage(),
   makeFbankStage(),
   makeTokenizerStage(),
+  makeTrainStage(),
 ];
 
-export function asrPipeline(experiment: string, config: Experiment): Pipeline<Experiment> {
-  return { experiment, config, stages: STAGES };
+/** The stages this build can run for an experiment. */
+function stagesFor(config: Experiment): Stage<Experiment>[] {
+  return STAGES.filter((s) => s.name !== "train" || trainUnsupported(config) === null);
 }
 
-/** Planned stages this build does not implement yet. */
-export function pendingStages(): string[] {
-  const have = new Set(STAGES.map((s) => s.name));
-  return PLANNED.filter((n) => !have.has(n));
+export function asrPipeline(experiment: string, config: Experiment): Pipeline<Experiment> {
+  return { experiment, config, stages: stagesFor(config) };
+}
+
+/** Planned stages this build does not run for the experiment yet, with the reason when known. */
+export function pendingStages(config: Experiment): string[] {
+  const have = new Set(stagesFor(config).map((s) => s.name));
+  return PLANNED.filter((n) => !have.has(n)).map((n) => {
+    const why = n === "train" ? trainUnsupported(config) : null;
+    return why ? `${n} (${why})` : n;
+  });
 }

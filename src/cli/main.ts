@@ -15,7 +15,7 @@ export const product: Product<Experiment> = {
   loadExperiment: (name, overrides) => loadExperiment(name, overrides, { dir }),
   parseOverrides,
   pipelineFor: asrPipeline,
-  pendingStages: () => pendingStages(),
+  pendingStages: (_name, config) => pendingStages(config),
 };
 
 if (import.meta.main) Deno.exit(await runCli(product, Deno.args));

@@ -21,6 +21,7 @@ export interface ConMambaCtcOptions {
   nMels?: number; // 80
   kernelSize?: number; // 31
   dropout?: number; // 0.1
+  cnnChannels?: readonly [number, number]; // [64, 32] (cnn_out_channels)
 }
 
 class SrcModule extends Module {
@@ -80,7 +81,10 @@ export class ConMambaCtc extends Module {
 
   constructor(be: Backend, readonly options: ConMambaCtcOptions) {
     super(be);
-    this.CNN = this.child("CNN", new CnnFrontEnd(be, { nMels: options.nMels }));
+    this.CNN = this.child(
+      "CNN",
+      new CnnFrontEnd(be, { nMels: options.nMels, channels: options.cnnChannels }),
+    );
     const inFeatures = this.CNN.outFreq * this.CNN.outChannels;
     this.Transformer = this.child("Transformer", new ConMambaTransformer(be, options, inFeatures));
     this.ctc_lin = this.child("ctc_lin", new SbLinear(be, options.dModel, options.vocab));

@@ -88,10 +88,18 @@ export async function* trainEpoch(
   store: FeatureStore,
   utts: readonly Utterance[],
   sampler: SamplerOptions,
-  o: { epoch: number; seed: number; speeds: readonly number[]; bos: number; eos: number },
+  o: {
+    epoch: number;
+    seed: number;
+    speeds: readonly number[];
+    bos: number;
+    eos: number;
+    /** Batches to leave out at the start (a run resumed inside the epoch); nothing is read for them. */
+    skip?: number;
+  },
 ): AsyncGenerator<Batch> {
   const plan = epochBatches(utts.map((u) => u.duration), sampler, o.epoch);
-  for (const idx of plan) {
+  for (const idx of plan.slice(o.skip ?? 0)) {
     const speeds = idx.map((i) => speedFor(o.speeds, o.seed, o.epoch, i));
     yield await makeBatch(store, idx.map((i) => utts[i]), speeds, o.bos, o.eos);
   }

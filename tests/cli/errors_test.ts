@@ -99,14 +99,30 @@ for (const c of cases) {
   });
 }
 
-Deno.test("status tiny lists the stages this build has and names those still to come", async () => {
+Deno.test("status lists the stages this build runs for an experiment and names the rest", async () => {
   const cache = join(await Deno.makeTempDir({ prefix: "cm-cache-" }), "cache");
-  const r = await cli(["status", "tiny", "--json", "--cache", cache]);
-  assert.equal(r.code, 0, r.stderr);
-  const st = JSON.parse(r.stdout);
-  const { PLANNED, STAGES } = await import("../../pipelines/asr.ts");
-  assert.deepEqual(st.stages.map((s: { stage: string }) => s.stage), STAGES.map((s) => s.name));
-  assert.deepEqual([...st.stages.map((s: { stage: string }) => s.stage), ...st.pending], [
-    ...PLANNED,
+  const { PLANNED } = await import("../../pipelines/asr.ts");
+  const names = (st: { stages: { stage: string }[]; pending: string[] }) => [
+    ...st.stages.map((s) => s.stage),
+    ...st.pending.map((p) => p.split(" ")[0]),
+  ];
+  // tiny (S2S): train is pending, with the reason; tiny_ctc: train runs.
+  const s2s = await cli(["status", "tiny", "--json", "--cache", cache]);
+  assert.equal(s2s.code, 0, s2s.stderr);
+  const a = JSON.parse(s2s.stdout);
+  assert.deepEqual(a.stages.map((s: { stage: string }) => s.stage), [
+    "download",
+    "fbank",
+    "tokenizer",
   ]);
+  assert.match(a.pending[0], /^train \(decoder_module is transformer: .*CTC recipes/);
+  assert.deepEqual(names(a), [...PLANNED]);
+  const ctc = JSON.parse((await cli(["status", "tiny_ctc", "--json", "--cache", cache])).stdout);
+  assert.deepEqual(ctc.stages.map((s: { stage: string }) => s.stage), [
+    "download",
+    "fbank",
+    "tokenizer",
+    "train",
+  ]);
+  assert.deepEqual(names(ctc), [...PLANNED]);
 });

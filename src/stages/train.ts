@@ -1,0 +1,631 @@
+/**
+ * The train stage, CTC recipes (CONMAMBA_SPEC.md §7.1, §7.3, §8, §9.5; G5-G7, G14-G17): epochs of
+ * dynamic batches from the fbank store (one speed copy per utterance per epoch), the training step
+ * of src/train/step.ts, validation on the dev splits each epoch (CTC loss, greedy WER and CER), a
+ * checkpoint at each epoch end, and as the artifact the element-wise mean of the kept checkpoints.
+ *
+ * Kept checkpoints (G5): the avg_checkpoints best by min dev WER (ties: the earlier epoch) and the
+ * avg_checkpoints most recent, so between avg_checkpoints and twice that many models are averaged,
+ * buffers included.
+ *
+ * Resumption: each epoch-end checkpoint (ctx.checkpoints) holds the model (safetensors with the
+ * original's names), the Adam moments, and state.json (epoch, update and micro-batch counters -
+ * every random stream is a function of the seed and the micro-batch number -, the normaliser, the
+ * validation history, the kept set, the log's length). Kept models live in scratch/kept/ with
+ * their sha256 in state.json. A rerun of the key continues after the last checkpointed epoch and
+ * ends with the same weights, bit for bit, as a run that was never interrupted.
+ *
+ * Output: model.safetensors (the average), normalizer.json (the last checkpoint's, as evaluation
+ * loads it), train_log.jsonl (one line per micro-batch, one per epoch), tokens.json, train.json.
+ */
+import { join } from "node:path";
+import { z } from "zod";
+import { InputNormalization } from "../audio/input_normalization.ts";
+import type { Experiment } from "../config/experiment.ts";
+import { FeatureStore } from "../data/feature_store.ts";
+import { epochBatches, type SamplerOptions } from "../data/dynamic_batching.ts";
+import { readLibriSpeechCsv } from "../data/librispeech.ts";
+import { ctcGreedy } from "../decode/ctc_greedy.ts";
+import { formatSafetensors, parseSafetensors, type SafeTensor } from "../io/safetensors.ts";
+import { absoluteLengths, ConMambaCtc } from "../nn/ctc_model.ts";
+import { initialize } from "../nn/init.ts";
+import { evalContext } from "../nn/module.ts";
+import { loadStateDict, stateDictTensors } from "../nn/state_dict.ts";
+import { UserError } from "../pipeline/errors.ts";
+import { sha256Hex } from "../pipeline/hash.ts";
+import { defineStage } from "../pipeline/stage.ts";
+import { defaultThreads } from "../pipeline/threads.ts";
+import { scoreCorpus, splitWords } from "../score/wer.ts";
+import { Tape } from "../tensor/autograd.ts";
+import { ctcLoss } from "../tensor/loss_ops.ts";
+import { Tensor } from "../tensor/tensor.ts";
+import { WasmBackend } from "../tensor/wasm_backend.ts";
+import { loadTokenizer } from "../text/model_file.ts";
+import type { Tokenizer } from "../text/tokenizer.ts";
+import { makeBatch, trainEpoch, type Utterance } from "../train/batches.ts";
+import { CtcTrainer, type StepSettings } from "../train/step.ts";
+
+type Keys =
+  | "seed"
+  | "train_splits"
+  | "dev_splits"
+  | "number_of_epochs"
+  | "grad_accumulation_factor"
+  | "max_grad_norm"
+  | "loss_reduction"
+  | "avg_checkpoints"
+  | "optimizer"
+  | "lr"
+  | "betas"
+  | "adam_eps"
+  | "weight_decay"
+  | "n_warmup_steps"
+  | "update_until_epoch"
+  | "n_mels"
+  | "max_batch_length_train"
+  | "max_batch_length_val"
+  | "num_bucket"
+  | "shuffle"
+  | "batch_ordering"
+  | "max_batch_ex"
+  | "encoder_module"
+  | "decoder_module"
+  | "cnn_out_channels"
+  | "d_model"
+  | "num_encoder_layers"
+  | "d_ffn"
+  | "transformer_dropout"
+  | "conv_kernel_size"
+  | "output_neurons"
+  | "blank_index"
+  | "bos_index"
+  | "eos_index"
+  | "d_state"
+  | "expand"
+  | "d_conv"
+  | "speed_changes"
+  | "time_drop_length_low"
+  | "time_drop_length_high"
+  | "time_drop_count_low"
+  | "time_drop_count_high"
+  | "freq_drop_length_low"
+  | "freq_drop_length_high"
+  | "freq_drop_count_low"
+  | "freq_drop_count_high"
+  | "time_warp_window";
+
+const READS: readonly Keys[] = [
+  "seed",
+  "train_splits",
+  "dev_splits",
+  "number_of_epochs",
+  "grad_accumulation_factor",
+  "max_grad_norm",
+  "loss_reduction",
+  "avg_checkpoints",
+  "optimizer",
+  "lr",
+  "betas",
+  "adam_eps",
+  "weight_decay",
+  "n_warmup_steps",
+  "update_until_epoch",
+  "n_mels",
+  "max_batch_length_train",
+  "max_batch_length_val",
+  "num_bucket",
+  "shuffle",
+  "batch_ordering",
+  "max_batch_ex",
+  "encoder_module",
+  "decoder_module",
+  "cnn_out_channels",
+  "d_model",
+  "num_encoder_layers",
+  "d_ffn",
+  "transformer_dropout",
+  "conv_kernel_size",
+  "output_neurons",
+  "blank_index",
+  "bos_index",
+  "eos_index",
+  "d_state",
+  "expand",
+  "d_conv",
+  "speed_changes",
+  "time_drop_length_low",
+  "time_drop_length_high",
+  "time_drop_count_low",
+  "time_drop_count_high",
+  "freq_drop_length_low",
+  "freq_drop_length_high",
+  "freq_drop_count_low",
+  "freq_drop_count_high",
+  "time_warp_window",
+];
+
+type Cfg = Pick<Experiment, Keys>;
+
+const KeptSchema = z.object({ epoch: z.number().int(), wer: z.number(), sha256: z.string() });
+type Kept = z.infer<typeof KeptSchema>;
+
+const StateSchema = z.object({
+  version: z.literal(1),
+  epoch: z.number().int().nonnegative(), // epochs completed
+  batches_done: z.number().int().nonnegative(), // batches of epoch `epoch + 1` already trained
+  counters: z.object({
+    updates: z.number().int().nonnegative(),
+    micro: z.number().int().nonnegative(),
+    epochMicro: z.number().int().nonnegative(),
+    nonFinite: z.number().int().nonnegative(),
+  }),
+  normalizer: z.object({
+    count: z.number(),
+    glob_mean: z.array(z.number()),
+    glob_std: z.array(z.number()),
+  }),
+  history: z.array(
+    z.object({ epoch: z.number(), valid_loss: z.number(), wer: z.number(), cer: z.number() }),
+  ),
+  kept: z.array(KeptSchema),
+  log_bytes: z.number().int().nonnegative(),
+});
+type TrainState = z.infer<typeof StateSchema>;
+
+export interface ValidResult {
+  loss: number; // mean over batches of the batchmean CTC loss
+  wer: number;
+  cer: number;
+}
+
+export interface CheckpointInfo {
+  epoch: number; // the epoch being trained (end of epoch: the one just validated)
+  batchesDone: number; // batches of that epoch trained
+  endOfEpoch: boolean;
+}
+
+export interface TrainStageOptions {
+  /** Compute threads (a run setting, not part of the key). Default: defaultThreads(). */
+  threads?: number;
+  /**
+   * A checkpoint inside an epoch (on an accumulation boundary) once this many minutes have passed
+   * since the last one. Default 5. A run setting: where checkpoints fall never changes results.
+   */
+  checkpointMinutes?: number;
+  /** Also a checkpoint inside an epoch every this many micro-batches (tests). */
+  checkpointEverySteps?: number;
+  /** Called after each checkpoint is durable (tests interrupt runs here). */
+  afterCheckpoint?: (at: CheckpointInfo) => void | Promise<void>;
+}
+
+/** The model of a CTC experiment from its config. */
+export function ctcModelFor(be: WasmBackend, c: Readonly<Partial<Cfg>>): ConMambaCtc {
+  const ch = c.cnn_out_channels!;
+  if (ch.length !== 2) {
+    throw new UserError(
+      `cnn_out_channels must hold 2 values (the CNN front end's blocks), got [${ch}]`,
+    );
+  }
+  return new ConMambaCtc(be, {
+    dModel: c.d_model!,
+    dFfn: c.d_ffn!,
+    numEncoderLayers: c.num_encoder_layers!,
+    vocab: c.output_neurons!,
+    nMels: c.n_mels!,
+    kernelSize: c.conv_kernel_size!,
+    dropout: c.transformer_dropout!,
+    cnnChannels: [ch[0], ch[1]],
+  });
+}
+
+/** Why this build's train stage cannot run an experiment, or null when it can. */
+export function trainUnsupported(c: Readonly<Partial<Cfg>>): string | null {
+  if (c.decoder_module !== null) {
+    return `decoder_module is ${c.decoder_module}: the train stage implements the CTC recipes ` +
+      `(decoder_module: null) so far; the S2S recipes come later`;
+  }
+  if (c.encoder_module !== "conmamba") {
+    return `encoder_module ${c.encoder_module}: only conmamba is implemented so far`;
+  }
+  if ((c.d_state ?? 16) !== 16 || (c.expand ?? 2) !== 2 || (c.d_conv ?? 4) !== 4) {
+    return "d_state, expand and d_conv other than 16, 2 and 4 are not supported yet";
+  }
+  if (c.time_warp_window !== null) {
+    return "time_warp_window: the CTC recipes have no time warp (set it to null)";
+  }
+  return null;
+}
+
+function checkSupported(c: Readonly<Partial<Cfg>>): void {
+  const why = trainUnsupported(c);
+  if (why) throw new UserError(why);
+}
+
+/**
+ * Utterances of some splits with their token ids. Ids equal to the blank (<unk>: a character the
+ * tokenizer never saw in training) cannot be CTC targets: they are left out of the targets (and
+ * counted); the references for WER keep the original text.
+ */
+async function utterances(
+  downloadDir: string,
+  splits: readonly string[],
+  tok: Tokenizer,
+  blank: number,
+): Promise<{ utts: Utterance[]; text: Map<string, string>; unknown: number }> {
+  const utts: Utterance[] = [], text = new Map<string, string>();
+  let unknown = 0;
+  for (const split of splits) {
+    for (const r of await readLibriSpeechCsv(join(downloadDir, "manifests", `${split}.csv`))) {
+      const ids = tok.encode(r.wrd).map((t) => t.id);
+      const tokens = ids.filter((id) => id !== blank);
+      unknown += ids.length - tokens.length;
+      utts.push({ id: r.id, split, duration: r.duration, tokens });
+      text.set(r.id, r.wrd);
+    }
+  }
+  return { utts, text, unknown };
+}
+
+/** CTC validation (§8.9, §9.5): loss, greedy WER and CER, model in eval mode, normaliser frozen. */
+export async function validateCtc(
+  model: ConMambaCtc,
+  norm: InputNormalization,
+  store: FeatureStore,
+  utts: readonly Utterance[],
+  text: ReadonlyMap<string, string>,
+  tok: Tokenizer,
+  sampler: SamplerOptions,
+  o: { epoch: number; blank: number; bos: number; eos: number },
+): Promise<ValidResult> {
+  const be = model.backend;
+  const plan = epochBatches(utts.map((u) => u.duration), sampler, 1);
+  const hyps = new Map<string, string[]>();
+  const pieces = tok.model.pieces.length;
+  let lossSum = 0;
+  for (const idx of plan) {
+    const batch = await makeBatch(store, idx.map((i) => utts[i]), idx.map(() => 100), o.bos, o.eos);
+    const { B, T, F } = batch;
+    norm.apply(batch.feats, B, T, batch.frames, o.epoch, false);
+    const ctx = evalContext(new Tape());
+    try {
+      const out = ctx.tape.noGrad(() =>
+        model.forward(ctx, Tensor.from(be, [B, T, F], batch.feats))
+      );
+      const [, frames, V] = out.logProbs.shape;
+      const lens = absoluteLengths(batch.frames.map((n) => Math.fround(n / T)), frames);
+      lossSum +=
+        ctcLoss(out.logProbs, batch.tokens, lens, batch.tokenLens, { blank: o.blank }).loss;
+      const lp = out.logProbs.toArray();
+      for (let b = 0; b < B; b++) {
+        const ids = ctcGreedy(
+          lp.subarray(b * frames * V, (b + 1) * frames * V),
+          V,
+          lens[b],
+          o.blank,
+        );
+        // Units past the tokenizer's pieces (output_neurons may exceed them) decode to nothing.
+        const known = ids.filter((id) => id < pieces);
+        hyps.set(batch.ids[b], splitWords(tok.decodeIds(known)));
+      }
+    } finally {
+      be.resetStep();
+    }
+  }
+  const refs = new Map(utts.map((u) => [u.id, splitWords(text.get(u.id)!)]));
+  return {
+    loss: lossSum / Math.max(1, plan.length),
+    wer: scoreCorpus(refs, hyps).stats.wer,
+    cer: scoreCorpus(refs, hyps, { chars: true }).stats.wer,
+  };
+}
+
+/** The kept set after an epoch (G5): the `n` best by WER (earlier epoch on ties) ∪ the `n` newest. */
+export function keptAfter(all: readonly Kept[], n: number): Kept[] {
+  const best = [...all].sort((a, b) => a.wer - b.wer || a.epoch - b.epoch).slice(0, n);
+  const recent = [...all].sort((a, b) => b.epoch - a.epoch).slice(0, n);
+  const epochs = new Set([...best, ...recent].map((k) => k.epoch));
+  return all.filter((k) => epochs.has(k.epoch)).sort((a, b) => a.epoch - b.epoch);
+}
+
+/** Element-wise arithmetic mean (float64 sums, in file order) of state_dict files. */
+export function averageStateDicts(
+  files: readonly Map<string, SafeTensor>[],
+): Map<string, SafeTensor> {
+  const out = new Map<string, SafeTensor>();
+  for (const [name, t0] of files[0]) {
+    const acc = new Float64Array(t0.data.length);
+    for (const f of files) {
+      const d = f.get(name)!.data as Float32Array;
+      for (let i = 0; i < acc.length; i++) acc[i] += d[i];
+    }
+    out.set(name, {
+      dtype: "F32",
+      shape: t0.shape,
+      data: Float32Array.from(acc, (x) => x / files.length),
+    });
+  }
+  return out;
+}
+
+const keptName = (epoch: number) => `epoch_${String(epoch).padStart(4, "0")}.safetensors`;
+
+export function makeTrainStage(opts: TrainStageOptions = {}) {
+  return defineStage<Experiment, Keys>({
+    name: "train",
+    version: 1,
+    description:
+      "trains the model (CTC recipes), validates each epoch, averages the kept checkpoints",
+    reads: READS,
+    after: ["fbank", "tokenizer", "download"],
+    usesKernels: true,
+    async run(ctx) {
+      const c = ctx.config;
+      checkSupported(c);
+      const tok = await loadTokenizer(join(ctx.inputs.tokenizer.path, "tokenizer.model"));
+      const train = await utterances(
+        ctx.inputs.download.path,
+        c.train_splits!,
+        tok,
+        c.blank_index!,
+      );
+      const dev = await utterances(ctx.inputs.download.path, c.dev_splits!, tok, c.blank_index!);
+      for (const [what, u] of [["training", train], ["dev", dev]] as const) {
+        if (u.unknown > 0) {
+          ctx.progress.log(`train: ${u.unknown} unknown tokens left out of the ${what} targets`);
+        }
+      }
+      const store = await FeatureStore.open(ctx.inputs.fbank.path, [
+        ...c.train_splits!,
+        ...c.dev_splits!,
+      ]);
+      if (store.nMels !== c.n_mels) {
+        throw new UserError(`n_mels is ${c.n_mels} but the feature store holds ${store.nMels}`);
+      }
+      const trainSampler: SamplerOptions = {
+        maxBatchLength: c.max_batch_length_train!,
+        numBuckets: c.num_bucket!,
+        maxBatchEx: c.max_batch_ex!,
+        shuffle: c.shuffle!,
+        batchOrdering: c.batch_ordering!,
+        reseedEachEpoch: true, // the CTC recipes run under DDP: the sampler is re-seeded (G6)
+      };
+      const validSampler: SamplerOptions = {
+        ...trainSampler,
+        maxBatchLength: c.max_batch_length_val!,
+        shuffle: false,
+        batchOrdering: "ascending", // §8.4: validation sorted by ascending duration
+      };
+      const drop = (p: "time" | "freq") => ({
+        lengthLow: c[`${p}_drop_length_low`]!,
+        lengthHigh: c[`${p}_drop_length_high`]!,
+        countLow: c[`${p}_drop_count_low`]!,
+        countHigh: c[`${p}_drop_count_high`]!,
+      });
+      const settings: StepSettings = {
+        seed: c.seed!,
+        gradAccumulation: c.grad_accumulation_factor!,
+        maxGradNorm: c.max_grad_norm!,
+        optimizer: c.optimizer!,
+        lr: c.lr!,
+        betas: c.betas!,
+        eps: c.adam_eps!,
+        weightDecay: c.weight_decay!,
+        warmup: c.n_warmup_steps!,
+        blank: c.blank_index!,
+        specAugment: { timeDrop: drop("time"), freqDrop: drop("freq"), timeWarpWindow: null },
+      };
+
+      const be = await WasmBackend.create({ threads: opts.threads ?? defaultThreads() });
+      const keptDir = join(ctx.scratch, "kept");
+      const logPath = join(ctx.scratch, "train_log.jsonl");
+      await Deno.mkdir(keptDir, { recursive: true });
+      try {
+        const model = ctcModelFor(be, c);
+        initialize(model, c.seed!);
+        const norm = new InputNormalization(c.n_mels!, c.update_until_epoch!);
+        const trainer = new CtcTrainer(model, norm, settings);
+        let state: TrainState = {
+          version: 1,
+          epoch: 0,
+          batches_done: 0,
+          counters: { ...trainer.counters },
+          normalizer: norm.state(),
+          history: [],
+          kept: [],
+          log_bytes: 0,
+        };
+        const last = await ctx.checkpoints.latest();
+        if (last) {
+          const parsed = StateSchema.safeParse(JSON.parse(await last.readText("state.json")));
+          if (!parsed.success) {
+            throw new Error(`${last.dir}/state.json: ${parsed.error.issues[0].message}`);
+          }
+          state = parsed.data;
+          loadStateDict(
+            model,
+            parseSafetensors(await last.read("model.safetensors"), "model.safetensors"),
+            join(last.dir, "model.safetensors"),
+          );
+          trainer.loadOptimizer(
+            parseSafetensors(await last.read("optimizer.safetensors")).tensors,
+            join(last.dir, "optimizer.safetensors"),
+          );
+          trainer.counters = { ...state.counters };
+          norm.load(state.normalizer);
+          ctx.progress.log(
+            `train: resuming in epoch ${state.epoch + 1} after ${state.batches_done} batches ` +
+              `(update ${state.counters.updates})`,
+          );
+        }
+        await truncateLog(logPath, state.log_bytes);
+        const log = await Deno.open(logPath, { append: true, create: true });
+        const enc = new TextEncoder();
+        const writeLine = async (o: Record<string, unknown>) => {
+          await log.write(enc.encode(JSON.stringify(o) + "\n"));
+        };
+        try {
+          const epochs = c.number_of_epochs!;
+          const everyMs = (opts.checkpointMinutes ?? 5) * 60_000;
+          let lastSave = performance.now();
+          const saveCheckpoint = async (modelBytes: Uint8Array, info: CheckpointInfo) => {
+            await log.sync();
+            state.counters = { ...trainer.counters };
+            state.normalizer = norm.state();
+            state.log_bytes = (await Deno.stat(logPath)).size;
+            await ctx.checkpoints.save(trainer.counters.micro, {
+              "model.safetensors": modelBytes,
+              "optimizer.safetensors": formatSafetensors(trainer.optimizerTensors()),
+              "state.json": JSON.stringify(state, null, 1),
+            });
+            lastSave = performance.now();
+            await opts.afterCheckpoint?.(info);
+          };
+          for (let epoch = state.epoch + 1; epoch <= epochs; epoch++) {
+            const bar = ctx.progress.bar(`train epoch ${epoch}/${epochs}`, { unit: "steps" });
+            let batchesDone = epoch === state.epoch + 1 ? state.batches_done : 0;
+            for await (
+              const batch of trainEpoch(store, train.utts, trainSampler, {
+                epoch,
+                seed: c.seed!,
+                speeds: c.speed_changes!,
+                bos: c.bos_index!,
+                eos: c.eos_index!,
+                skip: batchesDone,
+              })
+            ) {
+              const t0 = performance.now();
+              const r = trainer.step(batch, epoch);
+              const sec = (performance.now() - t0) / 1000;
+              await writeLine({
+                epoch,
+                step: trainer.counters.micro,
+                update: r.update?.n ?? null,
+                loss: r.loss,
+                lr: r.update?.lr ?? null,
+                grad_norm: r.update?.gradNorm ?? null,
+                batch: batch.B,
+                audio_s_per_s: r.audioSeconds / sec,
+                step_ms: Math.round(sec * 1000),
+              });
+              bar.add(1);
+              bar.note(`loss ${r.loss.toFixed(3)}`);
+              batchesDone++;
+              const due = performance.now() - lastSave >= everyMs ||
+                (opts.checkpointEverySteps !== undefined &&
+                  trainer.counters.micro % opts.checkpointEverySteps === 0);
+              // Only on accumulation boundaries: no half-accumulated gradients to save.
+              if (due && trainer.counters.epochMicro % c.grad_accumulation_factor! === 0) {
+                state.batches_done = batchesDone;
+                const info = { epoch, batchesDone, endOfEpoch: false };
+                await saveCheckpoint(formatSafetensors(stateDictTensors(model)), info);
+              }
+            }
+            bar.finish();
+            trainer.endEpoch();
+            const v = await validateCtc(model, norm, store, dev.utts, dev.text, tok, validSampler, {
+              epoch,
+              blank: c.blank_index!,
+              bos: c.bos_index!,
+              eos: c.eos_index!,
+            });
+            const modelBytes = formatSafetensors(stateDictTensors(model));
+            await Deno.writeFile(join(keptDir, keptName(epoch)), modelBytes);
+            const kept = keptAfter(
+              [...state.kept, { epoch, wer: v.wer, sha256: sha256Hex(modelBytes) }],
+              c.avg_checkpoints!,
+            );
+            await writeLine({
+              epoch,
+              valid_loss: v.loss,
+              wer: v.wer,
+              cer: v.cer,
+              kept: kept.map((k) => k.epoch),
+            });
+            ctx.progress.log(
+              `train: epoch ${epoch}: valid loss ${v.loss.toFixed(3)}, WER ${v.wer.toFixed(2)}%, ` +
+                `CER ${v.cer.toFixed(2)}%`,
+            );
+            const prevKept = state.kept;
+            state = {
+              ...state,
+              epoch,
+              batches_done: 0,
+              history: [...state.history, { epoch, valid_loss: v.loss, wer: v.wer, cer: v.cer }],
+              kept,
+            };
+            const info = { epoch, batchesDone, endOfEpoch: true };
+            await saveCheckpoint(modelBytes, info);
+            // Models referenced by neither this checkpoint nor the one before are no longer needed.
+            const needed = new Set([...kept, ...prevKept].map((k) => keptName(k.epoch)));
+            for await (const e of Deno.readDir(keptDir)) {
+              if (!needed.has(e.name)) await Deno.remove(join(keptDir, e.name));
+            }
+          }
+        } finally {
+          log.close();
+        }
+
+        const files: Map<string, SafeTensor>[] = [];
+        for (const k of state.kept) {
+          const path = join(keptDir, keptName(k.epoch));
+          const bytes = await Deno.readFile(path);
+          if ((sha256Hex(bytes)) !== k.sha256) {
+            throw new Error(
+              `${path}: differs from the checkpoint's record; rerun from scratch (gc)`,
+            );
+          }
+          files.push(parseSafetensors(bytes, path).tensors);
+        }
+        const avg = averageStateDicts(files);
+        await ctx.writeFile(
+          "model.safetensors",
+          formatSafetensors(avg, { averaged_epochs: state.kept.map((k) => k.epoch).join(",") }),
+        );
+        await ctx.writeFile("normalizer.json", JSON.stringify(state.normalizer) + "\n");
+        await ctx.writeFile("train_log.jsonl", await Deno.readFile(logPath));
+        await ctx.writeFile(
+          "tokens.json",
+          JSON.stringify(
+            {
+              pieces: tok.model.pieces.length,
+              output_neurons: c.output_neurons,
+              blank_index: c.blank_index,
+              bos_index: c.bos_index,
+              eos_index: c.eos_index,
+              tokenizer: ctx.inputs.tokenizer.contentHash,
+            },
+            null,
+            1,
+          ) + "\n",
+        );
+        await ctx.writeFile(
+          "train.json",
+          JSON.stringify(
+            {
+              epochs: state.epoch,
+              updates: state.counters.updates,
+              micro_batches: state.counters.micro,
+              averaged: state.kept,
+              history: state.history,
+            },
+            null,
+            1,
+          ) + "\n",
+        );
+        trainer.free();
+        model.free();
+      } finally {
+        be.close();
+      }
+    },
+  });
+}
+
+async function truncateLog(path: string, bytes: number): Promise<void> {
+  try {
+    await Deno.truncate(path, bytes);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    if (bytes > 0) throw new Error(`${path}: the training log is missing (rerun from scratch)`);
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * One training micro-batch of the CTC recipes (CONMAMBA_SPEC.md §7.1, §7.3, §8.1-8.3, §8.8):
+ * InputNormalization (training mode) -> SpecAugment (time drop, freq drop) -> forward with dropout ->
+ * CTC batchmean / grad_accumulation_factor -> backward; on an accumulation boundary: global-norm
+ * clipping, Adam / AdamW at the Noam rate (G7), zero grads, update counter + 1.
+ *
+ * Every random draw of a micro-batch (SpecAugment, dropout masks) comes from streams seeded by
+ * (run seed, global micro-batch number), so the trainer's whole state is its tensors plus a few
+ * counters: a run resumed from `state()` repeats the uninterrupted one bit for bit.
+ */
+import { InputNormalization, type NormalizerState } from "../audio/input_normalization.ts";
+import { Rng, specAugment, type SpecAugmentSettings } from "../audio/spec_augment.ts";
+import type { SafeTensor } from "../io/safetensors.ts";
+import { absoluteLengths, type ConMambaCtc } from "../nn/ctc_model.ts";
+import { Tape, zeroGrad } from "../tensor/autograd.ts";
+import { ctcLoss } from "../tensor/loss_ops.ts";
+import { scale } from "../tensor/ops.ts";
+import { adamStep, clipCoefficient } from "../tensor/optimizer_ops.ts";
+import { Tensor } from "../tensor/tensor.ts";
+import type { Batch } from "./batches.ts";
+import { lrForUpdate } from "./noam.ts";
+
+export interface StepSettings {
+  seed: number;
+  gradAccumulation: number; // grad_accumulation_factor (G)
+  maxGradNorm: number; // max_grad_norm
+  optimizer: "Adam" | "AdamW";
+  lr: number; // peak lr
+  betas: readonly [number, number];
+  eps: number; // adam_eps
+  weightDecay: number;
+  warmup: number; // n_warmup_steps
+  blank: number;
+  specAugment: SpecAugmentSettings;
+  /** More non-finite losses than this in one epoch stop training (the recipe: 3). */
+  maxNonFinite?: number;
+}
+
+/** Counters of the trainer, JSON-serialisable (checkpointed with the tensors). */
+export interface TrainerCounters {
+  /** Optimiser updates taken (the Noam scheduler's n). */
+  updates: number;
+  /** Micro-batches seen over the whole run: the position of every random stream. */
+  micro: number;
+  /** Micro-batches in the current epoch (s of §8.3, reset each epoch). */
+  epochMicro: number;
+  /** Non-finite losses in the current epoch. */
+  nonFinite: number;
+}
+
+export interface StepLog {
+  loss: number; // the CTC batchmean loss (before / G)
+  finite: boolean;
+  /** Set on micro-batches that ended with an optimiser update. */
+  update?: { n: number; lr: number; gradNorm: number };
+  audioSeconds: number;
+}
+
+export class NonFiniteLossError extends Error {}
+
+/** 32-bit mix of (seed, a, b): independent-looking seeds for per-step streams. */
+export function mixSeed(seed: number, a: number, b: number): number {
+  let h = (seed ^ Math.imul(a + 1, 0x9e3779b1) ^ Math.imul(b + 1, 0x85ebca6b)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+export class CtcTrainer {
+  readonly params: [string, Tensor][];
+  /** Adam moments per parameter ("param" lifetime): exp_avg, exp_avg_sq. */
+  readonly m: Tensor[];
+  readonly v: Tensor[];
+  readonly tape = new Tape();
+  counters: TrainerCounters = { updates: 0, micro: 0, epochMicro: 0, nonFinite: 0 };
+
+  constructor(
+    readonly model: ConMambaCtc,
+    readonly normalizer: InputNormalization,
+    readonly s: StepSettings,
+  ) {
+    this.params = [...model.namedParameters()];
+    const be = model.backend;
+    const zeros = (p: Tensor) => Tensor.from(be, p.shape, new Float32Array(p.size), "param");
+    this.m = this.params.map(([, p]) => zeros(p));
+    this.v = this.params.map(([, p]) => zeros(p));
+  }
+
+  /**
+   * One micro-batch; `epoch` numbered from 1. batch.feats is modified in place (normalised and
+   * augmented). Throws NonFiniteLossError when the epoch's non-finite count passes the limit.
+   */
+  step(batch: Batch, epoch: number): StepLog {
+    const be = this.model.backend, s = this.s, c = this.counters;
+    const micro = c.micro;
+    c.micro++;
+    c.epochMicro++;
+    const { B, T, F } = batch;
+    this.normalizer.apply(batch.feats, B, T, batch.frames, epoch, true);
+    specAugment(
+      { data: batch.feats, B, T, F },
+      s.specAugment,
+      new Rng(mixSeed(s.seed, micro, 1)),
+    );
+    const audioSeconds = batch.frames.reduce((a, n) => a + n, 0) / 100; // 10 ms hop
+    let loss: number;
+    try {
+      const feats = Tensor.from(be, [B, T, F], batch.feats); // (B, T, F)
+      const out = this.model.forward(
+        { tape: this.tape, training: true, seed: mixSeed(s.seed, micro, 2) | 0, stream: 0 },
+        feats,
+      );
+      const frames = out.logProbs.shape[1]; // (B, T', V)
+      const rel = batch.frames.map((n) => Math.fround(n / T));
+      const inputLens = absoluteLengths(rel, frames);
+      const r = ctcLoss(out.logProbs, batch.tokens, inputLens, batch.tokenLens, {
+        blank: s.blank,
+      });
+      loss = r.loss;
+      if (Number.isFinite(loss)) {
+        const seed = s.gradAccumulation === 1 ? r.grad : scale(r.grad, 1 / s.gradAccumulation);
+        this.tape.backward(out.logProbs, seed);
+      }
+    } finally {
+      this.tape.reset();
+      be.resetStep();
+    }
+    const finite = Number.isFinite(loss);
+    if (!finite) {
+      c.nonFinite++;
+      if (c.nonFinite > (s.maxNonFinite ?? 3)) {
+        throw new NonFiniteLossError(
+          `epoch ${epoch}: ${c.nonFinite} non-finite losses (batch of ${B} utterances, ` +
+            `${batch.ids[0]}...): training stopped; lower lr or check the features`,
+        );
+      }
+    }
+    const log: StepLog = { loss, finite, audioSeconds };
+    if (c.epochMicro % s.gradAccumulation === 0) log.update = this.update();
+    return log;
+  }
+
+  /** Clip, Adam(W) step at the Noam rate, zero grads (§8.3). */
+  private update(): { n: number; lr: number; gradNorm: number } {
+    const s = this.s, c = this.counters;
+    const withGrad = this.params.map(([, p], i) => [p, i] as const).filter(([p]) => p.grad);
+    const { total, coef } = clipCoefficient(withGrad.map(([p]) => p.grad!), s.maxGradNorm);
+    const n = c.updates + 1;
+    const lr = lrForUpdate(s.lr, s.warmup, n);
+    for (const [p, i] of withGrad) {
+      adamStep(p, p.grad!, this.m[i], this.v[i], {
+        lr,
+        beta1: s.betas[0],
+        beta2: s.betas[1],
+        eps: s.eps,
+        weightDecay: s.weightDecay,
+        decoupled: s.optimizer === "AdamW",
+        step: n,
+        gradScale: coef,
+      });
+    }
+    zeroGrad(this.params.map(([, p]) => p));
+    c.updates = n;
+    this.model.backend.resetStep();
+    return { n, lr, gradNorm: total };
+  }
+
+  /** End of an epoch: an incomplete accumulation cycle is discarded; per-epoch counters reset. */
+  endEpoch(): void {
+    zeroGrad(this.params.map(([, p]) => p));
+    this.counters.epochMicro = 0;
+    this.counters.nonFinite = 0;
+  }
+
+  /** Optimiser state as safetensors tensors: `<param>.exp_avg`, `<param>.exp_avg_sq`. */
+  optimizerTensors(): Map<string, SafeTensor> {
+    const out = new Map<string, SafeTensor>();
+    this.params.forEach(([name, p], i) => {
+      out.set(`${name}.exp_avg`, { dtype: "F32", shape: [...p.shape], data: this.m[i].toArray() });
+      out.set(`${name}.exp_avg_sq`, {
+        dtype: "F32",
+        shape: [...p.shape],
+        data: this.v[i].toArray(),
+      });
+    });
+    return out;
+  }
+
+  loadOptimizer(tensors: ReadonlyMap<string, SafeTensor>, file: string): void {
+    const be = this.model.backend;
+    this.params.forEach(([name, p], i) => {
+      for (const [suffix, t] of [["exp_avg", this.m[i]], ["exp_avg_sq", this.v[i]]] as const) {
+        const st = tensors.get(`${name}.${suffix}`);
+        if (!st || st.dtype !== "F32" || st.data.length !== p.size) {
+          throw new Error(`${file}: optimiser state "${name}.${suffix}" missing or mis-shaped`);
+        }
+        be.upload(t.storage, st.data as Float32Array);
+      }
+    });
+  }
+
+  normalizerState(): NormalizerState {
+    return this.normalizer.state();
+  }
+
+  free(): void {
+    for (const t of [...this.m, ...this.v]) t.free();
+  }
+}

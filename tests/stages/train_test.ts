@@ -1,0 +1,171 @@
+/**
+ * The train stage (CTC) on a very small generated corpus, through the engine: download, fbank,
+ * tokenizer and train run; the artifact's averaged model loads with the original's names; a run
+ * interrupted after its first epoch checkpoint and resumed ends with weights bitwise identical to
+ * an uninterrupted run.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { loadExperiment } from "../../src/config/load.ts";
+import { loadStateDictFile } from "../../src/nn/state_dict.ts";
+import { runPipeline } from "../../src/pipeline/engine.ts";
+import { silentProgress } from "../../src/pipeline/progress.ts";
+import { ArtifactStore } from "../../src/pipeline/store.ts";
+import { makeDownloadStage } from "../../src/stages/download.ts";
+import { makeFbankStage } from "../../src/stages/fbank.ts";
+import { makeTokenizerStage } from "../../src/stages/tokenizer.ts";
+import {
+  averageStateDicts,
+  type CheckpointInfo,
+  ctcModelFor,
+  keptAfter,
+  makeTrainStage,
+  type TrainStageOptions,
+} from "../../src/stages/train.ts";
+import { WasmBackend } from "../../src/tensor/wasm_backend.ts";
+import { makeMiniCorpus, toolVersions } from "../fixtures/make_mini_corpus.ts";
+
+let tools = true;
+try {
+  await toolVersions();
+} catch (e) {
+  tools = false;
+  console.warn(`${(e as Error).message}: skipping the train stage tests`);
+}
+
+const TINY = {
+  train_splits: "[train-clean-100]",
+  dev_splits: "[dev-clean]",
+  test_splits: "[test-clean]",
+  number_of_epochs: "2",
+  avg_checkpoints: "1",
+  d_model: "16",
+  d_ffn: "32",
+  num_encoder_layers: "1",
+  cnn_out_channels: "[4, 4]",
+  input_size: "80",
+  speed_changes: "[95, 100]",
+  n_warmup_steps: "4",
+};
+
+let corpusRoot: string | null = null;
+async function corpus(): Promise<string> {
+  if (corpusRoot) return corpusRoot;
+  const dir = await Deno.makeTempDir({ prefix: "cm-trainstage-" });
+  const c = await makeMiniCorpus({
+    out: dir,
+    perChapter: { "train-clean-100": 2, "dev-clean": 1, "test-clean": 1 },
+    splits: ["train-clean-100", "dev-clean", "test-clean"],
+  });
+  corpusRoot = c.root;
+  return corpusRoot;
+}
+
+async function run(cache: string, o: TrainStageOptions = {}) {
+  const config = loadExperiment("tiny_ctc", { ...TINY, data_folder: await corpus() });
+  return await runPipeline({
+    experiment: "tiny_ctc",
+    config,
+    stages: [
+      makeDownloadStage(),
+      makeFbankStage({ workers: 2 }),
+      makeTokenizerStage(),
+      makeTrainStage({ threads: 2, ...o }),
+    ],
+  }, { store: new ArtifactStore(cache), progress: silentProgress });
+}
+
+Deno.test("train stage: kept checkpoints are the n best by WER and the n most recent", () => {
+  const k = (epoch: number, wer: number) => ({ epoch, wer, sha256: "" });
+  const all = [k(1, 50), k(2, 30), k(3, 30), k(4, 40), k(5, 60)];
+  assert.deepEqual(keptAfter(all, 1).map((x) => x.epoch), [2, 5]);
+  assert.deepEqual(keptAfter(all, 2).map((x) => x.epoch), [2, 3, 4, 5]);
+});
+
+Deno.test("train stage: the average of checkpoints is element-wise, buffers included", () => {
+  const f = (a: number[]) =>
+    new Map([["x", { dtype: "F32" as const, shape: [a.length], data: Float32Array.from(a) }]]);
+  const avg = averageStateDicts([f([1, 2, 3]), f([2, 2, 0]), f([0, 5, 0])]);
+  assert.deepEqual(avg.get("x")!.data, Float32Array.from([1, 3, 1]));
+  assert.deepEqual(averageStateDicts([f([0.1, 7])]).get("x")!.data, Float32Array.from([0.1, 7]));
+});
+
+Deno.test({
+  name: "train stage: runs, its artifact loads; interrupted and resumed it ends bitwise equal",
+  ignore: !tools,
+  async fn() {
+    const ref = await Deno.makeTempDir({ prefix: "cm-cache-" });
+    const t0 = performance.now();
+    const r = await run(ref);
+    console.log(`uninterrupted pipeline: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    const tr = r.stages.find((s) => s.stage === "train")!;
+    assert.equal(tr.status, "ran");
+    const art = new ArtifactStore(ref).artifactDir("train", tr.key);
+    for (const f of ["model.safetensors", "normalizer.json", "train_log.jsonl", "tokens.json"]) {
+      assert.ok((await Deno.stat(join(art, f))).size > 0, f);
+    }
+    const lines = (await Deno.readTextFile(join(art, "train_log.jsonl"))).trim().split("\n")
+      .map((l) => JSON.parse(l));
+    const steps = lines.filter((l) => "loss" in l), epochs = lines.filter((l) => "wer" in l);
+    assert.equal(epochs.length, 2);
+    assert.ok(steps.length >= 2 && steps.every((l) => Number.isFinite(l.loss)));
+    assert.equal(steps[0].lr, 0.002); // G7: the first update at the peak
+    console.log(`steps: ${steps.length}; losses ${steps.map((l) => l.loss.toFixed(1)).join(" ")}`);
+    console.log(`epochs: ${JSON.stringify(epochs)}`);
+
+    const be = await WasmBackend.create({ threads: 1 });
+    const config = loadExperiment("tiny_ctc", { ...TINY });
+    const model = ctcModelFor(be, config);
+    await loadStateDictFile(model, join(art, "model.safetensors"));
+    model.free();
+    be.close();
+
+    // Interrupted at a checkpoint inside epoch 1, resumed and interrupted again right after the
+    // epoch-end checkpoint of epoch 1, then resumed to the end.
+    const cache = await Deno.makeTempDir({ prefix: "cm-cache-" });
+    const seen: CheckpointInfo[] = [];
+    await assert.rejects(
+      run(cache, {
+        checkpointEverySteps: 2,
+        afterCheckpoint: (at) => {
+          seen.push(at);
+          throw new Error("interrupted for the test");
+        },
+      }),
+      /interrupted for the test/,
+    );
+    assert.deepEqual(seen, [{ epoch: 1, batchesDone: 2, endOfEpoch: false }]);
+    await assert.rejects(
+      run(cache, {
+        afterCheckpoint: (at) => {
+          seen.push(at);
+          if (at.endOfEpoch) throw new Error("interrupted for the test");
+        },
+      }),
+      /interrupted for the test/,
+    );
+    assert.equal(seen.length, 2);
+    assert.equal(seen[1].epoch, 1);
+    assert.ok(seen[1].endOfEpoch && seen[1].batchesDone > 2);
+    const r2 = await run(cache);
+    const tr2 = r2.stages.find((s) => s.stage === "train")!;
+    assert.equal(tr2.status, "resumed");
+    const art2 = new ArtifactStore(cache).artifactDir("train", tr2.key);
+    assert.deepEqual(
+      await Deno.readFile(join(art2, "model.safetensors")),
+      await Deno.readFile(join(art, "model.safetensors")),
+    );
+    assert.deepEqual(
+      await Deno.readTextFile(join(art2, "normalizer.json")),
+      await Deno.readTextFile(join(art, "normalizer.json")),
+    );
+    const lines2 = (await Deno.readTextFile(join(art2, "train_log.jsonl"))).trim().split("\n");
+    assert.equal(lines2.length, lines.length);
+    await Deno.remove(ref, { recursive: true });
+    await Deno.remove(cache, { recursive: true });
+  },
+});
+
+globalThis.addEventListener("unload", () => {
+  if (corpusRoot) Deno.removeSync(join(corpusRoot, ".."), { recursive: true });
+});
