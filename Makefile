@@ -25,7 +25,8 @@ $(CORPUS)/VERSION: $(wildcard tests/fixtures/make_mini_corpus.ts tests/fixtures/
 	rm -rf $(CORPUS) $(CORPUS).partial
 	$(DENO) run -A tests/fixtures/make_mini_corpus.ts --out build/mini_corpus
 
-test: setup build/kernels.wasm
+# The kernels' own C under ASan/UBSan first (seconds), then the Deno suite.
+test: setup build/kernels.wasm sanitize
 	$(DENO) task test
 
 bench: setup build/kernels.wasm
