@@ -32,8 +32,13 @@ Deno.test("two concurrent runs of one experiment: each stage is built once, the 
   assert.equal(firstOut.code, 0, dec.decode(firstOut.stderr));
   assert.equal(second.code, 0, second.stderr);
   const a = stageStatus(dec.decode(firstOut.stdout)), b = stageStatus(second.stdout);
-  assert.deepEqual(a, { gen: "ran", transform: "ran", score: "ran" });
+  // gen: the first built it and the second waited for it. Later stages may be built by either
+  // run (the second can overtake after waiting), but each by exactly one.
+  assert.equal(a.gen, "ran");
   assert.equal(b.gen, "reused");
+  for (const stage of ["transform", "score"]) {
+    assert.deepEqual([a[stage], b[stage]].sort(), ["ran", "reused"], stage);
+  }
   assert.match(
     second.stderr,
     /gen: key [0-9a-f]{12} is being built by pid \d+ on .*; waiting for it/,
