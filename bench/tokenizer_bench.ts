@@ -7,21 +7,11 @@
 import { join } from "node:path";
 import { encodeModelProto } from "../src/text/model_proto.ts";
 import { trainTokenizer } from "../src/text/train.ts";
+import { mulberry32 } from "../src/util/rng.ts";
 import type { Row } from "./pipeline_bench.ts";
 
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function benchSentences(count = 100_000, seed = 5): string[] {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const C = "BCDFGHJKLMNPRSTVWZ", V = "AEIOU";
   const pick = (s: string) => s[Math.floor(r() * s.length)];
   const lexicon: string[] = [];

@@ -4,6 +4,9 @@
  * that order, on the padded (B, T, F) batch. Our own seeded RNG replaces torch's: the
  * distributions are the recipe's, the draws are not (they cannot be, across frameworks).
  */
+import { Rng } from "../util/rng.ts";
+
+export { Rng };
 
 /** A batch of features: data is (B, T, F) row-major, padded to T. */
 export interface FeatureBatch {
@@ -11,25 +14,6 @@ export interface FeatureBatch {
   B: number;
   T: number;
   F: number;
-}
-
-/** Uniform draws from a seeded stream (mulberry32): repeatable, one stream per step. */
-export class Rng {
-  #a: number;
-  constructor(seed: number) {
-    this.#a = seed >>> 0;
-  }
-  /** In [0, 1). */
-  next(): number {
-    let t = (this.#a = (this.#a + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  /** Integer in [lo, hi], both inclusive. */
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.next() * (hi - lo + 1));
-  }
 }
 
 export interface DropSettings {

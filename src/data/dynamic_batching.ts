@@ -7,6 +7,9 @@
  * audio. The permutations come from our own seeded RNG (torch's cannot be reproduced), with the
  * recipe's seeds (42 + epoch) and its epoch behaviour.
  */
+import { permutation } from "../util/rng.ts";
+
+export { permutation };
 
 /** Standard normal CDF from erf's Maclaurin series (|x| <= 2.6 here: 60 terms reach 1e-16). */
 export function normalCdf(x: number): number {
@@ -82,24 +85,6 @@ export function bucketOf(plan: BucketPlan, duration: number): number {
     else hi = mid;
   }
   return lo;
-}
-
-/** Fisher-Yates permutation of 0..n-1 from a seeded mulberry32 stream. */
-export function permutation(n: number, seed: number): number[] {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const p = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(next() * (i + 1));
-    [p[i], p[j]] = [p[j], p[i]];
-  }
-  return p;
 }
 
 export interface SamplerOptions {

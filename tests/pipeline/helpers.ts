@@ -84,17 +84,7 @@ export async function artifactFiles(cache: string): Promise<Map<string, Uint8Arr
   return out;
 }
 
-/** A small seeded PRNG (mulberry32) so random test schedules can be replayed. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 } from "../../src/util/rng.ts";
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
