@@ -12,20 +12,25 @@ import { makeDownloadStage } from "../src/stages/download.ts";
 import { makeFbankStage } from "../src/stages/fbank.ts";
 import { makeTokenizerStage } from "../src/stages/tokenizer.ts";
 import { makeTrainStage, trainUnsupported } from "../src/stages/train.ts";
+import { makeDecodeStage } from "../src/stages/decode.ts";
+import { makeScoreStage } from "../src/stages/score.ts";
 
 export const PLANNED = ["download", "fbank", "tokenizer", "train", "decode", "score"] as const;
 
-/** Implemented stages, in pipeline order (the train stage covers the CTC recipes so far). */
+/** Implemented stages, in pipeline order (train, decode, score cover the CTC recipes so far). */
 export const STAGES: Stage<Experiment>[] = [
   makeDownloadStage(),
   makeFbankStage(),
   makeTokenizerStage(),
   makeTrainStage(),
+  makeDecodeStage(),
+  makeScoreStage(),
 ];
 
 /** The stages this build can run for an experiment. */
 function stagesFor(config: Experiment): Stage<Experiment>[] {
-  return STAGES.filter((s) => s.name !== "train" || trainUnsupported(config) === null);
+  const trainable = trainUnsupported(config) === null;
+  return STAGES.filter((s) => trainable || !["train", "decode", "score"].includes(s.name));
 }
 
 export function asrPipeline(experiment: string, config: Experiment): Pipeline<Experiment> {
@@ -36,7 +41,7 @@ export function asrPipeline(experiment: string, config: Experiment): Pipeline<Ex
 export function pendingStages(config: Experiment): string[] {
   const have = new Set(stagesFor(config).map((s) => s.name));
   return PLANNED.filter((n) => !have.has(n)).map((n) => {
-    const why = n === "train" ? trainUnsupported(config) : null;
+    const why = n === "train" ? trainUnsupported(config) : null; // decode/score follow train
     return why ? `${n} (${why})` : n;
   });
 }

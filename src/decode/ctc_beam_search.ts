@@ -55,6 +55,17 @@ export function ctcBeamSearch(
   pieces: readonly string[],
   o: CtcBeamOptions,
 ): string[] {
+  return ctcBeamSearchNbest(logProbs, V, frames, pieces, o)[0].words;
+}
+
+/** The final beams, best first: words (an empty text gives [""], §11) and log score. */
+export function ctcBeamSearchNbest(
+  logProbs: Float32Array,
+  V: number,
+  frames: number,
+  pieces: readonly string[],
+  o: CtcBeamOptions,
+): { words: string[]; score: number }[] {
   let beams: Beam[] = [{ text: "", partial: "", last: null, score: 0 }];
   const key = (b: Beam) => `${b.text}\u0000${b.partial}\u0000${b.last ?? "\u0001"}`;
   for (let t = 0; t < frames; t++) {
@@ -82,7 +93,8 @@ export function ctcBeamSearch(
     last: null,
     score: b.score,
   }));
-  const best = mergeAndPrune(done, (b) => b.text, o)[0];
-  const words = best.text.split(/\s+/).filter((w) => w);
-  return words.length ? words : [""];
+  return mergeAndPrune(done, (b) => b.text, o).map((b) => {
+    const words = b.text.split(/\s+/).filter((w) => w);
+    return { words: words.length ? words : [""], score: b.score };
+  });
 }

@@ -106,7 +106,7 @@ Deno.test("status lists the stages this build runs for an experiment and names t
     ...st.stages.map((s) => s.stage),
     ...st.pending.map((p) => p.split(" ")[0]),
   ];
-  // tiny (S2S): train is pending, with the reason; tiny_ctc: train runs.
+  // tiny (S2S): train is pending, with the reason; tiny_ctc: every stage runs.
   const s2s = await cli(["status", "tiny", "--json", "--cache", cache]);
   assert.equal(s2s.code, 0, s2s.stderr);
   const a = JSON.parse(s2s.stdout);
@@ -123,6 +123,8 @@ Deno.test("status lists the stages this build runs for an experiment and names t
     "fbank",
     "tokenizer",
     "train",
+    "decode",
+    "score",
   ]);
   assert.deepEqual(names(ctc), [...PLANNED]);
 });
