@@ -266,6 +266,66 @@ static void test_attention_ops(int B, int T, int D) {
   free(bd), free(dbd), free(sm), free(bc), free(mx), free(ix);
 }
 
+/* fbank_forward: frames of a random signal (edges included) against a direct DFT in double, with
+ * a small packed filter bank; resample_forward against its formula, blocks past the input end. */
+static void test_audio_ops(int n_samples, int n_fft) {
+  const int hop = 160, T = 1 + n_samples / hop, bins = n_fft / 2 + 1, n_mels = 3;
+  float* wav = rand_buf((size_t)n_samples);
+  float* window = rand_buf((size_t)n_fft);
+  float* hi = malloc(sizeof(float) * 2 * n_fft);
+  float* lo = malloc(sizeof(float) * 2 * n_fft);
+  for (int j = 0; j < n_fft; j++) {
+    double a = -2.0 * M_PI * j / n_fft, c = cos(a), s = sin(a);
+    hi[2 * j] = (float)c, lo[2 * j] = (float)(c - (float)c);
+    hi[2 * j + 1] = (float)s, lo[2 * j + 1] = (float)(s - (float)s);
+  }
+  /* filters: bins [1, 4), [bins/2, bins/2 + 5), [bins - 3, bins): weights 0.5 */
+  int first[3] = {1, bins / 2, bins - 3}, count[3] = {3, 5, 3};
+  size_t mel_len = 0;
+  for (int i = 0; i < n_mels; i++) mel_len += 2 + (size_t)count[i];
+  float* mel = malloc(sizeof(float) * mel_len);
+  for (int i = 0, o = 0; i < n_mels; i++) {
+    mel[o++] = (float)first[i], mel[o++] = (float)count[i];
+    for (int k = 0; k < count[i]; k++) mel[o++] = 0.5f;
+  }
+  float* out = malloc(sizeof(float) * (size_t)T * n_mels);
+  cm_fbank_params p = {T, n_mels, n_mels, 0, n_samples, n_fft, hop};
+  cm_fbank_forward(&p, wav, window, hi, lo, mel, out);
+  for (int t = 0; t < T; t += T > 4 ? T / 4 : 1) {
+    for (int i = 0; i < n_mels; i++) {
+      double e = 0.0;
+      for (int k = first[i]; k < first[i] + count[i] && k < bins; k++) {
+        double re = 0.0, im = 0.0;
+        for (int n = 0; n < n_fft; n++) {
+          long idx = (long)t * hop - n_fft / 2 + n;
+          double x = (idx >= 0 && idx < n_samples) ? (double)wav[idx] * window[n] : 0.0;
+          re += x * cos(-2.0 * M_PI * ((long)k * n % n_fft) / n_fft);
+          im += x * sin(-2.0 * M_PI * ((long)k * n % n_fft) / n_fft);
+        }
+        e += 0.5 * (re * re + im * im);
+      }
+      check("fbank_forward", out[t * n_mels + i], 10.0 * log10(e > 1e-10 ? e : 1e-10), 1e-3);
+    }
+  }
+  /* resample: 3 phases of 8 taps, blocks of 4 input samples, width 2 */
+  const int orig = 4, cols = 3, taps = 8, width = 2, rows = n_samples / orig + 1;
+  float* kern = rand_buf((size_t)cols * taps);
+  float* y = malloc(sizeof(float) * (size_t)rows * cols);
+  cm_resample_params rp = {rows, cols, cols, 0, n_samples, taps, orig, width};
+  cm_resample_forward(&rp, wav, kern, y);
+  for (int b = 0; b < rows; b += rows > 5 ? rows / 5 : 1) {
+    for (int j = 0; j < cols; j++) {
+      double want = 0.0;
+      for (int t = 0; t < taps; t++) {
+        long i = (long)b * orig + t - width;
+        if (i >= 0 && i < n_samples) want += (double)kern[j * taps + t] * wav[i];
+      }
+      check("resample_forward", y[b * cols + j], want, 1e-5 * (1.0 + fabs(want)));
+    }
+  }
+  free(wav), free(window), free(hi), free(lo), free(mel), free(out), free(kern), free(y);
+}
+
 int main(void) {
   int shapes[][3] = {{1, 1, 1}, {5, 7, 3}, {13, 9, 300}, {4, 8, 8}, {66, 270, 17}, {3, 11, 513}};
   for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
@@ -281,6 +341,8 @@ int main(void) {
   for (size_t i = 0; i < sizeof mo / sizeof mo[0]; i++) test_model_ops(mo[i][0], mo[i][1], mo[i][2], mo[i][3]);
   int ao[][3] = {{1, 1, 1}, {3, 7, 5}, {2, 9, 16}};
   for (size_t i = 0; i < sizeof ao / sizeof ao[0]; i++) test_attention_ops(ao[i][0], ao[i][1], ao[i][2]);
+  int audio[][2] = {{1, 400}, {1000, 400}, {3201, 512}};
+  for (size_t i = 0; i < sizeof audio / sizeof audio[0]; i++) test_audio_ops(audio[i][0], audio[i][1]);
   if (failures) {
     fprintf(stderr, "%d check(s) failed\n", failures);
     return 1;
