@@ -12,19 +12,11 @@ import { Fbank, fbankSettings, hammingWindow, melWeights } from "../src/audio/fb
 import { SpeedPerturb } from "../src/audio/speed_perturb.ts";
 import { WasmBackend } from "../src/tensor/wasm_backend.ts";
 import type { Row } from "./pipeline_bench.ts";
+import { bestSeconds } from "./timing.ts";
 
 const SECONDS = 60;
 
-function best(fn: () => void, repeats = 5): number {
-  fn();
-  let t = Infinity;
-  for (let i = 0; i < repeats; i++) {
-    const t0 = performance.now();
-    fn();
-    t = Math.min(t, performance.now() - t0);
-  }
-  return t / 1000;
-}
+const best = (fn: () => void) => bestSeconds(fn);
 
 async function run(cmd: string, args: string[], stdin?: Uint8Array): Promise<string | null> {
   try {

@@ -8,6 +8,7 @@
  * OpenBLAS comes from Debian's libopenblas0 (`apt-get install -y libopenblas0`); without it the
  * OpenBLAS column reads "n/a".
  */
+import { bestSeconds } from "./timing.ts";
 import { WasmBackend } from "../src/tensor/wasm_backend.ts";
 import { Tensor } from "../src/tensor/tensor.ts";
 import { matmul } from "../src/tensor/ops.ts";
@@ -21,16 +22,7 @@ const SHAPES = [
 ];
 const REPEATS = 5;
 
-function best(fn: () => void): number {
-  fn(); // warm-up
-  let t = Infinity;
-  for (let i = 0; i < REPEATS; i++) {
-    const t0 = performance.now();
-    fn();
-    t = Math.min(t, performance.now() - t0);
-  }
-  return t / 1000;
-}
+const best = (fn: () => void) => bestSeconds(fn, REPEATS);
 
 function ours(be: WasmBackend, m: number, n: number, k: number): number {
   const x = Tensor.from(be, [m, k], Float32Array.from({ length: m * k }, (_, i) => (i % 7) - 3));

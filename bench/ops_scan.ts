@@ -6,6 +6,7 @@
  *
  *   deno run -A bench/ops_scan.ts      (needs build/kernels.wasm: `make wasm`)
  */
+import { bestSeconds } from "./timing.ts";
 import { scale } from "../src/tensor/ops.ts";
 import { SCAN_CHUNK, selectiveScan, selectiveScanBackward } from "../src/tensor/mamba_ops.ts";
 import { Tensor } from "../src/tensor/tensor.ts";
@@ -18,16 +19,7 @@ const SHAPES = [
 ];
 const REPEATS = 3;
 
-function best(fn: () => void): number {
-  fn(); // warm-up
-  let t = Infinity;
-  for (let i = 0; i < REPEATS; i++) {
-    const t0 = performance.now();
-    fn();
-    t = Math.min(t, performance.now() - t0);
-  }
-  return t / 1000;
-}
+const best = (fn: () => void) => bestSeconds(fn, REPEATS);
 
 export interface ScanRow {
   label: string;

@@ -5,11 +5,9 @@
  * afterwards (the count keeps growing); every frame, padding included, is then normalised.
  */
 
-/** torch.round: half to even (22.5 -> 22), as the recipe's length arithmetic uses it. */
-export function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
+import { roundHalfEven } from "../util/math.ts";
+
+export { roundHalfEven };
 
 export interface NormalizerState {
   count: number;

@@ -3,6 +3,7 @@
  * over piece strings (CONMAMBA_SPEC.md §9.5) — not an exact prefix search. Word boundaries come
  * from pieces that start with "▁". No LM.
  */
+import { logAddExp } from "../util/math.ts";
 
 export interface CtcBeamOptions {
   beamSize: number; // 100
@@ -16,13 +17,6 @@ interface Beam {
   partial: string; // the word being spelled
   last: string | null; // piece of the previous frame (the blank's piece too)
   score: number;
-}
-
-function logAddExp(a: number, b: number): number {
-  if (a === -Infinity) return b;
-  if (b === -Infinity) return a;
-  const m = Math.max(a, b);
-  return m + Math.log(Math.exp(a - m) + Math.exp(b - m));
 }
 
 const joinWord = (text: string, word: string) => (word ? (text ? `${text} ${word}` : word) : text);

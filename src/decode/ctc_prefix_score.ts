@@ -3,12 +3,11 @@
  * Algorithm 2 as SpeechBrain's CTCPrefixScore vectorises it), in float64, for one utterance.
  * Summed over the steps of a hypothesis the scores telescope to log P_ctc(hypothesis | x).
  */
+import { logAddExp } from "../util/math.ts";
+
 const NEG = -1e20; // the reference's "minus infinity"
 
-function lae(a: number, b: number): number {
-  const m = Math.max(a, b);
-  return m + Math.log(Math.exp(a - m) + Math.exp(b - m));
-}
+const lae = logAddExp;
 
 /** Per-frame forward variables of a prefix: ending in non-blank (rn) and in blank (rb). */
 export interface PrefixState {

@@ -4,6 +4,7 @@
  * LN) -> ctc_lin -> log_softmax. Module tree and names: CNN.*, Transformer.* (TransformerASR:
  * positional_encoding, positional_encoding_decoder, encoder, custom_src_module), ctc_lin.*.
  */
+import { roundHalfEven } from "../util/math.ts";
 import type { Backend } from "../tensor/backend.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { dropout, logSoftmax, reshape } from "./_ops.ts";
@@ -115,7 +116,4 @@ export function absoluteLengths(rel: ArrayLike<number>, frames: number): number[
   return Array.from(rel, (r) => roundHalfEven(Math.fround(r * frames)));
 }
 
-export function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
+export { roundHalfEven };
