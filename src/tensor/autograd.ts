@@ -46,11 +46,25 @@ export class Tape {
    * newest first, and accumulates into the `grad` of each parameter reached.
    */
   backward(loss: Tensor, seed?: Tensor): void {
-    const grads = new Map<Tensor, Tensor>();
-    grads.set(
+    this.backwardFrom([[
       loss,
       seed ?? Tensor.from(loss.backend, loss.shape, new Float32Array(loss.size).fill(1)),
-    );
+    ]]);
+  }
+
+  /**
+   * One backward pass from several outputs at once, each with its upstream gradient (e.g. the
+   * CTC and the attention heads of a joint loss): shared parts of the graph are walked once.
+   */
+  backwardFrom(seeds: readonly (readonly [Tensor, Tensor])[]): void {
+    const grads = new Map<Tensor, Tensor>();
+    for (const [t, g] of seeds) {
+      if (g.size !== t.size) {
+        throw new ShapeError(`seed [${g.shape}] for an output of [${t.shape}]`);
+      }
+      const prev = grads.get(t);
+      grads.set(t, prev ? add(prev, g) : g);
+    }
     for (let i = this.#nodes.length - 1; i >= 0; i--) {
       const node = this.#nodes[i];
       const dOut = node.outputs.map((o) => grads.get(o) ?? null);

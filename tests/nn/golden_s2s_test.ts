@@ -1,0 +1,212 @@
+/**
+ * The S2S ConMamba + Transformer decoder model against the original code
+ * (tests/fixtures/golden/S2S_conmamba_small_d32: S2S/conmamba_small.yaml at d_model 32, d_ffn 64,
+ * 2 + 2 layers, 40 outputs; train_S2S_conmamba_small_d32: one training step on the same batch).
+ * Tolerances from the golden README: forward rel L2 <= 1e-5 per array; loss rel <= 1e-5;
+ * gradients all-parameter rel L2 <= 1e-4, per tensor <= 1e-3; the Adam step fed the golden's
+ * clipped gradients rel <= 1e-6 / abs <= 1e-9 per element.
+ */
+import { readSafetensors, type SafeTensorsFile } from "../../src/io/safetensors.ts";
+import { AsrModel } from "../../src/nn/asr_model.ts";
+import { evalContext } from "../../src/nn/module.ts";
+import { loadStateDict } from "../../src/nn/state_dict.ts";
+import { objectives } from "../../src/train/objectives.ts";
+import { Tape } from "../../src/tensor/autograd.ts";
+import { adamStep } from "../../src/tensor/optimizer_ops.ts";
+import { Tensor } from "../../src/tensor/tensor.ts";
+import { WasmBackend } from "../../src/tensor/wasm_backend.ts";
+
+const FIX = new URL("../fixtures/golden/", import.meta.url).pathname;
+const CASE = FIX + "S2S_conmamba_small_d32/";
+const TRAIN = FIX + "train_S2S_conmamba_small_d32/";
+const OPTS = {
+  encoder: "conmamba",
+  decoder: "transformer",
+  dModel: 32,
+  dFfn: 64,
+  numEncoderLayers: 2,
+  numDecoderLayers: 2,
+  heads: 4,
+  vocab: 40,
+} as const;
+
+function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let num = 0, den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+function f32(f: SafeTensorsFile, name: string): Float32Array {
+  const t = f.tensors.get(name);
+  if (!t || t.dtype !== "F32") throw new Error(`golden tensor ${name} missing or not F32`);
+  return t.data as Float32Array;
+}
+
+function ints(f: SafeTensorsFile, name: string): { data: number[]; shape: number[] } {
+  const t = f.tensors.get(name);
+  if (!t || t.dtype !== "I64") throw new Error(`golden tensor ${name} missing or not I64`);
+  return { data: Array.from(t.data as BigInt64Array, Number), shape: t.shape };
+}
+
+async function withModel(
+  fn: (be: WasmBackend, model: AsrModel, io: SafeTensorsFile) => void | Promise<void>,
+): Promise<void> {
+  const be = await WasmBackend.create({ threads: 2 });
+  try {
+    const model = new AsrModel(be, OPTS);
+    loadStateDict(model, await readSafetensors(CASE + "weights.safetensors"), "weights");
+    await fn(be, model, await readSafetensors(CASE + "io.safetensors"));
+    model.free();
+  } finally {
+    be.close();
+  }
+}
+
+/** Eval forward of the golden batch; every probe and output by name. */
+function forward(be: WasmBackend, model: AsrModel, io: SafeTensorsFile, tape: Tape) {
+  const got = new Map<string, Float32Array>();
+  const ctx = evalContext(tape, (n, t) => got.set(n, t.toArray()));
+  const enc = model.encode(ctx, Tensor.from(be, [2, 120, 80], f32(io, "feats")), f32(io, "lens"));
+  const bos = ints(io, "tokens_bos");
+  const dec = model.decode(ctx, bos.data, [bos.shape[0], bos.shape[1]], enc.encOut, enc.encLengths);
+  for (const [n, t] of Object.entries({ ...enc, ...dec })) {
+    if (t instanceof Tensor) got.set(n, t.toArray());
+  }
+  return { enc, dec, got };
+}
+
+Deno.test("s2s model: state_dict names and shapes equal the original's (golden and full size)", async () => {
+  await withModel(async (be, model) => {
+    const golden = await readSafetensors(CASE + "weights.safetensors");
+    const ours = [...model.stateDict()].map(([n, t]) => `${n} [${t.shape}]`).sort();
+    const theirs = [...golden.tensors].map(([n, t]) => `${n} [${t.shape}]`).sort();
+    if (ours.join("\n") !== theirs.join("\n")) throw new Error("names differ from the golden");
+    const list = (await Deno.readTextFile(
+      new URL("../fixtures/statedicts/conmamba_small.txt", import.meta.url),
+    )).trim().split("\n").map((l) => l.split("\t"));
+    const big = new AsrModel(be, {
+      ...OPTS,
+      dModel: 144,
+      dFfn: 1024,
+      numEncoderLayers: 12,
+      numDecoderLayers: 4,
+      vocab: 5000,
+    });
+    const names = [...big.stateDict()].map(([n, t]) => `${n}\t[${t.shape.join(", ")}]`);
+    const want = list.map(([n, s]) => `${n}\t${s}`);
+    if (names.join("\n") !== want.join("\n")) throw new Error("full size differs from the list");
+    big.free();
+  });
+});
+
+Deno.test("s2s model: eval forward matches the original layer by layer", async () => {
+  await withModel((be, model, io) => {
+    const tape = new Tape();
+    const { got } = tape.noGrad(() => forward(be, model, io, tape));
+    const pairs: [string, string][] = [
+      ["cnnOut", "cnn_out"],
+      ["src_proj", "src_proj"],
+      ["encoder.layers.0.mamba", "enc_layer_0_mamba"],
+      ["encoder.layers.0", "enc_layer_0"],
+      ["encoder.layers.1", "enc_layer_1"],
+      ["encOut", "enc_out"],
+      ["logProbs", "ctc_logprobs"],
+      ["dec_emb", "dec_emb"],
+      ["decoder.layers.0", "dec_layer_0"],
+      ["decoder.layers.1", "dec_layer_1"],
+      ["decOut", "dec_out"],
+      ["seqLogits", "seq_logits"],
+      ["seqLogProbs", "seq_logprobs"],
+    ];
+    const report: string[] = [];
+    let failed = false;
+    for (const [ours, theirs] of pairs) {
+      const e = relL2(got.get(ours)!, f32(io, theirs));
+      report.push(`${theirs}: ${e.toExponential(2)}`);
+      if (!(e <= 1e-5)) failed = true;
+    }
+    console.log("rel L2 vs golden:\n  " + report.join("\n  "));
+    if (failed) throw new Error("forward differs beyond 1e-5:\n" + report.join("\n"));
+    be.resetStep();
+  });
+});
+
+Deno.test("s2s model: joint loss, every gradient and one Adam step match the original's", async () => {
+  const grads = await readSafetensors(TRAIN + "grads.safetensors");
+  const clipped = await readSafetensors(TRAIN + "grads_clipped.safetensors");
+  const after = await readSafetensors(TRAIN + "after_step_recipe_lr.safetensors");
+  const lossJson = JSON.parse(await Deno.readTextFile(TRAIN + "loss.json"));
+  await withModel((be, model, io) => {
+    const tape = new Tape();
+    const { enc, dec } = forward(be, model, io, tape); // dropout off, as the golden step
+    const tokens = ints(io, "tokens"), eos = ints(io, "tokens_eos");
+    const r = objectives(enc, dec, {
+      B: 2,
+      tokens: tokens.data,
+      tokenLens: [7, 5],
+      tokensEos: eos.data,
+    }, { blank: 0, ctcWeight: 0.3, labelSmoothing: 0, gradAccumulation: 1 });
+    for (
+      const [name, ours, theirs] of [
+        ["loss", r.loss, lossJson.loss],
+        ["loss_ctc", r.lossCtc, lossJson.loss_ctc],
+        ["loss_seq", r.lossSeq!, lossJson.loss_seq],
+      ] as const
+    ) {
+      const e = Math.abs(ours - theirs) / Math.abs(theirs);
+      console.log(`${name} ${ours} vs ${theirs} (rel ${e.toExponential(2)})`);
+      if (!(e <= 1e-5)) throw new Error(`${name} rel error ${e}`);
+    }
+    tape.backwardFrom(r.seeds);
+    let num = 0, den = 0, worst = 0, worstName = "";
+    for (const [name, p] of model.namedParameters()) {
+      const g = p.grad?.toArray() ?? new Float32Array(p.size), ref = f32(grads, name);
+      let n = 0, d = 0;
+      for (let i = 0; i < g.length; i++) {
+        n += (g[i] - ref[i]) ** 2;
+        d += ref[i] ** 2;
+      }
+      num += n;
+      den += d;
+      if (!(Math.sqrt(n / d) <= worst)) [worst, worstName] = [Math.sqrt(n / d), name];
+    }
+    const all = Math.sqrt(num / den);
+    console.log(
+      `grads: all rel L2 ${all.toExponential(2)}, worst ${worstName} ${worst.toExponential(2)}`,
+    );
+    if (!(all <= 1e-4) || !(worst <= 1e-3)) throw new Error(`gradients differ (${worstName})`);
+    tape.reset();
+    be.resetStep();
+
+    // Adam (betas 0.9/0.98, eps 1e-9, no decay) at the recipe's first-update lr 1e-3 (G7), fed
+    // the golden's clipped gradients: isolates the optimiser from our gradient's rounding.
+    let bad = 0, checked = 0;
+    for (const [name, p] of model.namedParameters()) {
+      const g = Tensor.from(be, p.shape, f32(clipped, name), "param");
+      const zeros = () => Tensor.from(be, p.shape, new Float32Array(p.size), "param");
+      const m = zeros(), v = zeros();
+      adamStep(p, g, m, v, {
+        lr: 1e-3,
+        beta1: 0.9,
+        beta2: 0.98,
+        eps: 1e-9,
+        weightDecay: 0,
+        decoupled: false,
+        step: 1,
+        gradScale: 1,
+      });
+      const ours = p.toArray(), ref = f32(after, name);
+      for (let i = 0; i < ours.length; i++) {
+        checked++;
+        if (!(Math.abs(ours[i] - ref[i]) <= Math.max(1e-9, 1e-6 * Math.abs(ref[i])))) bad++;
+      }
+      for (const t of [g, m, v]) t.free();
+    }
+    console.log(`adam step: ${bad} of ${checked} elements outside rel 1e-6 / abs 1e-9`);
+    if (bad > 0) throw new Error(`${bad} elements differ after the Adam step`);
+  });
+});
