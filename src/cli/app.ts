@@ -1,5 +1,6 @@
 /**
- * The `conmamba` command line: verbs pipeline, status, explain, verify, gc, results.
+ * The `conmamba` command line: verbs pipeline, status, explain, verify, gc, results, fbank, score,
+ * params, init, forward, tokenizer.
  * Returns the exit code; errors become one line `error: ...` with code 2 (bad request) or 1.
  */
 import { Command, CommanderError } from "commander";
@@ -7,6 +8,7 @@ import { exitCodeOf, UserError } from "../pipeline/errors.ts";
 import { explainVerb } from "./explain_verb.ts";
 import { fbankVerb } from "./fbank_verb.ts";
 import { gcVerb } from "./gc_verb.ts";
+import { forwardVerb, initVerb, paramsVerb } from "./model_verbs.ts";
 import { pipelineVerb } from "./pipeline_verb.ts";
 import type { Product } from "./product.ts";
 import { resultsVerb } from "./results_verb.ts";
@@ -104,6 +106,38 @@ export async function runCli<C extends object>(
     .option("--json", 'print {"wer", "sub", "del", "ins", "words", "sentences"}')
     .action(async (ref: string, hyp: string, o) => {
       code = await scoreVerb(ref, hyp, o);
+    });
+
+  program.command("params")
+    .description("trainable parameters of an experiment's model: total and per module")
+    .argument("<experiment>")
+    .option("--json", 'print {"total", "tensors": [{"name", "shape"}]}')
+    .allowUnknownOption().allowExcessArguments()
+    .action(async (exp: string, o, cmd: Command) => {
+      code = await paramsVerb(product, exp, cmd.args.slice(1), o);
+    });
+
+  program.command("init")
+    .description("freshly initialised weights of an experiment's model, as safetensors")
+    .argument("<experiment>")
+    .requiredOption("--seed <n>", "random seed")
+    .requiredOption("--out <W.safetensors>", "file to write")
+    .allowUnknownOption().allowExcessArguments()
+    .action(async (exp: string, o, cmd: Command) => {
+      code = await initVerb(product, exp, cmd.args.slice(1), o);
+    });
+
+  program.command("forward")
+    .description("eval-mode forward on normalised features; writes .npy outputs")
+    .argument("<experiment>")
+    .requiredOption("--weights <W.safetensors>", "weights (state_dict names or the index form)")
+    .requiredOption("--feats <X.npy>", "features [B, T, n_mels] float32, already normalised")
+    .requiredOption("--lengths <L.npy>", "relative lengths [B] in (0, 1]")
+    .option("--tokens <T.npy>", "S2S: target tokens [B, U] int64 starting with bos")
+    .requiredOption("--out <dir>", "output folder")
+    .allowUnknownOption().allowExcessArguments()
+    .action(async (exp: string, o, cmd: Command) => {
+      code = await forwardVerb(product, exp, cmd.args.slice(1), o);
     });
 
   const tok = program.command("tokenizer")

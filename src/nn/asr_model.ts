@@ -19,10 +19,12 @@ import type { Backend } from "../tensor/backend.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { dropout, logSoftmax, reshape } from "./_ops.ts";
 import { CnnFrontEnd } from "./cnn_frontend.ts";
+import { ConformerEncoder } from "./conformer_encoder.ts";
 import { ConMambaEncoder } from "./conmamba_encoder.ts";
 import { SbLinear } from "./linear.ts";
 import { type ForwardContext, Module } from "./module.ts";
 import { PositionalEncoding, RelPosEncXL } from "./positional.ts";
+import { MambaDecoder } from "./mamba_decoder.ts";
 import { targetKeyMask, TransformerDecoder } from "./transformer_decoder.ts";
 
 export type EncoderKind = "conmamba" | "conformer";
@@ -140,7 +142,7 @@ export class TransformerAsr extends Module {
       "positional_encoding_decoder",
       new PositionalEncoding(be, d),
     );
-    this.encoder = this.child("encoder", makeEncoder(be, o));
+    this.encoder = this.child("encoder", makeEncoder(be, o, this.positional_encoding));
     this.decoder = o.decoder ? this.child("decoder", makeDecoder(be, o)) : null;
     this.custom_src_module = this.child(
       "custom_src_module",
@@ -166,7 +168,7 @@ export class TransformerAsr extends Module {
   }
 }
 
-function makeEncoder(be: Backend, o: AsrModelOptions): Encoder {
+function makeEncoder(be: Backend, o: AsrModelOptions, posEnc: RelPosEncXL): Encoder {
   const layer = {
     dModel: o.dModel,
     dFfn: o.dFfn,
@@ -179,6 +181,14 @@ function makeEncoder(be: Backend, o: AsrModelOptions): Encoder {
   switch (o.encoder ?? "conmamba") {
     case "conmamba":
       return new ConMambaEncoder(be, o.numEncoderLayers, layer);
+    case "conformer": // RelPosMHAXL over TransformerASR's relative table; masks padding (§4.10)
+      return new ConformerEncoder(be, o.numEncoderLayers, {
+        dModel: o.dModel,
+        dFfn: o.dFfn,
+        heads: o.heads ?? 4,
+        kernelSize: o.kernelSize,
+        dropout: o.dropout,
+      }, posEnc);
     default:
       throw new Error(`encoder ${o.encoder} is not implemented`);
   }
@@ -194,6 +204,15 @@ function makeDecoder(be: Backend, o: AsrModelOptions): Decoder {
         heads: o.heads ?? 4,
         dropout: o.dropout,
         crossName: o.crossName,
+      });
+    case "mamba": // no masks: causal by the recurrence; the memory's padding is scanned (G3)
+      return new MambaDecoder(be, n, {
+        dModel: o.dModel,
+        dFfn: o.dFfn,
+        dropout: o.dropout,
+        dState: o.dState,
+        expand: o.expand,
+        dConv: o.dConv,
       });
     default:
       throw new Error(`decoder ${o.decoder} is not implemented`);

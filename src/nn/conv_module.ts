@@ -1,7 +1,9 @@
 /**
- * The convolution module (CONMAMBA_SPEC.md 4.6), ConMamba flavour (GELU, no padding mask, G2/G8):
+ * The convolution module (CONMAMBA_SPEC.md 4.6):
  *   u = LN(x); v = PW(u) (1x1 conv d -> 2d); g = GLU(v); h = DW(g) (kernel 31, zero padding 15);
- *   out = Dropout(Linear(GELU(LN(h)))).
+ *   out = Dropout(Linear(act(LN(h)))).
+ * ConMamba: act GELU and no padding mask (G2/G8). Conformer: act Swish, and `frameMask` (0 at
+ * padded frames) zeroes the output there.
  * Names: layer_norm.*, bottleneck.0.{weight (2d,d,1), bias}, conv.{weight (d,1,31), bias},
  * after_conv.0.* (LN), after_conv.2.* (Linear).
  */
@@ -9,6 +11,7 @@ import * as ag from "../tensor/autograd_ops.ts";
 import type { Backend } from "../tensor/backend.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { dropout, reshape } from "./_ops.ts";
+import { activate, type Activation } from "./ffn.ts";
 import { LayerNorm } from "./layer_norm.ts";
 import { Linear } from "./linear.ts";
 import { type ForwardContext, Module } from "./module.ts";
@@ -53,6 +56,7 @@ export class ConvolutionModule extends Module {
     readonly d: number,
     readonly kernelSize = 31,
     readonly dropoutP = 0.1,
+    readonly activation: Activation = "gelu",
   ) {
     super(be);
     this.layer_norm = this.child("layer_norm", new LayerNorm(be, [d], 1e-5));
@@ -61,8 +65,8 @@ export class ConvolutionModule extends Module {
     this.after_conv = this.child("after_conv", new AfterConv(be, d));
   }
 
-  /** x (B, T, d) -> (B, T, d). */
-  forward(ctx: ForwardContext, x: Tensor): Tensor {
+  /** x (B, T, d) -> (B, T, d); frameMask (B, T, d) of 0/1, untracked, multiplies the output. */
+  forward(ctx: ForwardContext, x: Tensor, frameMask: Tensor | null = null): Tensor {
     const tape = ctx.tape, d = this.d, pw = this.bottleneck.pw;
     const u = this.layer_norm.forward(ctx, x);
     const v = ag.matmul(tape, u, reshape(tape, pw.weight, [2 * d, d]), {
@@ -77,7 +81,8 @@ export class ConvolutionModule extends Module {
       this.conv.bias,
       { padLeft: (this.kernelSize - 1) / 2 },
     );
-    const a = ag.gelu(tape, this.after_conv.norm.forward(ctx, h));
-    return dropout(ctx, this.after_conv.linear.forward(ctx, a), this.dropoutP);
+    const a = activate(tape, this.after_conv.norm.forward(ctx, h), this.activation);
+    const y = dropout(ctx, this.after_conv.linear.forward(ctx, a), this.dropoutP);
+    return frameMask ? ag.mul(tape, y, frameMask) : y;
   }
 }

@@ -2,8 +2,10 @@
  * The ConMamba layer's half-step FFN modules (CONMAMBA_SPEC.md 4.5): `ffn_moduleN` =
  * Sequential[LayerNorm "0" (eps 1e-5), PositionalwiseFeedForward "1", Dropout "2"], where the
  * feed-forward is `ffn` = Sequential[Linear d->F "0", GELU "1", Dropout "2", Linear F->d "3"].
- * The layer multiplies the module's output by 0.5 and adds the residual.
+ * The layer multiplies the module's output by 0.5 and adds the residual. The Conformer (4.10, G8)
+ * uses Swish (x sigmoid(x)) where ConMamba and the decoders use GELU: `activation`, default GELU.
  */
+import type { Tape } from "../tensor/autograd.ts";
 import * as ag from "../tensor/autograd_ops.ts";
 import type { Backend } from "../tensor/backend.ts";
 import type { Tensor } from "../tensor/tensor.ts";
@@ -11,6 +13,13 @@ import { dropout } from "./_ops.ts";
 import { LayerNorm } from "./layer_norm.ts";
 import { Linear } from "./linear.ts";
 import { type ForwardContext, Module } from "./module.ts";
+
+/** The encoder activations (G8): exact GELU, or Swish = SiLU. */
+export type Activation = "gelu" | "swish";
+
+export function activate(tape: Tape, x: Tensor, a: Activation): Tensor {
+  return a === "swish" ? ag.silu(tape, x) : ag.gelu(tape, x);
+}
 
 class FfnLayers extends Module {
   readonly l0: Linear;
@@ -22,17 +31,23 @@ class FfnLayers extends Module {
   }
 }
 
-/** speechbrain PositionalwiseFeedForward: W2 Drop(act(W1 x + b1)) + b2 (act: GELU here). */
+/** speechbrain PositionalwiseFeedForward: W2 Drop(act(W1 x + b1)) + b2 (act: GELU by default). */
 export class PositionwiseFeedForward extends Module {
   readonly ffn: FfnLayers;
-  constructor(be: Backend, d: number, f: number, readonly dropoutP = 0.1) {
+  constructor(
+    be: Backend,
+    d: number,
+    f: number,
+    readonly dropoutP = 0.1,
+    readonly activation: Activation = "gelu",
+  ) {
     super(be);
     this.ffn = this.child("ffn", new FfnLayers(be, d, f));
   }
 
   /** x (B, T, d) -> (B, T, d). */
   forward(ctx: ForwardContext, x: Tensor): Tensor {
-    const h = ag.gelu(ctx.tape, this.ffn.l0.forward(ctx, x));
+    const h = activate(ctx.tape, this.ffn.l0.forward(ctx, x), this.activation);
     return this.ffn.l3.forward(ctx, dropout(ctx, h, this.dropoutP));
   }
 }
@@ -41,10 +56,16 @@ export class PositionwiseFeedForward extends Module {
 export class FfnModule extends Module {
   readonly norm: LayerNorm;
   readonly ff: PositionwiseFeedForward;
-  constructor(be: Backend, d: number, f: number, readonly dropoutP = 0.1) {
+  constructor(
+    be: Backend,
+    d: number,
+    f: number,
+    readonly dropoutP = 0.1,
+    activation: Activation = "gelu",
+  ) {
     super(be);
     this.norm = this.child("0", new LayerNorm(be, [d], 1e-5));
-    this.ff = this.child("1", new PositionwiseFeedForward(be, d, f, dropoutP));
+    this.ff = this.child("1", new PositionwiseFeedForward(be, d, f, dropoutP, activation));
   }
 
   forward(ctx: ForwardContext, x: Tensor): Tensor {

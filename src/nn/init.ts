@@ -6,6 +6,7 @@
  *  2. Mamba's own init: A_log = ln(1..Ns), D = 1, dt_proj.weight U(+-R^-1/2), and the forward
  *     direction's dt_proj.bias = softplus^-1(dt), dt log-uniform in [1e-3, 0.1] clamped >= 1e-4.
  *     The backward direction's dt_proj_b.bias keeps the PyTorch default (G1).
+ *     The decoder's unidirectional Mambas (mamba.ts) get the same, dt_proj.bias included.
  *  3. TransformerASR's re-init: every parameter with >= 2 dims under `Transformer.` is redrawn
  *     Xavier-normal, std sqrt(2 / (fan_in + fan_out)); this overwrites A_log, conv1d, the projections.
  * CNN and ctc_lin (outside TransformerASR) keep step 1.
@@ -16,6 +17,7 @@ import { Conv2dParams } from "./cnn_frontend.ts";
 import { Conv1dParams } from "./conv_module.ts";
 import { LayerNorm } from "./layer_norm.ts";
 import { Linear } from "./linear.ts";
+import { Mamba } from "./mamba.ts";
 import type { Module } from "./module.ts";
 
 /** A seeded generator: xoshiro128** on 32-bit words, uniform [0, 1) doubles, Box-Muller normals. */
@@ -103,6 +105,20 @@ export function initialize(model: Module, seed: number, o: MambaDtInit = {}): vo
         Math.exp(rng.uniform() * (Math.log(dtMax) - Math.log(dtMin)) + Math.log(dtMin)),
         floor,
       );
+      return dt + Math.log(-Math.expm1(-dt)); // softplus^-1(dt)
+    });
+  }
+  // Unidirectional Mamba (the Mamba decoder's self_mamba / cross_mamba, CONMAMBA_SPEC.md 4.8, 6):
+  // the same own init, with the special dt_proj.bias (there is no backward direction).
+  for (const [, m] of model.namedModules()) {
+    if (!(m instanceof Mamba)) continue;
+    const ns = m.dState;
+    fill(m.A_log, (i) => Math.log((i % ns) + 1));
+    fill(m.D, () => 1);
+    uniform(rng, m.dt_proj.weight, m.dtRank ** -0.5);
+    fill(m.dt_proj.bias!, () => {
+      const u = rng.uniform() * (Math.log(dtMax) - Math.log(dtMin)) + Math.log(dtMin);
+      const dt = Math.max(Math.exp(u), floor);
       return dt + Math.log(-Math.expm1(-dt)); // softplus^-1(dt)
     });
   }

@@ -1,9 +1,13 @@
 /**
- * The decode stage, CTC recipes (CONMAMBA_SPEC.md §9.1, §9.5): the averaged model of the train
- * stage in eval mode, the normaliser frozen, each test utterance alone (batch size 1: no padding),
- * the recipe's CTC beam search (test_beam_size, beam_prune_logp, token_prune_min_logp) over the
- * tokenizer's pieces. Output per test split: hyp/<split>.txt ("<id> <words>") and
- * nbest/<split>.jsonl ({id, nbest: [{text, score}]}, best first).
+ * The decode stage (CONMAMBA_SPEC.md §9): the averaged model of the train stage in eval mode, the
+ * normaliser frozen, each test utterance alone (batch size 1: no padding), in ascending duration.
+ *   S2S recipes: the joint CTC/attention beam search (§9.2-9.4). Without an LM the recipe's
+ *     "no LM" numbers come from the validation searcher (G4): beam valid_beam_size, decoder
+ *     temperature 1, ctc_weight_decode; with one, test_beam_size, test_temperature and lm_weight.
+ *   CTC recipes: the recipe's CTC beam search (test_beam_size, beam_prune_logp,
+ *     token_prune_min_logp) over the tokenizer's pieces (§9.5).
+ * Output per test split: hyp/<split>.txt ("<id> <words>") and nbest/<split>.jsonl
+ * ({id, nbest: [{text, score}]}, best first).
  */
 import { join } from "node:path";
 import { ctcBeamSearchNbest } from "../decode/ctc_beam_search.ts";
@@ -19,61 +23,48 @@ import { Tape } from "../tensor/autograd.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { WasmBackend } from "../tensor/wasm_backend.ts";
 import { loadTokenizer } from "../text/model_file.ts";
-import { ctcModelFor, trainUnsupported } from "./train.ts";
+import { splitWords } from "../score/wer.ts";
+import { buildModel, MODEL_KEYS, type ModelConfig } from "../nn/model_config.ts";
+import { searchUtterance } from "../decode/s2s_search.ts";
+import { UserError } from "../pipeline/errors.ts";
+import { trainUnsupported } from "./train.ts";
 
-type Keys =
-  | "test_splits"
-  | "test_beam_size"
-  | "beam_prune_logp"
-  | "token_prune_min_logp"
-  | "blank_index"
-  | "d_model"
-  | "d_ffn"
-  | "num_encoder_layers"
-  | "output_neurons"
-  | "n_mels"
-  | "conv_kernel_size"
-  | "transformer_dropout"
-  | "cnn_out_channels"
-  | "decoder_module"
-  | "encoder_module"
-  | "d_state"
-  | "expand"
-  | "d_conv"
-  | "time_warp_window";
+const OWN_KEYS = [
+  "test_splits",
+  "test_beam_size",
+  "valid_beam_size",
+  "beam_prune_logp",
+  "token_prune_min_logp",
+  "blank_index",
+  "bos_index",
+  "eos_index",
+  "ctc_weight_decode",
+  "test_temperature",
+  "max_decode_ratio",
+  "lm",
+  "lm_weight",
+] as const;
+
+type Keys = (typeof OWN_KEYS)[number] | keyof ModelConfig;
 
 export function makeDecodeStage() {
   return defineStage<Experiment, Keys>({
     name: "decode",
-    version: 1,
-    description: "hypotheses of the test splits with the recipe's search (CTC recipes so far)",
-    reads: [
-      "test_splits",
-      "test_beam_size",
-      "beam_prune_logp",
-      "token_prune_min_logp",
-      "blank_index",
-      "d_model",
-      "d_ffn",
-      "num_encoder_layers",
-      "output_neurons",
-      "n_mels",
-      "conv_kernel_size",
-      "transformer_dropout",
-      "cnn_out_channels",
-      "decoder_module",
-      "encoder_module",
-      "d_state",
-      "expand",
-      "d_conv",
-      "time_warp_window",
-    ],
+    version: 2,
+    description: "hypotheses of the test splits with the recipe's search",
+    reads: [...OWN_KEYS, ...MODEL_KEYS],
     after: ["download", "fbank", "tokenizer", "train"],
     usesKernels: true,
     async run(ctx) {
       const c = ctx.config;
       const why = trainUnsupported(c);
       if (why) throw new Error(why);
+      if (c.lm !== null) {
+        throw new UserError(
+          `lm: ${c.lm}: shallow fusion has its hook in the S2S search (src/decode/s2s_search.ts), ` +
+            "but this build cannot load a Transformer LM checkpoint yet; set lm: null",
+        );
+      }
       const tok = await loadTokenizer(join(ctx.inputs.tokenizer.path, "tokenizer.model"));
       const pieces = tok.model.pieces.map((p) => p.piece);
       const store = await FeatureStore.open(ctx.inputs.fbank.path, [...c.test_splits]);
@@ -83,7 +74,7 @@ export function makeDecodeStage() {
       );
       const be = await WasmBackend.create({ threads: defaultThreads() });
       try {
-        const model = ctcModelFor(be, c);
+        const model = buildModel(be, c);
         await loadStateDictFile(model, join(ctx.inputs.train.path, "model.safetensors"));
         const search = {
           beamSize: c.test_beam_size!,
@@ -109,17 +100,45 @@ export function makeDecodeStage() {
               );
               const [, frames, V] = out.logProbs.shape;
               const lp = out.logProbs.toArray();
-              // Units past the tokenizer's pieces (output_neurons may exceed them) never win:
-              // their pieces are "" and decode to nothing.
-              const list = ctcBeamSearchNbest(lp, V, frames, [
-                ...pieces,
-                ...Array(Math.max(0, V - pieces.length)).fill(""),
-              ], search);
-              hyp += `${r.id} ${list[0].words.join(" ")}\n`;
-              nbest += JSON.stringify({
-                id: r.id,
-                nbest: list.slice(0, 10).map((b) => ({ text: b.words.join(" "), score: b.score })),
-              }) + "\n";
+              if (model.isS2S) {
+                const enc = out.encOut.toArray();
+                const res = ectx.tape.noGrad(() =>
+                  searchUtterance(model, ectx, enc, lp, frames, {
+                    beamSize: c.valid_beam_size!, // "no LM": the validation searcher (G4)
+                    ctcWeight: c.ctc_weight_decode!,
+                    temperature: 1,
+                    maxDecodeRatio: c.max_decode_ratio!,
+                    bos: c.bos_index,
+                    eos: c.eos_index,
+                    blank: c.blank_index,
+                  })
+                );
+                const text = (ids: number[]) =>
+                  tok.decodeIds(ids.filter((id) => id < pieces.length && id !== c.eos_index));
+                hyp += `${r.id} ${splitWords(text(res.best)).join(" ")}\n`;
+                nbest += JSON.stringify({
+                  id: r.id,
+                  nbest: res.finished.map((f) => ({
+                    text: splitWords(text(f.tokens)).join(" "),
+                    score: f.score,
+                  })),
+                }) + "\n";
+              } else {
+                // Units past the tokenizer's pieces (output_neurons may exceed them) never win:
+                // their pieces are "" and decode to nothing.
+                const list = ctcBeamSearchNbest(lp, V, frames, [
+                  ...pieces,
+                  ...Array(Math.max(0, V - pieces.length)).fill(""),
+                ], search);
+                hyp += `${r.id} ${list[0].words.join(" ")}\n`;
+                nbest += JSON.stringify({
+                  id: r.id,
+                  nbest: list.slice(0, 10).map((b) => ({
+                    text: b.words.join(" "),
+                    score: b.score,
+                  })),
+                }) + "\n";
+              }
             } finally {
               be.resetStep();
             }

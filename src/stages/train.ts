@@ -1,12 +1,17 @@
 /**
- * The train stage, CTC recipes (CONMAMBA_SPEC.md §7.1, §7.3, §8, §9.5; G5-G7, G14-G17): epochs of
- * dynamic batches from the fbank store (one speed copy per utterance per epoch), the training step
- * of src/train/step.ts, validation on the dev splits each epoch (CTC loss, greedy WER and CER), a
+ * The train stage of every recipe, S2S and CTC (CONMAMBA_SPEC.md §7, §8, §9.4, §9.5; G4-G7,
+ * G14-G17): epochs of dynamic batches from the fbank store (one speed copy per utterance per
+ * epoch), the training step of src/train/step.ts, validation on the dev splits each epoch, a
  * checkpoint at each epoch end, and as the artifact the element-wise mean of the kept checkpoints.
  *
- * Kept checkpoints (G5): the avg_checkpoints best by min dev WER (ties: the earlier epoch) and the
- * avg_checkpoints most recent, so between avg_checkpoints and twice that many models are averaged,
- * buffers included.
+ * Validation: CTC recipes: CTC loss and greedy WER / CER every epoch. S2S recipes: the joint
+ * loss and teacher-forced token accuracy (ACC) every epoch, and WER / CER of the validation
+ * searcher (joint CTC/attention beam search, valid_beam_size, ctc_weight_decode, temperature 1)
+ * every valid_search_interval epochs and at the last one.
+ *
+ * Kept checkpoints (G5): the avg_checkpoints best by the recipe's criterion (CTC: min dev WER; S2S:
+ * max dev ACC; ties: the earlier epoch) and the avg_checkpoints most recent, so between
+ * avg_checkpoints and twice that many models are averaged, buffers included.
  *
  * Resumption: each epoch-end checkpoint (ctx.checkpoints) holds the model (safetensors with the
  * original's names), the Adam moments, and state.json (epoch, update and micro-batch counters -
@@ -27,8 +32,9 @@ import { epochBatches, type SamplerOptions } from "../data/dynamic_batching.ts";
 import { readLibriSpeechCsv } from "../data/librispeech.ts";
 import { ctcGreedy } from "../decode/ctc_greedy.ts";
 import { formatSafetensors, parseSafetensors, type SafeTensor } from "../io/safetensors.ts";
-import { absoluteLengths, ConMambaCtc } from "../nn/ctc_model.ts";
+import type { AsrModel } from "../nn/asr_model.ts";
 import { initialize } from "../nn/init.ts";
+import { buildModel, MODEL_KEYS, type ModelConfig } from "../nn/model_config.ts";
 import { evalContext } from "../nn/module.ts";
 import { loadStateDict, stateDictTensors } from "../nn/state_dict.ts";
 import { UserError } from "../pipeline/errors.ts";
@@ -37,64 +43,17 @@ import { defineStage } from "../pipeline/stage.ts";
 import { defaultThreads } from "../pipeline/threads.ts";
 import { scoreCorpus, splitWords } from "../score/wer.ts";
 import { Tape } from "../tensor/autograd.ts";
-import { ctcLoss } from "../tensor/loss_ops.ts";
+import { searchUtterance } from "../decode/s2s_search.ts";
+import { objectives } from "../train/objectives.ts";
 import { Tensor } from "../tensor/tensor.ts";
+import { SCAN_MAX_STATE } from "../tensor/mamba_ops.ts";
 import { WasmBackend } from "../tensor/wasm_backend.ts";
 import { loadTokenizer } from "../text/model_file.ts";
 import type { Tokenizer } from "../text/tokenizer.ts";
 import { makeBatch, trainEpoch, type Utterance } from "../train/batches.ts";
-import { CtcTrainer, type StepSettings } from "../train/step.ts";
+import { AsrTrainer, type StepSettings } from "../train/step.ts";
 
-type Keys =
-  | "seed"
-  | "train_splits"
-  | "dev_splits"
-  | "number_of_epochs"
-  | "grad_accumulation_factor"
-  | "max_grad_norm"
-  | "loss_reduction"
-  | "avg_checkpoints"
-  | "optimizer"
-  | "lr"
-  | "betas"
-  | "adam_eps"
-  | "weight_decay"
-  | "n_warmup_steps"
-  | "update_until_epoch"
-  | "n_mels"
-  | "max_batch_length_train"
-  | "max_batch_length_val"
-  | "num_bucket"
-  | "shuffle"
-  | "batch_ordering"
-  | "max_batch_ex"
-  | "encoder_module"
-  | "decoder_module"
-  | "cnn_out_channels"
-  | "d_model"
-  | "num_encoder_layers"
-  | "d_ffn"
-  | "transformer_dropout"
-  | "conv_kernel_size"
-  | "output_neurons"
-  | "blank_index"
-  | "bos_index"
-  | "eos_index"
-  | "d_state"
-  | "expand"
-  | "d_conv"
-  | "speed_changes"
-  | "time_drop_length_low"
-  | "time_drop_length_high"
-  | "time_drop_count_low"
-  | "time_drop_count_high"
-  | "freq_drop_length_low"
-  | "freq_drop_length_high"
-  | "freq_drop_count_low"
-  | "freq_drop_count_high"
-  | "time_warp_window";
-
-const READS: readonly Keys[] = [
+const OWN_KEYS = [
   "seed",
   "train_splits",
   "dev_splits",
@@ -103,6 +62,8 @@ const READS: readonly Keys[] = [
   "max_grad_norm",
   "loss_reduction",
   "avg_checkpoints",
+  "ctc_weight",
+  "label_smoothing",
   "optimizer",
   "lr",
   "betas",
@@ -110,28 +71,15 @@ const READS: readonly Keys[] = [
   "weight_decay",
   "n_warmup_steps",
   "update_until_epoch",
-  "n_mels",
   "max_batch_length_train",
   "max_batch_length_val",
   "num_bucket",
   "shuffle",
   "batch_ordering",
   "max_batch_ex",
-  "encoder_module",
-  "decoder_module",
-  "cnn_out_channels",
-  "d_model",
-  "num_encoder_layers",
-  "d_ffn",
-  "transformer_dropout",
-  "conv_kernel_size",
-  "output_neurons",
   "blank_index",
   "bos_index",
   "eos_index",
-  "d_state",
-  "expand",
-  "d_conv",
   "speed_changes",
   "time_drop_length_low",
   "time_drop_length_high",
@@ -142,15 +90,29 @@ const READS: readonly Keys[] = [
   "freq_drop_count_low",
   "freq_drop_count_high",
   "time_warp_window",
-];
+  "valid_search_interval",
+  "valid_beam_size",
+  "ctc_weight_decode",
+  "max_decode_ratio",
+] as const;
+
+type Keys = (typeof OWN_KEYS)[number] | keyof ModelConfig;
+
+const READS: readonly Keys[] = [...OWN_KEYS, ...MODEL_KEYS];
 
 type Cfg = Pick<Experiment, Keys>;
 
-const KeptSchema = z.object({ epoch: z.number().int(), wer: z.number(), sha256: z.string() });
+/** A kept checkpoint with its selection metric (CTC: dev WER, S2S: dev ACC). */
+const KeptSchema = z.object({
+  epoch: z.number().int(),
+  wer: z.number().nullable(),
+  acc: z.number().nullable().default(null),
+  sha256: z.string(),
+});
 type Kept = z.infer<typeof KeptSchema>;
 
 const StateSchema = z.object({
-  version: z.literal(1),
+  version: z.literal(2),
   epoch: z.number().int().nonnegative(), // epochs completed
   batches_done: z.number().int().nonnegative(), // batches of epoch `epoch + 1` already trained
   counters: z.object({
@@ -165,7 +127,13 @@ const StateSchema = z.object({
     glob_std: z.array(z.number()),
   }),
   history: z.array(
-    z.object({ epoch: z.number(), valid_loss: z.number(), wer: z.number(), cer: z.number() }),
+    z.object({
+      epoch: z.number(),
+      valid_loss: z.number(),
+      wer: z.number().nullable(),
+      cer: z.number().nullable(),
+      acc: z.number().nullable(),
+    }),
   ),
   kept: z.array(KeptSchema),
   log_bytes: z.number().int().nonnegative(),
@@ -173,9 +141,12 @@ const StateSchema = z.object({
 type TrainState = z.infer<typeof StateSchema>;
 
 export interface ValidResult {
-  loss: number; // mean over batches of the batchmean CTC loss
-  wer: number;
-  cer: number;
+  loss: number; // mean over batches of the batchmean loss (the recipe's objective)
+  /** Greedy (CTC) or beam-search (S2S) WER and CER; null on S2S epochs without a search. */
+  wer: number | null;
+  cer: number | null;
+  /** S2S: teacher-forced token accuracy in %, else null. */
+  acc: number | null;
 }
 
 export interface CheckpointInfo {
@@ -198,40 +169,13 @@ export interface TrainStageOptions {
   afterCheckpoint?: (at: CheckpointInfo) => void | Promise<void>;
 }
 
-/** The model of a CTC experiment from its config. */
-export function ctcModelFor(be: WasmBackend, c: Readonly<Partial<Cfg>>): ConMambaCtc {
-  const ch = c.cnn_out_channels!;
-  if (ch.length !== 2) {
-    throw new UserError(
-      `cnn_out_channels must hold 2 values (the CNN front end's blocks), got [${ch}]`,
-    );
-  }
-  return new ConMambaCtc(be, {
-    dModel: c.d_model!,
-    dFfn: c.d_ffn!,
-    numEncoderLayers: c.num_encoder_layers!,
-    vocab: c.output_neurons!,
-    nMels: c.n_mels!,
-    kernelSize: c.conv_kernel_size!,
-    dropout: c.transformer_dropout!,
-    cnnChannels: [ch[0], ch[1]],
-  });
-}
-
-/** Why this build's train stage cannot run an experiment, or null when it can. */
+/**
+ * Why this build's train stage cannot run an experiment, or null when it can. Every experiment
+ * of the table trains here; the scan kernels bound the state size.
+ */
 export function trainUnsupported(c: Readonly<Partial<Cfg>>): string | null {
-  if (c.decoder_module !== null) {
-    return `decoder_module is ${c.decoder_module}: the train stage implements the CTC recipes ` +
-      `(decoder_module: null) so far; the S2S recipes come later`;
-  }
-  if (c.encoder_module !== "conmamba") {
-    return `encoder_module ${c.encoder_module}: only conmamba is implemented so far`;
-  }
-  if ((c.d_state ?? 16) !== 16 || (c.expand ?? 2) !== 2 || (c.d_conv ?? 4) !== 4) {
-    return "d_state, expand and d_conv other than 16, 2 and 4 are not supported yet";
-  }
-  if (c.time_warp_window !== null) {
-    return "time_warp_window: the CTC recipes have no time warp (set it to null)";
+  if ((c.d_state ?? 16) > SCAN_MAX_STATE) {
+    return `d_state ${c.d_state}: the selective-scan kernels hold at most ${SCAN_MAX_STATE} states`;
   }
   return null;
 }
@@ -266,62 +210,103 @@ async function utterances(
   return { utts, text, unknown };
 }
 
-/** CTC validation (§8.9, §9.5): loss, greedy WER and CER, model in eval mode, normaliser frozen. */
-export async function validateCtc(
-  model: ConMambaCtc,
+export interface ValidSettings {
+  epoch: number;
+  blank: number;
+  bos: number;
+  eos: number;
+  /** S2S: the joint objective's settings, and whether this epoch runs the search. */
+  ctcWeight: number | null;
+  labelSmoothing: number;
+  search: { beamSize: number; ctcWeight: number; maxDecodeRatio: number } | null;
+}
+
+/**
+ * Validation (§8.9, §9.4, §9.5), model in eval mode, normaliser frozen: the recipe's loss per
+ * batch; CTC: greedy WER and CER; S2S: teacher-forced ACC, and WER / CER of the validation
+ * searcher when `search` is given (each utterance of the batch searched on its own rows, over
+ * the padded encoder output of its batch, as the original's batched searcher sees it).
+ */
+export async function validate(
+  model: AsrModel,
   norm: InputNormalization,
   store: FeatureStore,
   utts: readonly Utterance[],
   text: ReadonlyMap<string, string>,
   tok: Tokenizer,
   sampler: SamplerOptions,
-  o: { epoch: number; blank: number; bos: number; eos: number },
+  o: ValidSettings,
 ): Promise<ValidResult> {
-  const be = model.backend;
+  const be = model.backend, s2s = model.isS2S;
   const plan = epochBatches(utts.map((u) => u.duration), sampler, 1);
   const hyps = new Map<string, string[]>();
   const pieces = tok.model.pieces.length;
-  let lossSum = 0;
+  const words = (ids: number[]) => splitWords(tok.decodeIds(ids.filter((id) => id < pieces)));
+  let lossSum = 0, correct = 0, total = 0;
   for (const idx of plan) {
     const batch = await makeBatch(store, idx.map((i) => utts[i]), idx.map(() => 100), o.bos, o.eos);
     const { B, T, F } = batch;
     norm.apply(batch.feats, B, T, batch.frames, o.epoch, false);
     const ctx = evalContext(new Tape());
+    let enc: Float32Array, lp: Float32Array, lens: number[], frames: number, V: number;
     try {
-      const out = ctx.tape.noGrad(() =>
-        model.forward(ctx, Tensor.from(be, [B, T, F], batch.feats))
-      );
-      const [, frames, V] = out.logProbs.shape;
-      const lens = absoluteLengths(batch.frames.map((n) => Math.fround(n / T)), frames);
-      lossSum +=
-        ctcLoss(out.logProbs, batch.tokens, lens, batch.tokenLens, { blank: o.blank }).loss;
-      const lp = out.logProbs.toArray();
-      for (let b = 0; b < B; b++) {
-        const ids = ctcGreedy(
-          lp.subarray(b * frames * V, (b + 1) * frames * V),
-          V,
-          lens[b],
-          o.blank,
-        );
-        // Units past the tokenizer's pieces (output_neurons may exceed them) decode to nothing.
-        const known = ids.filter((id) => id < pieces);
-        hyps.set(batch.ids[b], splitWords(tok.decodeIds(known)));
-      }
+      const r = ctx.tape.noGrad(() => {
+        const e = model.encode(ctx, Tensor.from(be, [B, T, F], batch.feats), batch.relLens);
+        const U = batch.tokensBos.length / B;
+        const d = s2s ? model.decode(ctx, batch.tokensBos, [B, U], e.encOut, e.encLengths) : null;
+        return { e, obj: objectives(e, d, batch, { ...o, gradAccumulation: 1 }) };
+      });
+      lossSum += r.obj.loss;
+      if (r.obj.acc) [correct, total] = [correct + r.obj.acc.correct, total + r.obj.acc.total];
+      [, frames, V] = r.e.logProbs.shape;
+      lens = r.e.encLengths;
+      lp = r.e.logProbs.toArray();
+      enc = r.e.encOut.toArray();
     } finally {
       be.resetStep();
     }
+    for (let b = 0; b < B; b++) {
+      const rows = lp.subarray(b * frames * V, (b + 1) * frames * V);
+      if (!s2s) hyps.set(batch.ids[b], words(ctcGreedy(rows, V, lens[b], o.blank)));
+      else if (o.search) {
+        const d = enc.length / (B * frames);
+        const res = ctx.tape.noGrad(() =>
+          searchUtterance(
+            model,
+            ctx,
+            enc.subarray(b * frames * d, (b + 1) * frames * d),
+            rows,
+            lens[b],
+            {
+              ...o.search!,
+              temperature: 1, // the validation searcher (§9.4)
+              bos: o.bos,
+              eos: o.eos,
+              blank: o.blank,
+            },
+          )
+        );
+        hyps.set(batch.ids[b], words(res.best));
+      }
+    }
   }
   const refs = new Map(utts.map((u) => [u.id, splitWords(text.get(u.id)!)]));
+  const searched = !s2s || o.search !== null;
   return {
     loss: lossSum / Math.max(1, plan.length),
-    wer: scoreCorpus(refs, hyps).stats.wer,
-    cer: scoreCorpus(refs, hyps, { chars: true }).stats.wer,
+    wer: searched ? scoreCorpus(refs, hyps).stats.wer : null,
+    cer: searched ? scoreCorpus(refs, hyps, { chars: true }).stats.wer : null,
+    acc: s2s ? (100 * correct) / Math.max(1, total) : null,
   };
 }
 
-/** The kept set after an epoch (G5): the `n` best by WER (earlier epoch on ties) ∪ the `n` newest. */
-export function keptAfter(all: readonly Kept[], n: number): Kept[] {
-  const best = [...all].sort((a, b) => a.wer - b.wer || a.epoch - b.epoch).slice(0, n);
+/**
+ * The kept set after an epoch (G5): the `n` best by the criterion (CTC: min WER; S2S: max ACC;
+ * earlier epoch on ties) ∪ the `n` newest.
+ */
+export function keptAfter(all: readonly Kept[], n: number, by: "wer" | "acc" = "wer"): Kept[] {
+  const key = (k: Kept) => by === "wer" ? (k.wer ?? Infinity) : -(k.acc ?? -Infinity);
+  const best = [...all].sort((a, b) => key(a) - key(b) || a.epoch - b.epoch).slice(0, n);
   const recent = [...all].sort((a, b) => b.epoch - a.epoch).slice(0, n);
   const epochs = new Set([...best, ...recent].map((k) => k.epoch));
   return all.filter((k) => epochs.has(k.epoch)).sort((a, b) => a.epoch - b.epoch);
@@ -352,9 +337,8 @@ const keptName = (epoch: number) => `epoch_${String(epoch).padStart(4, "0")}.saf
 export function makeTrainStage(opts: TrainStageOptions = {}) {
   return defineStage<Experiment, Keys>({
     name: "train",
-    version: 1,
-    description:
-      "trains the model (CTC recipes), validates each epoch, averages the kept checkpoints",
+    version: 2,
+    description: "trains the model, validates each epoch, averages the kept checkpoints",
     reads: READS,
     after: ["fbank", "tokenizer", "download"],
     usesKernels: true,
@@ -387,7 +371,9 @@ export function makeTrainStage(opts: TrainStageOptions = {}) {
         maxBatchEx: c.max_batch_ex!,
         shuffle: c.shuffle!,
         batchOrdering: c.batch_ordering!,
-        reseedEachEpoch: true, // the CTC recipes run under DDP: the sampler is re-seeded (G6)
+        // CTC recipes run under DDP, which re-seeds the sampler each epoch; the single-process S2S
+        // recipes regenerate the same batches every epoch (G6).
+        reseedEachEpoch: c.decoder_module === null,
       };
       const validSampler: SamplerOptions = {
         ...trainSampler,
@@ -412,20 +398,27 @@ export function makeTrainStage(opts: TrainStageOptions = {}) {
         weightDecay: c.weight_decay!,
         warmup: c.n_warmup_steps!,
         blank: c.blank_index!,
-        specAugment: { timeDrop: drop("time"), freqDrop: drop("freq"), timeWarpWindow: null },
+        ctcWeight: c.decoder_module === null ? null : c.ctc_weight!,
+        labelSmoothing: c.label_smoothing!,
+        specAugment: {
+          timeDrop: drop("time"),
+          freqDrop: drop("freq"),
+          timeWarpWindow: c.time_warp_window ?? null,
+        },
       };
+      const s2s = c.decoder_module !== null;
 
       const be = await WasmBackend.create({ threads: opts.threads ?? defaultThreads() });
       const keptDir = join(ctx.scratch, "kept");
       const logPath = join(ctx.scratch, "train_log.jsonl");
       await Deno.mkdir(keptDir, { recursive: true });
       try {
-        const model = ctcModelFor(be, c);
+        const model = buildModel(be, c);
         initialize(model, c.seed!);
         const norm = new InputNormalization(c.n_mels!, c.update_until_epoch!);
-        const trainer = new CtcTrainer(model, norm, settings);
+        const trainer = new AsrTrainer(model, norm, settings);
         let state: TrainState = {
-          version: 1,
+          version: 2,
           epoch: 0,
           batches_done: 0,
           counters: { ...trainer.counters },
@@ -501,6 +494,9 @@ export function makeTrainStage(opts: TrainStageOptions = {}) {
                 step: trainer.counters.micro,
                 update: r.update?.n ?? null,
                 loss: r.loss,
+                loss_ctc: r.lossCtc,
+                loss_seq: r.lossSeq,
+                acc: r.acc ? r.acc.correct / Math.max(1, r.acc.total) : null,
                 lr: r.update?.lr ?? null,
                 grad_norm: r.update?.gradNorm ?? null,
                 batch: batch.B,
@@ -522,35 +518,52 @@ export function makeTrainStage(opts: TrainStageOptions = {}) {
             }
             bar.finish();
             trainer.endEpoch();
-            const v = await validateCtc(model, norm, store, dev.utts, dev.text, tok, validSampler, {
+            const searchNow = epoch % c.valid_search_interval! === 0 || epoch === epochs;
+            const v = await validate(model, norm, store, dev.utts, dev.text, tok, validSampler, {
               epoch,
               blank: c.blank_index!,
               bos: c.bos_index!,
               eos: c.eos_index!,
+              ctcWeight: settings.ctcWeight,
+              labelSmoothing: settings.labelSmoothing,
+              search: s2s && searchNow
+                ? {
+                  beamSize: c.valid_beam_size!,
+                  ctcWeight: c.ctc_weight_decode!,
+                  maxDecodeRatio: c.max_decode_ratio!,
+                }
+                : null,
             });
             const modelBytes = formatSafetensors(stateDictTensors(model));
             await Deno.writeFile(join(keptDir, keptName(epoch)), modelBytes);
             const kept = keptAfter(
-              [...state.kept, { epoch, wer: v.wer, sha256: sha256Hex(modelBytes) }],
+              [...state.kept, { epoch, wer: v.wer, acc: v.acc, sha256: sha256Hex(modelBytes) }],
               c.avg_checkpoints!,
+              s2s ? "acc" : "wer",
             );
             await writeLine({
               epoch,
               valid_loss: v.loss,
               wer: v.wer,
               cer: v.cer,
+              acc: v.acc,
               kept: kept.map((k) => k.epoch),
             });
+            const pct = (x: number | null, name: string) =>
+              x === null ? "" : `, ${name} ${x.toFixed(2)}%`;
             ctx.progress.log(
-              `train: epoch ${epoch}: valid loss ${v.loss.toFixed(3)}, WER ${v.wer.toFixed(2)}%, ` +
-                `CER ${v.cer.toFixed(2)}%`,
+              `train: epoch ${epoch}: valid loss ${v.loss.toFixed(3)}` + pct(v.acc, "ACC") +
+                pct(v.wer, "WER") + pct(v.cer, "CER"),
             );
             const prevKept = state.kept;
             state = {
               ...state,
               epoch,
               batches_done: 0,
-              history: [...state.history, { epoch, valid_loss: v.loss, wer: v.wer, cer: v.cer }],
+              history: [
+                ...state.history,
+                { epoch, valid_loss: v.loss, wer: v.wer, cer: v.cer, acc: v.acc },
+              ],
               kept,
             };
             const info = { epoch, batchesDone, endOfEpoch: true };

@@ -1,8 +1,10 @@
 /**
- * One training micro-batch of the CTC recipes (CONMAMBA_SPEC.md §7.1, §7.3, §8.1-8.3, §8.8):
- * InputNormalization (training mode) -> SpecAugment (time drop, freq drop) -> forward with dropout ->
- * CTC batchmean / grad_accumulation_factor -> backward; on an accumulation boundary: global-norm
- * clipping, Adam / AdamW at the Noam rate (G7), zero grads, update counter + 1.
+ * One training micro-batch (CONMAMBA_SPEC.md §7, §8.1-8.3, §8.8): InputNormalization (training
+ * mode) -> SpecAugment (time drop, freq drop, and time warp in the S2S recipes) -> forward with
+ * dropout (encoder + CTC head; S2S: the decoder under teacher forcing) -> the recipe's objective
+ * (src/train/objectives.ts) / grad_accumulation_factor -> one backward from both heads; on an
+ * accumulation boundary: global-norm clipping, Adam / AdamW at the Noam rate (G7), zero grads,
+ * update counter + 1.
  *
  * Every random draw of a micro-batch (SpecAugment, dropout masks) comes from streams seeded by
  * (run seed, global micro-batch number), so the trainer's whole state is its tensors plus a few
@@ -11,14 +13,13 @@
 import { InputNormalization, type NormalizerState } from "../audio/input_normalization.ts";
 import { Rng, specAugment, type SpecAugmentSettings } from "../audio/spec_augment.ts";
 import type { SafeTensor } from "../io/safetensors.ts";
-import { absoluteLengths, type ConMambaCtc } from "../nn/ctc_model.ts";
+import type { AsrModel } from "../nn/asr_model.ts";
 import { Tape, zeroGrad } from "../tensor/autograd.ts";
-import { ctcLoss } from "../tensor/loss_ops.ts";
-import { scale } from "../tensor/ops.ts";
 import { adamStep, clipCoefficient } from "../tensor/optimizer_ops.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import type { Batch } from "./batches.ts";
 import { lrForUpdate } from "./noam.ts";
+import { objectives } from "./objectives.ts";
 
 export interface StepSettings {
   seed: number;
@@ -31,6 +32,9 @@ export interface StepSettings {
   weightDecay: number;
   warmup: number; // n_warmup_steps
   blank: number;
+  /** ctc_weight of the joint S2S loss; null: CTC only. */
+  ctcWeight: number | null;
+  labelSmoothing: number;
   specAugment: SpecAugmentSettings;
   /** More non-finite losses than this in one epoch stop training (the recipe: 3). */
   maxNonFinite?: number;
@@ -49,7 +53,11 @@ export interface TrainerCounters {
 }
 
 export interface StepLog {
-  loss: number; // the CTC batchmean loss (before / G)
+  loss: number; // the recipe's loss (before / G)
+  lossCtc: number;
+  lossSeq: number | null; // S2S: the attention loss
+  /** S2S: teacher-forced token accuracy counts of the batch. */
+  acc: { correct: number; total: number } | null;
   finite: boolean;
   /** Set on micro-batches that ended with an optimiser update. */
   update?: { n: number; lr: number; gradNorm: number };
@@ -66,7 +74,7 @@ export function mixSeed(seed: number, a: number, b: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-export class CtcTrainer {
+export class AsrTrainer {
   readonly params: [string, Tensor][];
   /** Adam moments per parameter ("param" lifetime): exp_avg, exp_avg_sq. */
   readonly m: Tensor[];
@@ -75,7 +83,7 @@ export class CtcTrainer {
   counters: TrainerCounters = { updates: 0, micro: 0, epochMicro: 0, nonFinite: 0 };
 
   constructor(
-    readonly model: ConMambaCtc,
+    readonly model: AsrModel,
     readonly normalizer: InputNormalization,
     readonly s: StepSettings,
   ) {
@@ -103,29 +111,33 @@ export class CtcTrainer {
       new Rng(mixSeed(s.seed, micro, 1)),
     );
     const audioSeconds = batch.frames.reduce((a, n) => a + n, 0) / 100; // 10 ms hop
-    let loss: number;
+    let r: ReturnType<typeof objectives>;
     try {
       const feats = Tensor.from(be, [B, T, F], batch.feats); // (B, T, F)
-      const out = this.model.forward(
-        { tape: this.tape, training: true, seed: mixSeed(s.seed, micro, 2) | 0, stream: 0 },
-        feats,
-      );
-      const frames = out.logProbs.shape[1]; // (B, T', V)
+      const ctx = {
+        tape: this.tape,
+        training: true,
+        seed: mixSeed(s.seed, micro, 2) | 0,
+        stream: 0,
+      };
       const rel = batch.frames.map((n) => Math.fround(n / T));
-      const inputLens = absoluteLengths(rel, frames);
-      const r = ctcLoss(out.logProbs, batch.tokens, inputLens, batch.tokenLens, {
+      const enc = this.model.encode(ctx, feats, rel);
+      const U = batch.tokensBos.length / B; // ids + 1
+      const dec = this.model.isS2S
+        ? this.model.decode(ctx, batch.tokensBos, [B, U], enc.encOut, enc.encLengths)
+        : null;
+      r = objectives(enc, dec, batch, {
         blank: s.blank,
+        ctcWeight: s.ctcWeight,
+        labelSmoothing: s.labelSmoothing,
+        gradAccumulation: s.gradAccumulation,
       });
-      loss = r.loss;
-      if (Number.isFinite(loss)) {
-        const seed = s.gradAccumulation === 1 ? r.grad : scale(r.grad, 1 / s.gradAccumulation);
-        this.tape.backward(out.logProbs, seed);
-      }
+      if (Number.isFinite(r.loss)) this.tape.backwardFrom(r.seeds);
     } finally {
       this.tape.reset();
       be.resetStep();
     }
-    const finite = Number.isFinite(loss);
+    const loss = r.loss, finite = Number.isFinite(loss);
     if (!finite) {
       c.nonFinite++;
       if (c.nonFinite > (s.maxNonFinite ?? 3)) {
@@ -135,7 +147,14 @@ export class CtcTrainer {
         );
       }
     }
-    const log: StepLog = { loss, finite, audioSeconds };
+    const log: StepLog = {
+      loss,
+      lossCtc: r.lossCtc,
+      lossSeq: r.lossSeq,
+      acc: r.acc,
+      finite,
+      audioSeconds,
+    };
     if (c.epochMicro % s.gradAccumulation === 0) log.update = this.update();
     return log;
   }

@@ -7,7 +7,7 @@
  * clipped gradients rel <= 1e-6 / abs <= 1e-9 per element.
  */
 import { readSafetensors, type SafeTensorsFile } from "../../src/io/safetensors.ts";
-import { AsrModel } from "../../src/nn/asr_model.ts";
+import { AsrModel, type AsrModelOptions } from "../../src/nn/asr_model.ts";
 import { evalContext } from "../../src/nn/module.ts";
 import { loadStateDict } from "../../src/nn/state_dict.ts";
 import { objectives } from "../../src/train/objectives.ts";
@@ -19,7 +19,7 @@ import { WasmBackend } from "../../src/tensor/wasm_backend.ts";
 const FIX = new URL("../fixtures/golden/", import.meta.url).pathname;
 const CASE = FIX + "S2S_conmamba_small_d32/";
 const TRAIN = FIX + "train_S2S_conmamba_small_d32/";
-const OPTS = {
+const OPTS: AsrModelOptions = {
   encoder: "conmamba",
   decoder: "transformer",
   dModel: 32,
@@ -28,7 +28,7 @@ const OPTS = {
   numDecoderLayers: 2,
   heads: 4,
   vocab: 40,
-} as const;
+};
 
 function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
@@ -103,37 +103,59 @@ Deno.test("s2s model: state_dict names and shapes equal the original's (golden a
   });
 });
 
-Deno.test("s2s model: eval forward matches the original layer by layer", async () => {
-  await withModel((be, model, io) => {
-    const tape = new Tape();
-    const { got } = tape.noGrad(() => forward(be, model, io, tape));
-    const pairs: [string, string][] = [
-      ["cnnOut", "cnn_out"],
-      ["src_proj", "src_proj"],
-      ["encoder.layers.0.mamba", "enc_layer_0_mamba"],
-      ["encoder.layers.0", "enc_layer_0"],
-      ["encoder.layers.1", "enc_layer_1"],
-      ["encOut", "enc_out"],
-      ["logProbs", "ctc_logprobs"],
-      ["dec_emb", "dec_emb"],
-      ["decoder.layers.0", "dec_layer_0"],
-      ["decoder.layers.1", "dec_layer_1"],
-      ["decOut", "dec_out"],
-      ["seqLogits", "seq_logits"],
-      ["seqLogProbs", "seq_logprobs"],
-    ];
-    const report: string[] = [];
-    let failed = false;
-    for (const [ours, theirs] of pairs) {
-      const e = relL2(got.get(ours)!, f32(io, theirs));
-      report.push(`${theirs}: ${e.toExponential(2)}`);
-      if (!(e <= 1e-5)) failed = true;
+/** The three S2S families of the goldens: encoder x decoder, and the layer-0 probe they share. */
+const FAMILIES = [
+  { dir: "S2S_conmamba_small_d32", opts: OPTS, sub: "mamba" },
+  { dir: "S2S_conmambamamba_small_d32", opts: { ...OPTS, decoder: "mamba" }, sub: "mamba" },
+  {
+    dir: "S2S_conformer_small_d32",
+    opts: { ...OPTS, encoder: "conformer", crossName: "mutihead_attn" },
+    sub: "mha_layer",
+  },
+] as const;
+
+for (const fam of FAMILIES) {
+  Deno.test(`s2s model ${fam.dir}: eval forward matches the original layer by layer`, async () => {
+    const be = await WasmBackend.create({ threads: 2 });
+    try {
+      const model = new AsrModel(be, fam.opts);
+      const dir = FIX + fam.dir + "/";
+      loadStateDict(model, await readSafetensors(dir + "weights.safetensors"), "weights");
+      const io = await readSafetensors(dir + "io.safetensors");
+      const tape = new Tape();
+      const { got } = tape.noGrad(() => forward(be, model, io, tape));
+      const pairs: [string, string][] = [
+        ["cnnOut", "cnn_out"],
+        ["src_proj", "src_proj"],
+        ...["ffn_module1", fam.sub, "convolution_module", "ffn_module2"].map((
+          m,
+        ) => [`encoder.layers.0.${m}`, `enc_layer_0_${m}`] as [string, string]),
+        ["encoder.layers.0", "enc_layer_0"],
+        ["encoder.layers.1", "enc_layer_1"],
+        ["encOut", "enc_out"],
+        ["logProbs", "ctc_logprobs"],
+        ["dec_emb", "dec_emb"],
+        ["decoder.layers.0", "dec_layer_0"],
+        ["decoder.layers.1", "dec_layer_1"],
+        ["decOut", "dec_out"],
+        ["seqLogits", "seq_logits"],
+        ["seqLogProbs", "seq_logprobs"],
+      ];
+      const report: string[] = [];
+      let failed = false;
+      for (const [ours, theirs] of pairs) {
+        const e = relL2(got.get(ours)!, f32(io, theirs));
+        report.push(`${theirs}: ${e.toExponential(2)}`);
+        if (!(e <= 1e-5)) failed = true;
+      }
+      console.log("rel L2 vs golden:\n  " + report.join("\n  "));
+      if (failed) throw new Error("forward differs beyond 1e-5:\n" + report.join("\n"));
+      model.free();
+    } finally {
+      be.close();
     }
-    console.log("rel L2 vs golden:\n  " + report.join("\n  "));
-    if (failed) throw new Error("forward differs beyond 1e-5:\n" + report.join("\n"));
-    be.resetStep();
   });
-});
+}
 
 Deno.test("s2s model: joint loss, every gradient and one Adam step match the original's", async () => {
   const grads = await readSafetensors(TRAIN + "grads.safetensors");

@@ -17,11 +17,11 @@ import { makeTokenizerStage } from "../../src/stages/tokenizer.ts";
 import {
   averageStateDicts,
   type CheckpointInfo,
-  ctcModelFor,
   keptAfter,
   makeTrainStage,
   type TrainStageOptions,
 } from "../../src/stages/train.ts";
+import { buildModel } from "../../src/nn/model_config.ts";
 import { WasmBackend } from "../../src/tensor/wasm_backend.ts";
 import { makeMiniCorpus, toolVersions } from "../fixtures/make_mini_corpus.ts";
 
@@ -75,11 +75,16 @@ async function run(cache: string, o: TrainStageOptions = {}) {
   }, { store: new ArtifactStore(cache), progress: silentProgress });
 }
 
-Deno.test("train stage: kept checkpoints are the n best by WER and the n most recent", () => {
-  const k = (epoch: number, wer: number) => ({ epoch, wer, sha256: "" });
+Deno.test("train stage: kept checkpoints are the n best (CTC: WER, S2S: ACC) and the n most recent", () => {
+  const k = (epoch: number, wer: number) => ({ epoch, wer, acc: 100 - wer, sha256: "" });
   const all = [k(1, 50), k(2, 30), k(3, 30), k(4, 40), k(5, 60)];
   assert.deepEqual(keptAfter(all, 1).map((x) => x.epoch), [2, 5]);
   assert.deepEqual(keptAfter(all, 2).map((x) => x.epoch), [2, 3, 4, 5]);
+  // S2S: max ACC; epochs without a search have no WER.
+  const s = all.map((x) => ({ ...x, wer: null }));
+  assert.deepEqual(keptAfter(s, 1, "acc").map((x) => x.epoch), [2, 5]);
+  s[3].acc = 99;
+  assert.deepEqual(keptAfter(s, 1, "acc").map((x) => x.epoch), [4, 5]);
 });
 
 Deno.test("train stage: the average of checkpoints is element-wise, buffers included", () => {
@@ -115,7 +120,7 @@ Deno.test({
 
     const be = await WasmBackend.create({ threads: 1 });
     const config = loadExperiment("tiny_ctc", { ...TINY });
-    const model = ctcModelFor(be, config);
+    const model = buildModel(be, config);
     await loadStateDictFile(model, join(art, "model.safetensors"));
     model.free();
     be.close();

@@ -14,7 +14,7 @@ import { Tape } from "../../src/tensor/autograd.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { WasmBackend } from "../../src/tensor/wasm_backend.ts";
 import type { Batch } from "../../src/train/batches.ts";
-import { CtcTrainer, NonFiniteLossError, type StepSettings } from "../../src/train/step.ts";
+import { AsrTrainer, NonFiniteLossError, type StepSettings } from "../../src/train/step.ts";
 
 const F = 80, V = 8;
 
@@ -70,6 +70,8 @@ function settings(o: Partial<StepSettings> = {}): StepSettings {
     weightDecay: 5e-4,
     warmup: 1,
     blank: 0,
+    ctcWeight: null,
+    labelSmoothing: 0,
     specAugment: { timeDrop: drop(2, 4, 1), freqDrop: drop(2, 5, 1), timeWarpWindow: null },
     ...o,
   };
@@ -91,7 +93,7 @@ async function train(
       cnnChannels: [4, 4],
     });
     initialize(model, 11);
-    const tr = new CtcTrainer(model, new InputNormalization(F, 4), settings(o));
+    const tr = new AsrTrainer(model, new InputNormalization(F, 4), settings(o));
     const batch = randomBatch(3);
     const losses: number[] = [];
     for (let i = 0; i < steps; i++) losses.push(tr.step(copy(batch), 1).loss);
@@ -143,7 +145,7 @@ Deno.test("train step: more than 3 non-finite losses in an epoch stop with a cle
       cnnChannels: [4, 4],
     });
     initialize(model, 11);
-    const tr = new CtcTrainer(model, new InputNormalization(F, 4), settings());
+    const tr = new AsrTrainer(model, new InputNormalization(F, 4), settings());
     const bad = randomBatch(3);
     bad.feats[5] = NaN;
     for (let i = 0; i < 3; i++) assert.equal(tr.step(copy(bad), 1).finite, false);
@@ -170,7 +172,7 @@ Deno.test("train step: overfitting one batch, the loss falls far and greedy CTC 
     initialize(model, 11);
     const none = { lengthLow: 1, lengthHigh: 2, countLow: 0, countHigh: 0 };
     const norm = new InputNormalization(F, 4);
-    const tr = new CtcTrainer(
+    const tr = new AsrTrainer(
       model,
       norm,
       settings({

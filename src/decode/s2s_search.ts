@@ -1,0 +1,89 @@
+/**
+ * The joint CTC/attention beam search of the S2S recipes (CONMAMBA_SPEC.md §9.2-9.4) on a model:
+ * one utterance's encoder output drives `jointBeamSearch`, whose attention scorer re-runs the
+ * decoder over every alive hypothesis at once (a batch of beams, memory repeated per beam; no
+ * cache, as the original, G23: a cache would change only speed). Temperature divides the logits
+ * before log_softmax (τ_d: 1.0 validation / "no LM", 1.15 test with an LM; G4).
+ */
+import type { AsrModel } from "../nn/asr_model.ts";
+import type { ForwardContext } from "../nn/module.ts";
+import { Tensor } from "../tensor/tensor.ts";
+import { CtcPrefixScorer } from "./ctc_prefix_score.ts";
+import { jointBeamSearch, type SearchResult } from "./joint_beam_search.ts";
+
+export interface S2SSearchOptions {
+  beamSize: number;
+  ctcWeight: number; // ctc_weight_decode (0.4)
+  temperature: number; // decoder temperature
+  maxDecodeRatio: number; // max steps = floor(ratio * T')
+  bos: number;
+  eos: number;
+  blank: number;
+  /** Shallow fusion (lm_weight x LM log-probs); null without an LM. */
+  lm?: { weight: number; scores(histories: number[][]): ArrayLike<number>[] } | null;
+}
+
+/** log_softmax(x / tau) of one row, in float64. */
+export function logSoftmaxRow(x: ArrayLike<number>, tau: number): Float64Array {
+  const out = new Float64Array(x.length);
+  let m = -Infinity;
+  for (let i = 0; i < x.length; i++) m = Math.max(m, x[i] / tau);
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += Math.exp(x[i] / tau - m);
+  const lse = m + Math.log(s);
+  for (let i = 0; i < x.length; i++) out[i] = x[i] / tau - lse;
+  return out;
+}
+
+/**
+ * Searches one utterance. enc (T', d) and ctcLogProbs (T', V) are host copies of the encoder's
+ * outputs for this utterance alone, `frames` its valid length round(l T'). The context must not
+ * record (evaluation); the step arena is reset after every decoder call, so callers keep nothing
+ * on the backend across this call.
+ */
+export function searchUtterance(
+  model: AsrModel,
+  ctx: ForwardContext,
+  enc: Float32Array,
+  ctcLogProbs: Float32Array,
+  frames: number,
+  o: S2SSearchOptions,
+): SearchResult {
+  const be = model.backend, d = model.options.dModel, V = model.options.vocab;
+  const T = enc.length / d;
+  const attention = (histories: number[][]) => {
+    const n = histories.length, u = histories[0].length;
+    const mem = new Float32Array(n * T * d);
+    for (let i = 0; i < n; i++) mem.set(enc, i * T * d);
+    try {
+      const dec = model.decode(
+        ctx,
+        histories.flat(),
+        [n, u],
+        Tensor.from(be, [n, T, d], mem),
+        new Array(n).fill(frames),
+      );
+      const logits = dec.seqLogits.toArray(); // (n, u, V)
+      return histories.map((_, i) =>
+        logSoftmaxRow(logits.subarray(((i + 1) * u - 1) * V, (i + 1) * u * V), o.temperature)
+      );
+    } finally {
+      be.resetStep();
+    }
+  };
+  const ctc = o.ctcWeight > 0
+    ? new CtcPrefixScorer(ctcLogProbs, T, V, frames, o.blank, o.eos)
+    : null;
+  return jointBeamSearch(
+    { attention, lm: o.lm?.scores, ctc, V },
+    {
+      beamSize: o.beamSize,
+      ctcWeight: o.ctcWeight,
+      lmWeight: o.lm ? o.lm.weight : 0,
+      maxSteps: Math.floor(o.maxDecodeRatio * T),
+      bos: o.bos,
+      eos: o.eos,
+      blank: o.blank,
+    },
+  );
+}
