@@ -6,6 +6,7 @@
 #   libopenblas0         the GEMM baseline of `deno task bench` (loaded through FFI)
 #   sctk                 NIST sclite, the WER oracle of tests/score (/usr/lib/sctk/bin/sclite)
 #   sentencepiece        spm_train / spm_encode, the oracle of the tokenizer tests
+#   chromium             headless browser of tests/report (the HTML report renders without errors)
 # Does nothing when everything is present; as non-root it prints the command to run instead.
 set -euo pipefail
 missing=()
@@ -17,6 +18,7 @@ need sox sox
 need flac flac
 [ -x /usr/lib/sctk/bin/sclite ] || command -v sclite >/dev/null 2>&1 || missing+=(sctk)
 need spm_encode sentencepiece
+need chromium chromium
 ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so\.0' || missing+=(libopenblas0)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then

@@ -3,21 +3,25 @@
  * against the manifests' transcripts, unit-cost alignment with Kaldi's tie-breaking. Output:
  * wer_<split>.txt (SpeechBrain's format), ref/<split>.txt, results.json ({split: {wer, sub, del,
  * ins, words, sentences, ser}}; what `conmamba results` prints), results.md (beside the paper's
- * numbers for the experiment, when the paper has them).
+ * numbers for the experiment, when the paper has them; the pipeline verb prints it) and
+ * report.html (src/report/: results, the train log's curves, the upstream artifacts' hashes, the
+ * whole configuration). It reads every config key and every upstream artifact for the report.
  */
 import { join } from "node:path";
-import type { Experiment } from "../config/experiment.ts";
+import { CONFIG_KEYS, type ConfigKey, type Experiment } from "../config/experiment.ts";
 import { readLibriSpeechCsv } from "../data/librispeech.ts";
+import { exists } from "../pipeline/fs_util.ts";
 import { defineStage } from "../pipeline/stage.ts";
+import { renderReport, type SplitScore } from "../report/html_report.ts";
+import { werTableMarkdown } from "../report/markdown_summary.ts";
+import { compareWithPaper, type PaperWer } from "../report/paper_comparison.ts";
+import { parseTrainLog } from "../report/train_log.ts";
 import { parseTranscripts } from "../score/files.ts";
 import { scoreCorpus, splitWords } from "../score/wer.ts";
 import { werReport } from "../score/wer_report.ts";
 
 /** The paper's table (§12), WER % without / with LM, by the original's experiment name. */
-export const PAPER_WER: Record<
-  string,
-  { clean: number; other: number; lmClean?: number; lmOther?: number }
-> = {
+export const PAPER_WER: Record<string, PaperWer> = {
   conformer_S_S2S: { clean: 4.1, other: 10.0, lmClean: 2.5, lmOther: 6.1 },
   conmamba_S_S2S: { clean: 4.0, other: 9.5, lmClean: 2.4, lmOther: 5.8 },
   conmambamamba_S_S2S: { clean: 4.0, other: 9.7, lmClean: 2.5, lmOther: 6.5 },
@@ -28,16 +32,19 @@ export const PAPER_WER: Record<
   conmamba_L_CTC: { clean: 3.9, other: 10.3 },
 };
 
+/** Every stage before score: the report shows their hashes (and reads train's log). */
+const UPSTREAM = ["download", "fbank", "tokenizer", "train", "decode"];
+
 export function makeScoreStage() {
-  return defineStage<Experiment, "test_splits" | "experiment" | "lm">({
+  return defineStage<Experiment, ConfigKey>({
     name: "score",
-    version: 1,
+    version: 2,
     description: "WER per test split, wer.txt as SpeechBrain writes it, results beside the paper",
-    reads: ["test_splits", "experiment", "lm"],
-    after: ["download", "decode"],
+    reads: CONFIG_KEYS,
+    after: UPSTREAM,
     async run(ctx) {
       const c = ctx.config;
-      const results: Record<string, Record<string, number>> = {};
+      const results: Record<string, SplitScore & { ser: number }> = {};
       for (const split of c.test_splits) {
         const rows = await readLibriSpeechCsv(
           join(ctx.inputs.download.path, "manifests", `${split}.csv`),
@@ -62,20 +69,26 @@ export function makeScoreStage() {
         };
       }
       await ctx.writeFile("results.json", JSON.stringify(results, null, 1) + "\n");
-      const paper = PAPER_WER[c.experiment];
-      const lines = [
-        `| split | WER % (this run, ${
-          c.lm ? "with LM" : "no LM"
-        }) | paper, no LM | paper, with LM |`,
-        "|---|---|---|---|",
-      ];
-      for (const [split, r] of Object.entries(results)) {
-        const key = split === "test-clean" ? "clean" : split === "test-other" ? "other" : null;
-        const p = key && paper ? paper[key] : undefined;
-        const lm = key === "clean" ? paper?.lmClean : key === "other" ? paper?.lmOther : undefined;
-        lines.push(`| ${split} | ${r.wer.toFixed(2)} | ${p ?? "-"} | ${lm ?? "-"} |`);
-      }
-      await ctx.writeFile("results.md", lines.join("\n") + "\n");
+      const comparison = compareWithPaper(results, {
+        experiment: c.experiment,
+        testSplits: c.test_splits,
+        paper: PAPER_WER[c.experiment],
+        lm: c.lm !== null,
+      });
+      await ctx.writeFile("results.md", werTableMarkdown(comparison));
+      const logPath = join(ctx.inputs.train.path, "train_log.jsonl");
+      const trainLog = (await exists(logPath))
+        ? parseTrainLog(await Deno.readTextFile(logPath), logPath)
+        : null;
+      const html = renderReport({
+        title: c.experiment,
+        comparison,
+        results,
+        trainLog,
+        config: Object.fromEntries(CONFIG_KEYS.map((k) => [k, c[k]])),
+        artifacts: UPSTREAM.map((stage) => ctx.inputs[stage]),
+      });
+      await ctx.writeFile("report.html", html);
     },
   });
 }

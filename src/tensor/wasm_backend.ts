@@ -150,7 +150,26 @@ export class WasmBackend implements Backend {
     return new Float32Array(this.memory.buffer, storage.ptr + 4 * offset, length).slice();
   }
 
+  /** Per-op wall time in ms and call counts, when profiling (`profile()`); else null. */
+  #profile: Map<string, { ms: number; calls: number }> | null = null;
+
+  /** Starts (or restarts) per-op timing; returns the live table. */
+  profile(): Map<string, { ms: number; calls: number }> {
+    this.#profile = new Map();
+    return this.#profile;
+  }
+
   run(name: string, params: Readonly<Record<string, number>>, args: readonly BufferArg[]): void {
+    if (!this.#profile) return this.#run(name, params, args);
+    const t0 = performance.now();
+    this.#run(name, params, args);
+    const e = this.#profile.get(name) ?? { ms: 0, calls: 0 };
+    e.ms += performance.now() - t0;
+    e.calls++;
+    this.#profile.set(name, e);
+  }
+
+  #run(name: string, params: Readonly<Record<string, number>>, args: readonly BufferArg[]): void {
     if (this.#closed) throw new KernelError("the backend is closed");
     const index = this.#index.get(name);
     if (index === undefined) throw new KernelError(`ffi/ops.ts has no op named "${name}"`);
