@@ -38,9 +38,11 @@ export async function runCli<C extends object>(
     .option("--force <stage>", "rebuild this stage even if done (repeatable)", collect, [])
     .option("--cache <dir>", CACHE_HELP)
     .option("--threads <n>", "compute threads (default: all cores; results do not depend on it)")
+    .option("--device <d>", "wasm or cuda (default: CUDA when its library and a GPU are present)")
     .allowUnknownOption().allowExcessArguments()
     .action(async (exp: string, o, cmd: Command) => {
       setThreads(o.threads);
+      if (o.device !== undefined) Deno.env.set("CONMAMBA_DEVICE", o.device);
       code = await pipelineVerb(product, exp, cmd.args.slice(1), o);
     });
 

@@ -11,6 +11,7 @@ import {
   validateGraph,
 } from "../pipeline/engine.ts";
 import { exists } from "../pipeline/fs_util.ts";
+import { defaultThreads, selectDevice } from "../pipeline/threads.ts";
 import { createProgress } from "../pipeline/progress.ts";
 import type { Pipeline } from "../pipeline/stage.ts";
 import { ArtifactStore } from "../pipeline/store.ts";
@@ -30,11 +31,12 @@ export async function pipelineVerb<C extends object>(
   const config = product.loadExperiment(experiment, overrides);
   const pipeline = product.pipelineFor(experiment, config);
   validateGraph(pipeline, opts);
+  const device = selectDevice();
   const root = cacheRoot(opts.cache);
   const store = new ArtifactStore(root);
   const progress = createProgress();
   const t0 = performance.now();
-  print(`pipeline ${experiment} (cache ${root})`);
+  print(`pipeline ${experiment} (cache ${root}; compute: ${device}, ${defaultThreads()} threads)`);
   const record = await runPipeline(pipeline, {
     store,
     progress,

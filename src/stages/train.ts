@@ -50,7 +50,8 @@ import { SCAN_MAX_STATE } from "../tensor/mamba_ops.ts";
 import { WasmBackend } from "../tensor/wasm_backend.ts";
 import { loadTokenizer } from "../text/model_file.ts";
 import type { Tokenizer } from "../text/tokenizer.ts";
-import { makeBatch, trainEpoch, type Utterance } from "../train/batches.ts";
+import { type Batch, makeBatch, trainEpoch, type Utterance } from "../train/batches.ts";
+import { OutOfMemoryError } from "../tensor/linear_allocator.ts";
 import { AsrTrainer, type StepSettings } from "../train/step.ts";
 
 const OWN_KEYS = [
@@ -487,7 +488,7 @@ export function makeTrainStage(opts: TrainStageOptions = {}) {
               })
             ) {
               const t0 = performance.now();
-              const r = trainer.step(batch, epoch);
+              const r = stepOrExplain(trainer, batch, epoch, c);
               const sec = (performance.now() - t0) / 1000;
               await writeLine({
                 epoch,
@@ -632,6 +633,30 @@ export function makeTrainStage(opts: TrainStageOptions = {}) {
       }
     },
   });
+}
+
+/** One training step; running out of kernel memory becomes an error that says what to lower. */
+export function stepOrExplain(
+  trainer: Pick<AsrTrainer, "step">,
+  batch: Batch,
+  epoch: number,
+  c: Readonly<Partial<Cfg>>,
+): ReturnType<AsrTrainer["step"]> {
+  try {
+    return trainer.step(batch, epoch);
+  } catch (e) {
+    if (!(e instanceof OutOfMemoryError)) throw e;
+    const seconds = batch.frames.reduce((a, n) => a + n, 0) / 100;
+    throw new UserError(
+      `out of memory in a training step of epoch ${epoch}: a batch of ${batch.B} utterances, ` +
+        `${batch.T} frames padded (${seconds.toFixed(1)} s of audio). Lower ` +
+        `max_batch_length_train (now ${c.max_batch_length_train} s) or max_batch_ex (now ` +
+        `${c.max_batch_ex}), e.g. --max_batch_length_train ${
+          Math.max(1, Math.floor(c.max_batch_length_train! / 2))
+        }, and raise grad_accumulation_factor to keep the effective batch`,
+      1,
+    );
+  }
 }
 
 async function truncateLog(path: string, bytes: number): Promise<void> {

@@ -83,7 +83,11 @@ export async function makeBatch(
   };
 }
 
-/** The batches of one training epoch, in the sampler's order. */
+/**
+ * The batches of one training epoch, in the sampler's order. The next batch's features are read
+ * while the consumer computes on the current one (reads are asynchronous file I/O that proceeds
+ * while the kernels run), so the backend does not wait on the disk.
+ */
 export async function* trainEpoch(
   store: FeatureStore,
   utts: readonly Utterance[],
@@ -98,9 +102,17 @@ export async function* trainEpoch(
     skip?: number;
   },
 ): AsyncGenerator<Batch> {
-  const plan = epochBatches(utts.map((u) => u.duration), sampler, o.epoch);
-  for (const idx of plan.slice(o.skip ?? 0)) {
+  const plan = epochBatches(utts.map((u) => u.duration), sampler, o.epoch).slice(o.skip ?? 0);
+  const load = (idx: number[]) => {
     const speeds = idx.map((i) => speedFor(o.speeds, o.seed, o.epoch, i));
-    yield await makeBatch(store, idx.map((i) => utts[i]), speeds, o.bos, o.eos);
+    const p = makeBatch(store, idx.map((i) => utts[i]), speeds, o.bos, o.eos);
+    p.catch(() => {}); // an abandoned prefetch must not become an unhandled rejection
+    return p;
+  };
+  let next = plan.length > 0 ? load(plan[0]) : null;
+  for (let k = 0; k < plan.length; k++) {
+    const batch = await next!;
+    next = k + 1 < plan.length ? load(plan[k + 1]) : null;
+    yield batch;
   }
 }

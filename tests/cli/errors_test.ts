@@ -77,6 +77,16 @@ const cases: { name: string; args: string[]; edit?: (y: string) => string; expec
     expect: /--threads: expected a positive integer, got "0"/,
   },
   {
+    name: "a device that is not there",
+    args: ["pipeline", "tiny", "--device", "cuda"],
+    expect: /--device cuda: this build's stages run on the WebAssembly backend only/,
+  },
+  {
+    name: "an unknown device",
+    args: ["pipeline", "tiny", "--device", "tpu"],
+    expect: /--device: expected wasm or cuda, got "tpu"/,
+  },
+  {
     name: "unknown stage for --until",
     args: ["pipeline", "tiny", "--until", "frobnicate"],
     expect: /unknown stage "frobnicate" for tiny/,

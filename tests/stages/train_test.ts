@@ -19,9 +19,13 @@ import {
   type CheckpointInfo,
   keptAfter,
   makeTrainStage,
+  stepOrExplain,
   type TrainStageOptions,
 } from "../../src/stages/train.ts";
 import { buildModel } from "../../src/nn/model_config.ts";
+import { UserError } from "../../src/pipeline/errors.ts";
+import { OutOfMemoryError } from "../../src/tensor/linear_allocator.ts";
+import type { Batch } from "../../src/train/batches.ts";
 import { WasmBackend } from "../../src/tensor/wasm_backend.ts";
 import { makeMiniCorpus, toolVersions } from "../fixtures/make_mini_corpus.ts";
 
@@ -85,6 +89,30 @@ Deno.test("train stage: kept checkpoints are the n best (CTC: WER, S2S: ACC) and
   assert.deepEqual(keptAfter(s, 1, "acc").map((x) => x.epoch), [2, 5]);
   s[3].acc = 99;
   assert.deepEqual(keptAfter(s, 1, "acc").map((x) => x.epoch), [4, 5]);
+});
+
+Deno.test("train stage: running out of kernel memory names the batch and what to lower", () => {
+  const oom = {
+    step: () => {
+      throw new OutOfMemoryError(1 << 30, null);
+    },
+  };
+  const batch = { B: 12, T: 1500, frames: new Array(12).fill(1000) } as unknown as Batch;
+  const cfg = { max_batch_length_train: 120, max_batch_ex: 64 };
+  assert.throws(() => stepOrExplain(oom, batch, 3, cfg), (e: Error) => {
+    assert.ok(e instanceof UserError);
+    assert.match(
+      e.message,
+      /epoch 3: a batch of 12 utterances, 1500 frames padded \(120\.0 s of audio\)\. Lower max_batch_length_train \(now 120 s\) or max_batch_ex \(now 64\), e\.g\. --max_batch_length_train 60/,
+    );
+    return true;
+  });
+  const other = {
+    step: () => {
+      throw new RangeError("x");
+    },
+  };
+  assert.throws(() => stepOrExplain(other, batch, 3, cfg), RangeError);
 });
 
 Deno.test("train stage: the average of checkpoints is element-wise, buffers included", () => {
