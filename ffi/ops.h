@@ -10,7 +10,7 @@
 #define CM_API
 #endif
 
-#define CM_OP_COUNT 47
+#define CM_OP_COUNT 48
 
 typedef struct cm_matmul_params {
   int32_t batch; /* number of independent products */
@@ -83,6 +83,13 @@ typedef struct cm_im2col_params {
   int32_t stride; /* stride along both axes (2) */
   int32_t pad; /* reflect padding on each side of both axes (1) */
 } cm_im2col_params;
+
+typedef struct cm_mask_params {
+  int32_t batch; /* sequences */
+  int32_t seqlen; /* time steps T */
+  int32_t width; /* features per time step */
+  float value; /* what frames t >= length become */
+} cm_mask_params;
 
 typedef struct cm_dropout_params {
   int32_t n; /* elements handled by this call */
@@ -326,6 +333,12 @@ CM_API void cm_dropout(const cm_dropout_params* p, const float* x, float* y);
  *   x: (batch, seqlen, width)
  *   y: (batch, seqlen, width) */
 CM_API void cm_flip_time(const cm_seq_params* p, const float* x, float* y);
+
+/* y[b, t] = x[b, t] for t < lengths[b], else value (the Conformer's conv-module output at padded frames, CONMAMBA_SPEC.md 4.6); the backward is this op on dy with value 0. y may alias x.
+ *   x: (batch, seqlen, width)
+ *   lengths: (batch): valid frames per sequence, exact floats
+ *   y: (batch, seqlen, width) */
+CM_API void cm_masked_fill_time(const cm_mask_params* p, const float* x, const float* lengths, float* y);
 
 /* y[b, t, c] = act(bias[c] + sum_j w[c, j] x[b, t - pad_left + j, c]), x = 0 outside [0, T): Mamba's causal conv (K 4, SiLU, CONMAMBA_SPEC.md 4.7) and the conv module's 'same' conv (K 31, no activation, 4.6). y has row stride channels of the whole call.
  *   x: (batch, seqlen, ld_x)

@@ -153,6 +153,16 @@ export const SEQ_PARAMS: ParamStruct = {
   ],
 };
 
+export const MASK_PARAMS: ParamStruct = {
+  name: "mask",
+  fields: [
+    ["batch", "i32", "sequences"],
+    ["seqlen", "i32", "time steps T"],
+    ["width", "i32", "features per time step"],
+    ["value", "f32", "what frames t >= length become"],
+  ],
+};
+
 export const IM2COL_PARAMS: ParamStruct = {
   name: "im2col",
   fields: [
@@ -545,6 +555,19 @@ export const OPS: readonly OpSpec[] = [
       "own backward. y must not alias x.",
   },
   {
+    name: "masked_fill_time",
+    params: MASK_PARAMS,
+    split: { axis: "batch", work: "seqlen*width" },
+    args: [
+      ax("x", "in", "(batch, seqlen, width)", "seqlen*width"),
+      ax("lengths", "in", "(batch): valid frames per sequence, exact floats", "1"),
+      ax("y", "out", "(batch, seqlen, width)", "seqlen*width"),
+    ],
+    doc: "y[b, t] = x[b, t] for t < lengths[b], else value (the Conformer's conv-module output " +
+      "at padded frames, CONMAMBA_SPEC.md 4.6); the backward is this op on dy with value 0. " +
+      "y may alias x.",
+  },
+  {
     name: "conv1d_depthwise_forward",
     params: CONV1D_PARAMS,
     split: { axis: "channels", unit: 4, work: "batch*seqlen*kernel" },
@@ -889,6 +912,7 @@ export const PARAM_STRUCTS: readonly ParamStruct[] = [
   CONV1D_PARAMS,
   SEQ_PARAMS,
   IM2COL_PARAMS,
+  MASK_PARAMS,
   DROPOUT_PARAMS,
   CTC_PARAMS,
   LOSS_PARAMS,

@@ -51,17 +51,13 @@ export class ConformerEncoder extends Module {
     const masks: ConformerMasks = {
       posEmb: Tensor.from(be, [1, 2 * s - 1, d], this.posEnc.table(s)),
       keyLengths: null,
-      frameMask: null,
+      padLengths: null,
     };
     if (lengths) {
       const lens = lengths instanceof Tensor ? Array.from(lengths.toArray()) : [...lengths];
       if (lens.length !== b) throw new RangeError(`${lens.length} lengths for a batch of ${b}`);
       masks.keyLengths = Tensor.from(be, [b], lens);
-      if (lens.some((l) => l < s)) {
-        const m = new Float32Array(b * s * d);
-        lens.forEach((l, i) => m.fill(1, i * s * d, (i * s + Math.min(l, s)) * d));
-        masks.frameMask = Tensor.from(be, [b, s, d], m);
-      }
+      if (lens.some((l) => l < s)) masks.padLengths = masks.keyLengths;
     }
     let h = x;
     this.layers.items.forEach((layer, i) => {

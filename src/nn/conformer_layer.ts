@@ -3,7 +3,7 @@
  * ConformerEncoderLayer): the macaron skeleton of 4.5 with Swish everywhere (G8) and RelPosMHAXL:
  *   a = x + 0.5 ffn_module1(x)
  *   b = a + mha_layer(norm1(a), P)                 (no dropout after the attention, G20)
- *   c = b + convolution_module(b) * frameMask      (output zeroed at padded frames, 4.14)
+ *   c = b + convolution_module(b), frames >= length zeroed      (output zeroed at padded frames, 4.14)
  *   y = norm2(c + 0.5 ffn_module2(c))
  * state_dict order: mha_layer, convolution_module, ffn_module1, ffn_module2, norm1, norm2.
  */
@@ -30,8 +30,8 @@ export interface ConformerMasks {
   posEmb: Tensor;
   /** (B) absolute lengths for the attention's key padding, or null (none). */
   keyLengths: Tensor | null;
-  /** (B, S, d) of 1 at valid frames, 0 at padded ones, or null (none padded). */
-  frameMask: Tensor | null;
+  /** (B) lengths when some utterance is padded (the conv module zeroes those frames), else null. */
+  padLengths: Tensor | null;
 }
 
 export class ConformerLayer extends Module {
@@ -65,7 +65,7 @@ export class ConformerLayer extends Module {
     const att = this.mha_layer.forward(ctx, this.norm1.forward(ctx, a), m.posEmb, m.keyLengths);
     cap?.(`${name}.mha_layer`, att);
     const b = ag.add(tape, a, att);
-    const cv = this.convolution_module.forward(ctx, b, m.frameMask);
+    const cv = this.convolution_module.forward(ctx, b, m.padLengths);
     cap?.(`${name}.convolution_module`, cv);
     const c = ag.add(tape, b, cv);
     const f2 = this.ffn_module2.forward(ctx, c);

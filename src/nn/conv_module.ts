@@ -2,7 +2,7 @@
  * The convolution module (CONMAMBA_SPEC.md 4.6):
  *   u = LN(x); v = PW(u) (1x1 conv d -> 2d); g = GLU(v); h = DW(g) (kernel 31, zero padding 15);
  *   out = Dropout(Linear(act(LN(h)))).
- * ConMamba: act GELU and no padding mask (G2/G8). Conformer: act Swish, and `frameMask` (0 at
+ * ConMamba: act GELU and no padding mask (G2/G8). Conformer: act Swish, and `padLengths` (0 at
  * padded frames) zeroes the output there.
  * Names: layer_norm.*, bottleneck.0.{weight (2d,d,1), bias}, conv.{weight (d,1,31), bias},
  * after_conv.0.* (LN), after_conv.2.* (Linear).
@@ -65,8 +65,8 @@ export class ConvolutionModule extends Module {
     this.after_conv = this.child("after_conv", new AfterConv(be, d));
   }
 
-  /** x (B, T, d) -> (B, T, d); frameMask (B, T, d) of 0/1, untracked, multiplies the output. */
-  forward(ctx: ForwardContext, x: Tensor, frameMask: Tensor | null = null): Tensor {
+  /** x (B, T, d) -> (B, T, d); with padLengths (B), output frames t >= padLengths[b] become 0. */
+  forward(ctx: ForwardContext, x: Tensor, padLengths: Tensor | null = null): Tensor {
     const tape = ctx.tape, d = this.d, pw = this.bottleneck.pw;
     const u = this.layer_norm.forward(ctx, x);
     const v = ag.matmul(tape, u, reshape(tape, pw.weight, [2 * d, d]), {
@@ -83,6 +83,6 @@ export class ConvolutionModule extends Module {
     );
     const a = activate(tape, this.after_conv.norm.forward(ctx, h), this.activation);
     const y = dropout(ctx, this.after_conv.linear.forward(ctx, a), this.dropoutP);
-    return frameMask ? ag.mul(tape, y, frameMask) : y;
+    return padLengths ? ag.maskedFillTime(tape, y, padLengths, 0) : y;
   }
 }

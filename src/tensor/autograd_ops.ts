@@ -185,6 +185,13 @@ export function concatTime(tape: Tape, xs: readonly Tensor[]): Tensor {
   return y;
 }
 
+/** Frames t >= lengths[b] of x (B, T, W) set to `value` (lengths untracked). */
+export function maskedFillTime(tape: Tape, x: Tensor, lengths: Tensor, value = 0): Tensor {
+  const y = layout.maskedFillTime(x, lengths, value);
+  tape.record([x], [y], ([dy]) => [layout.maskedFillTime(dy!, lengths, 0)]);
+  return y;
+}
+
 /** Swaps axes `axis` and `axis + 1`. */
 export function swapAxes(tape: Tape, x: Tensor, axis: number): Tensor {
   const y = layout.swapAxes(x, axis);

@@ -147,3 +147,21 @@ export function swapAxes(x: Tensor, axis: number): Tensor {
   }, [tensorArg(x), tensorArg(y)]);
   return y;
 }
+
+// ---- masked fill along time ----------------------------------------------------------------
+
+/** y[b, t] = x[b, t] for t < lengths[b], else value; x (B, T, W), lengths (B) exact floats. */
+export function maskedFillTime(x: Tensor, lengths: Tensor, value = 0): Tensor {
+  if (x.shape.length !== 3) {
+    throw new ShapeError(`maskedFillTime: x must be (B, T, W), got [${x.shape}]`);
+  }
+  const [batch, seqlen, width] = x.shape;
+  expectShape("maskedFillTime lengths", lengths, [batch]);
+  const y = Tensor.empty(x.backend, x.shape);
+  x.backend.run("masked_fill_time", { batch, seqlen, width, value }, [
+    tensorArg(x),
+    tensorArg(lengths),
+    tensorArg(y),
+  ]);
+  return y;
+}

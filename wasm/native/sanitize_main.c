@@ -129,6 +129,17 @@ static void test_model_ops(int B, int T, int C, int N) {
   cm_flip_time(&sp, x, y);
   cm_flip_time(&sp, y, y2);
   for (size_t i = 0; i < n; i++) check("flip twice", y2[i], x[i], 0);
+  float* lens = rand_buf(B);
+  for (int b = 0; b < B; b++) lens[b] = (float)((b * 7) % (T + 2)); /* 0, past T, in between */
+  cm_mask_params mp = {B, T, C, -3.0f};
+  cm_masked_fill_time(&mp, x, lens, y);
+  for (int b = 0; b < B; b++)
+    for (int t = 0; t < T; t++)
+      for (int c = 0; c < C; c++) {
+        size_t i = ((size_t)b * T + t) * C + c;
+        check("masked fill", y[i], t < lens[b] ? x[i] : -3.0f, 0);
+      }
+  free(lens);
   cm_elementwise_params ep = {(int32_t)n, 0.01f};
   cm_exp_forward(&ep, x, y);
   for (size_t i = 0; i < n; i++) check("exp", y[i], exp(x[i]), 8 * 0x1p-24 * exp(x[i]));
