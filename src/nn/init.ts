@@ -2,7 +2,8 @@
  * Initialisation as the original (CONMAMBA_SPEC.md 6, G1), from a seeded RNG of our own (torch's
  * exact draws cannot be reproduced; the distributions are):
  *  1. PyTorch defaults everywhere: Linear/Conv weight and bias U(+-1/sqrt(fan_in)) with the
- *     weight's fan_in = in/groups * kernel; LayerNorm 1 / 0.
+ *     weight's fan_in = in/groups * kernel; LayerNorm 1 / 0; nn.MultiheadAttention (the
+ *     decoders' attention) in_proj_bias and out_proj.bias 0.
  *  2. Mamba's own init: A_log = ln(1..Ns), D = 1, dt_proj.weight U(+-R^-1/2), and the forward
  *     direction's dt_proj.bias = softplus^-1(dt), dt log-uniform in [1e-3, 0.1] clamped >= 1e-4.
  *     The backward direction's dt_proj_b.bias keeps the PyTorch default (G1).
@@ -19,6 +20,7 @@ import { LayerNorm } from "./layer_norm.ts";
 import { Linear } from "./linear.ts";
 import { Mamba } from "./mamba.ts";
 import type { Module } from "./module.ts";
+import { MultiheadAttention } from "./multihead_attention.ts";
 
 /** A seeded generator: xoshiro128** on 32-bit words, uniform [0, 1) doubles, Box-Muller normals. */
 export class Rng {
@@ -91,6 +93,11 @@ export function initialize(model: Module, seed: number, o: MambaDtInit = {}): vo
       fill(m.weight, () => 1);
       fill(m.bias, () => 0);
     }
+  }
+  // nn.MultiheadAttention._reset_parameters (the decoders' attention): in_proj_bias (a zero-filled
+  // parameter here) and out_proj.bias are constant 0, not the Linear default drawn above.
+  for (const [, m] of model.namedModules()) {
+    if (m instanceof MultiheadAttention) fill(m.out_proj.bias!, () => 0);
   }
   for (const [, m] of model.namedModules()) {
     if (!(m instanceof BiMamba)) continue;

@@ -5,6 +5,7 @@
  */
 import { initialize, Rng } from "../../src/nn/init.ts";
 import { ConMambaCtc } from "../../src/nn/ctc_model.ts";
+import { AsrModel } from "../../src/nn/asr_model.ts";
 import { WasmBackend } from "../../src/tensor/wasm_backend.ts";
 
 function stats(x: Float32Array) {
@@ -103,6 +104,55 @@ Deno.test("init: distributions of CONMAMBA_SPEC.md 6 on conmamba_large_ctc, seed
     }
     for (const m of [model, again, other]) m.free();
     if (new Rng(1).uniform() === new Rng(2).uniform()) throw new Error("rng seeds collide");
+  } finally {
+    be.close();
+  }
+});
+
+Deno.test("init: the S2S pieces of CONMAMBA_SPEC.md 6 on conmamba_small (decoder, embedding, heads)", async () => {
+  const be = await WasmBackend.create({ threads: 1 });
+  try {
+    const d = 144, f = 1024, v = 5000;
+    const model = new AsrModel(be, {
+      encoder: "conmamba",
+      decoder: "transformer",
+      dModel: d,
+      dFfn: f,
+      numEncoderLayers: 1,
+      numDecoderLayers: 1,
+      heads: 4,
+      vocab: v,
+    });
+    initialize(model, 7);
+    const p = new Map(model.namedParameters());
+    const get = (n: string) => p.get(n)!.toArray();
+    const dec = "Transformer.decoder.layers.0.";
+    // nn.MultiheadAttention: in_proj_bias and out_proj.bias are exactly 0.
+    for (const a of ["self_attn", "multihead_attn"]) {
+      for (const n of [`${a}.att.in_proj_bias`, `${a}.att.out_proj.bias`]) {
+        if (get(dec + n).some((x) => x !== 0)) throw new Error(`${n} is not all 0`);
+      }
+      // Xavier-normal: in_proj (3d, d) std sqrt(2 / 4d); out_proj (d, d) sqrt(2 / 2d).
+      const sIn = stats(get(dec + `${a}.att.in_proj_weight`)).std;
+      const sOut = stats(get(dec + `${a}.att.out_proj.weight`)).std;
+      if (Math.abs(sIn / Math.sqrt(2 / (4 * d)) - 1) > 0.03) {
+        throw new Error(`${a} in_proj std ${sIn}`);
+      }
+      if (Math.abs(sOut / Math.sqrt(2 / (2 * d)) - 1) > 0.05) {
+        throw new Error(`${a} out std ${sOut}`);
+      }
+    }
+    // Embedding N(0, 2 / (V + d)) (inside TransformerASR); seq_lin U(+-1/sqrt(d)) (outside).
+    const emb = stats(get("Transformer.custom_tgt_module.layers.0.emb.Embedding.weight"));
+    if (Math.abs(emb.std / Math.sqrt(2 / (v + d)) - 1) > 0.02) {
+      throw new Error(`emb std ${emb.std}`);
+    }
+    const seq = stats(get("seq_lin.w.weight"));
+    if (!(seq.max <= 1 / Math.sqrt(d) && seq.min >= -1 / Math.sqrt(d))) throw new Error("seq_lin");
+    if (Math.abs(seq.std / (1 / Math.sqrt(3 * d)) - 1) > 0.02) {
+      throw new Error(`seq std ${seq.std}`);
+    }
+    model.free();
   } finally {
     be.close();
   }
