@@ -5,7 +5,7 @@
 DENO := node_modules/.bin/deno
 STAMP := node_modules/.setup-done
 
-.PHONY: setup demo corpus test bench ok fmt lint clean wasm sanitize
+.PHONY: setup demo corpus test bench ok fmt lint clean wasm sanitize cuda
 
 setup: $(STAMP)
 
@@ -25,8 +25,9 @@ $(CORPUS)/VERSION: $(wildcard tests/fixtures/make_mini_corpus.ts tests/fixtures/
 	rm -rf $(CORPUS) $(CORPUS).partial
 	$(DENO) run -A tests/fixtures/make_mini_corpus.ts --out build/mini_corpus
 
-# The kernels' own C under ASan/UBSan first (seconds), then the Deno suite.
-test: setup build/kernels.wasm sanitize
+# The kernels' own C under ASan/UBSan first (seconds), the CUDA library where nvcc exists (a
+# compile error fails the suite; running it needs a GPU), then the Deno suite.
+test: setup build/kernels.wasm sanitize $(if $(NVCC),cuda)
 	$(DENO) task test
 
 bench: setup build/kernels.wasm
@@ -75,3 +76,26 @@ build/sanitize_ops: $(WASM_SRC) $(WASM_HDR) wasm/native/sanitize_main.c | setup
 
 sanitize: build/sanitize_ops
 	./build/sanitize_ops
+
+# --- CUDA library (issue 9) ---------------------------------------------------------------------
+# cuda/*.cu -> build/libconmamba_cuda.so: the op table (cm_<op>, the same C signatures as the Wasm
+# kernels, on device pointers) plus the runtime (cm_cuda_*: device, stream, caching allocator,
+# copies). Fatbin for sm_80 (A100) and sm_90 (H100/H200); `make cuda CUDA_ARCH=-arch=sm_90` builds
+# one architecture (the GPU check script does). nvcc from PATH or /usr/local/cuda; no cuBLAS at
+# build time (src/tensor/cuda_backend.ts may load it at run time).
+NVCC ?= $(shell command -v nvcc 2>/dev/null || (test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc))
+CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
+CUDA_SRC := $(wildcard cuda/*.cu)
+CUDA_HDR := $(wildcard cuda/*.cuh) ffi/ops.h
+CUDA_OBJ := $(patsubst cuda/%.cu,build/cuda/%.o,$(CUDA_SRC))
+CUDA_FLAGS := -O3 -std=c++17 -Xcompiler -fPIC,-Wall -Werror all-warnings --expt-relaxed-constexpr
+
+cuda: build/libconmamba_cuda.so
+
+build/cuda/%.o: cuda/%.cu $(CUDA_HDR)
+	@test -n "$(NVCC)" || { echo "make cuda: nvcc not found (PATH or /usr/local/cuda/bin)"; exit 2; }
+	@mkdir -p build/cuda
+	$(NVCC) $(CUDA_FLAGS) $(CUDA_ARCH) -c $< -o $@
+
+build/libconmamba_cuda.so: $(CUDA_OBJ)
+	$(NVCC) -shared $(CUDA_ARCH) $(CUDA_OBJ) -o $@

@@ -1,0 +1,34 @@
+/* Shared by every CUDA kernel file: the op table's C declarations (ffi/ops.h, generated from
+ * ffi/ops.ts), the library's one stream, launch helpers and the sticky error the host reads at its
+ * next synchronising call (no host synchronisation per op). Kernels follow the Wasm kernels'
+ * semantics exactly (the wasm/ C files are the reference); reductions use fixed orders, never atomics, so a
+ * training step is bitwise repeatable. */
+#pragma once
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+extern "C" {
+#include "../ffi/ops.h"
+}
+
+/* The stream every op is launched on (created by cm_cuda_init). */
+cudaStream_t cm_stream();
+
+/* Records the first launch error (read and cleared by cm_cuda_last_error). */
+void cm_note_error(cudaError_t e, const char* where);
+
+/* After a launch: note a launch-configuration error without synchronising. */
+#define CM_CHECK_LAUNCH(name) cm_note_error(cudaGetLastError(), name)
+
+/* Blocks of `threads` covering n items (at least 1 block so empty calls stay valid launches). */
+static inline unsigned cm_blocks(int64_t n, int threads) {
+  int64_t b = (n + threads - 1) / threads;
+  if (b < 1) b = 1;
+  if (b > 2147483647) b = 2147483647;
+  return (unsigned)b;
+}
+
+/* Grid-stride loop over [0, n). */
+#define CM_FOR(i, n) \
+  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (int64_t)(n); \
+       i += (int64_t)gridDim.x * blockDim.x)

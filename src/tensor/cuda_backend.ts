@@ -1,0 +1,213 @@
+/**
+ * The CUDA backend: build/libconmamba_cuda.so (`make cuda`) through Deno.dlopen. The library
+ * exports the op table of ffi/ops.ts (`cm_<op>(const cm_<struct>* p, float* ...)` on device
+ * pointers, the same C signatures as the Wasm kernels) and a small runtime (`cm_cuda_*`: device,
+ * one stream, a caching allocator, copies). Every op is queued on the stream without a host
+ * synchronisation; `download` and `cm_cuda_last_error` synchronise and surface kernel faults.
+ * Storages hold device addresses as numbers (below 2^53 on every driver). Parameter buffers are
+ * freed one by one; "step" buffers all go back to the allocator's cache at `resetStep()`.
+ */
+import { OPS, type OpSpec, structBytes } from "../../ffi/ops.ts";
+import type { Backend, BufferArg, Lifetime, Storage } from "./backend.ts";
+
+export const CUDA_LIBRARY = new URL("../../build/libconmamba_cuda.so", import.meta.url);
+
+export class CudaUnavailableError extends Error {}
+export class CudaError extends Error {}
+
+const RUNTIME = {
+  cm_cuda_device_count: { parameters: [], result: "i32" },
+  cm_cuda_init: { parameters: ["i32"], result: "i32" },
+  cm_cuda_device_name: { parameters: ["buffer", "i32"], result: "i32" },
+  cm_cuda_last_error: { parameters: ["buffer", "i32"], result: "i32" },
+  cm_cuda_malloc: { parameters: ["u64"], result: "u64" },
+  cm_cuda_free: { parameters: ["u64"], result: "void" },
+  cm_cuda_memory_stats: { parameters: ["buffer"], result: "void" },
+  cm_cuda_reset_peak: { parameters: [], result: "void" },
+  cm_cuda_upload: { parameters: ["u64", "buffer", "u64"], result: "i32" },
+  cm_cuda_download: { parameters: ["buffer", "u64", "u64"], result: "i32" },
+  cm_cuda_copy: { parameters: ["u64", "u64", "u64"], result: "i32" },
+  cm_cuda_synchronize: { parameters: [], result: "i32" },
+} as const;
+
+/** The runtime's exported names (the export test checks the library has exactly these + ops). */
+export const CUDA_RUNTIME_SYMBOLS: readonly string[] = Object.keys(RUNTIME);
+
+type Lib = Deno.DynamicLibrary<Record<string, Deno.ForeignFunction>>;
+
+function opSymbols(): Record<string, Deno.ForeignFunction> {
+  const out: Record<string, Deno.ForeignFunction> = {};
+  for (const op of OPS) {
+    out[`cm_${op.name}`] = {
+      parameters: ["buffer", ...op.args.map(() => "u64" as const)],
+      result: "void",
+    };
+  }
+  return out;
+}
+
+const text = (buf: Uint8Array) => new TextDecoder().decode(buf.subarray(0, buf.indexOf(0)));
+
+export interface CudaBackendOptions {
+  device?: number;
+  library?: URL | string;
+}
+
+export class CudaBackend implements Backend {
+  readonly name = "cuda";
+  readonly threads = 1;
+  readonly deviceName: string;
+  #lib: Lib;
+  #index = new Map<string, OpSpec>(OPS.map((op) => [op.name, op]));
+  #step: Storage[] = [];
+  #closed = false;
+
+  private constructor(lib: Lib, deviceName: string) {
+    this.#lib = lib;
+    this.deviceName = deviceName;
+  }
+
+  /**
+   * Loads the library and selects a device; throws CudaUnavailableError saying why when the
+   * library is not built, cannot load (no driver), or no GPU is present.
+   */
+  static open(o: CudaBackendOptions = {}): CudaBackend {
+    const path = o.library ?? CUDA_LIBRARY;
+    let lib: Lib;
+    try {
+      lib = Deno.dlopen(path, { ...RUNTIME, ...opSymbols() }) as unknown as Lib;
+    } catch (e) {
+      throw new CudaUnavailableError(
+        `cannot load ${path instanceof URL ? path.pathname : path} (${(e as Error).message}); ` +
+          "build it with `make cuda` on a machine with the CUDA driver",
+      );
+    }
+    const s = lib.symbols;
+    const count = s.cm_cuda_device_count() as number;
+    if (count < 1) {
+      lib.close();
+      throw new CudaUnavailableError("the CUDA driver reports no GPU");
+    }
+    const device = o.device ?? 0;
+    if ((s.cm_cuda_init(device) as number) !== 0) {
+      const msg = new Uint8Array(512);
+      s.cm_cuda_last_error(msg, msg.length);
+      lib.close();
+      throw new CudaUnavailableError(`cannot initialise GPU ${device}: ${text(msg)}`);
+    }
+    const name = new Uint8Array(256);
+    s.cm_cuda_device_name(name, name.length);
+    return new CudaBackend(lib, text(name));
+  }
+
+  /** Why CUDA cannot be used here, or null when it can (loads and releases the library). */
+  static unavailableReason(o: CudaBackendOptions = {}): string | null {
+    try {
+      CudaBackend.open(o).close();
+      return null;
+    } catch (e) {
+      if (e instanceof CudaUnavailableError) return e.message;
+      throw e;
+    }
+  }
+
+  alloc(length: number, lifetime: Lifetime): Storage {
+    this.#live();
+    const ptr = Number(this.#lib.symbols.cm_cuda_malloc(BigInt(Math.max(1, length) * 4)));
+    if (ptr === 0) {
+      throw new CudaError(
+        `out of GPU memory allocating ${(length * 4 / 2 ** 20).toFixed(1)} MiB (${
+          this.memoryStats().liveBytes / 2 ** 30
+        } GiB live)`,
+      );
+    }
+    const s: Storage = { ptr, length, lifetime };
+    if (lifetime === "step") this.#step.push(s);
+    return s;
+  }
+
+  free(storage: Storage): void {
+    if (storage.lifetime === "param") this.#lib.symbols.cm_cuda_free(BigInt(storage.ptr));
+  }
+
+  resetStep(): void {
+    for (const s of this.#step) this.#lib.symbols.cm_cuda_free(BigInt(s.ptr));
+    this.#step = [];
+  }
+
+  upload(storage: Storage, data: Float32Array, offset = 0): void {
+    if (offset + data.length > storage.length) {
+      throw new RangeError(`upload of ${data.length} at ${offset} overruns ${storage.length}`);
+    }
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    this.#check(
+      this.#lib.symbols.cm_cuda_upload(
+        BigInt(storage.ptr + 4 * offset),
+        bytes,
+        BigInt(bytes.length),
+      ),
+      "upload",
+    );
+  }
+
+  download(storage: Storage, offset = 0, length = storage.length - offset): Float32Array {
+    const out = new Float32Array(length);
+    const bytes = new Uint8Array(out.buffer);
+    this.#check(
+      this.#lib.symbols.cm_cuda_download(
+        bytes,
+        BigInt(storage.ptr + 4 * offset),
+        BigInt(bytes.length),
+      ),
+      "download",
+    );
+    return out;
+  }
+
+  run(name: string, params: Readonly<Record<string, number>>, args: readonly BufferArg[]): void {
+    this.#live();
+    const op = this.#index.get(name);
+    if (!op) throw new CudaError(`ffi/ops.ts has no op named "${name}"`);
+    if (args.length !== op.args.length) {
+      throw new CudaError(`${name} takes ${op.args.length} pointers, got ${args.length}`);
+    }
+    const block = new Uint8Array(structBytes(op.params));
+    const view = new DataView(block.buffer);
+    op.params.fields.forEach(([field, type], i) => {
+      const v = params[field] ?? 0;
+      if (type === "f32") view.setFloat32(4 * i, v, true);
+      else view.setInt32(4 * i, v, true);
+    });
+    const ptrs = args.map((a) => a === null ? 0n : BigInt(a.storage.ptr + 4 * (a.offset ?? 0)));
+    (this.#lib.symbols[`cm_${name}`] as (...a: unknown[]) => void)(block, ...ptrs);
+  }
+
+  /** Waits for every queued op; throws the first kernel or launch error since the last check. */
+  synchronize(): void {
+    this.#check(0, "synchronize");
+  }
+
+  memoryStats(): { liveBytes: number; cachedBytes: number; peakBytes: number } {
+    const out = new BigUint64Array(3);
+    this.#lib.symbols.cm_cuda_memory_stats(new Uint8Array(out.buffer));
+    return { liveBytes: Number(out[0]), cachedBytes: Number(out[1]), peakBytes: Number(out[2]) };
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#lib.close();
+  }
+
+  #live(): void {
+    if (this.#closed) throw new CudaError("the CUDA backend is closed");
+  }
+
+  #check(code: unknown, what: string): void {
+    const msg = new Uint8Array(512);
+    const had = this.#lib.symbols.cm_cuda_last_error(msg, msg.length) as number;
+    if (had !== 0 || code !== 0) {
+      throw new CudaError(`CUDA ${what}: ${text(msg) || `error code ${code}`}`);
+    }
+  }
+}
