@@ -1,13 +1,19 @@
 /**
  * `deno task bench [name...]`: benchmarks as markdown tables, each with a baseline measured in
- * the same run. Names: pipeline, fbank, tokenizer, gemm, scan (default: all). With --json the
- * last line is one JSON object: gemm's rows ({"rows":[{"shape", "ours_gflops_1t", ...}]}).
+ * the same run. Names: pipeline, fbank, tokenizer, gemm, scan, decode (real-time factor of the
+ * searches, 1 thread vs all), train (training step throughput, 1 thread vs all), model (forward
+ * and forward + backward per second of audio, beside the stated PyTorch figure) (default: all).
+ * With --json the last line is one JSON object: gemm's rows
+ * ({"rows":[{"shape", "ours_gflops_1t", ...}]}).
  */
 import { audioBench } from "./audio_bench.ts";
+import { decodeBench, decodeTable } from "./decode_bench.ts";
 import { gemmBench, gemmTable } from "./ops_matmul.ts";
+import { modelBench, modelTable } from "./model_bench.ts";
 import { pipelineBench, type Row } from "./pipeline_bench.ts";
 import { scanBench, scanTable } from "./ops_scan.ts";
 import { tokenizerBench } from "./tokenizer_bench.ts";
+import { trainBench, trainTable } from "./train_bench.ts";
 
 function printTable(title: string, rows: Row[]): void {
   console.log(`\n### ${title}\n`);
@@ -27,6 +33,14 @@ const BENCHES: Record<string, () => Promise<void>> = {
   },
   scan: async () =>
     console.log(`\n### selective scan (vs a copy)\n\n${scanTable(await scanBench())}`),
+  decode: async () =>
+    console.log(`\n### decoding (Wasm), real-time factor\n\n${decodeTable(await decodeBench())}`),
+  train: async () =>
+    console.log(`\n### training step (Wasm, 1 thread vs all)\n\n${trainTable(await trainBench())}`),
+  model: async () =>
+    console.log(
+      `\n### model forward and forward + backward (Wasm)\n\n${modelTable(await modelBench())}`,
+    ),
 };
 
 let jsonOut: unknown = null;

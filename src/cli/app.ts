@@ -1,6 +1,6 @@
 /**
  * The `conmamba` command line: verbs pipeline, status, explain, verify, gc, results, fbank, score,
- * params, init, forward, tokenizer.
+ * params, init, forward, transcribe, tokenizer.
  * Returns the exit code; errors become one line `error: ...` with code 2 (bad request) or 1.
  */
 import { Command, CommanderError } from "commander";
@@ -15,6 +15,7 @@ import { resultsVerb } from "./results_verb.ts";
 import { scoreVerb } from "./score_verb.ts";
 import { tokenizerDecode, tokenizerEncode, tokenizerTrain } from "../text/cli.ts";
 import { statusVerb } from "./status_verb.ts";
+import { transcribeVerb } from "./transcribe_verb.ts";
 import { verifyVerb } from "./verify_verb.ts";
 
 const CACHE_HELP = "cache directory (default: $CONMAMBA_CACHE, else .cache)";
@@ -140,6 +141,18 @@ export async function runCli<C extends object>(
     .allowUnknownOption().allowExcessArguments()
     .action(async (exp: string, o, cmd: Command) => {
       code = await forwardVerb(product, exp, cmd.args.slice(1), o);
+    });
+
+  program.command("transcribe")
+    .description("each audio file's words with the experiment's trained model (\"<file> <words>\")")
+    .argument("<experiment>")
+    .usage(`<experiment> <audio files...> [--cache <dir>] [--threads <n>] ${overridesHelp}`)
+    .option("--cache <dir>", CACHE_HELP)
+    .option("--threads <n>", "compute threads (default: all cores; results do not depend on it)")
+    .allowUnknownOption().allowExcessArguments()
+    .action(async (exp: string, o, cmd: Command) => {
+      setThreads(o.threads);
+      code = await transcribeVerb(product, exp, cmd.args.slice(1), o);
     });
 
   const tok = program.command("tokenizer")

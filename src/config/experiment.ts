@@ -239,6 +239,11 @@ export const ExperimentFields = z.strictObject({
   valid_beam_size: posInt().nullable(),
   /** Beam of the test search (joint CTC/attention for S2S, CTC beam search for CTC). */
   test_beam_size: posInt(),
+  /**
+   * Search of the decode stage and `transcribe`: beam (the recipe's) or greedy (CTC: argmax per
+   * frame, repeats merged, blanks dropped; S2S: the joint CTC/attention search with beam 1).
+   */
+  test_search: oneOf(["beam", "greedy"]),
   /** Fewest decoding steps as a fraction of encoder frames (S2S). */
   min_decode_ratio: nonNegNum().nullable(),
   /** Most decoding steps as a fraction of encoder frames (S2S). */

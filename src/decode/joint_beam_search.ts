@@ -47,47 +47,61 @@ export interface SearchResult {
   finished: Finished[]; // n-best, best first
 }
 
+/**
+ * Indices of the k largest values, largest first; equal values in index order (what a stable
+ * descending sort then slice(0, k) gives), in one pass with a sorted list of k.
+ */
+export function topK(x: Float64Array, k: number): number[] {
+  const idx: number[] = [];
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i];
+    if (idx.length === k && !(v > x[idx[k - 1]])) continue;
+    let j = idx.length === k ? k - 1 : idx.length; // insert after every value >= v
+    while (j > 0 && !(x[idx[j - 1]] >= v)) j--;
+    if (idx.length === k) idx.pop();
+    idx.splice(j, 0, i);
+  }
+  return idx;
+}
+
 export function jointBeamSearch(s: JointScorers, o: JointSearchOptions): SearchResult {
   const k = o.beamSize, V = s.V;
   let alive: Hyp[] = [{ tokens: [o.bos], score: 0, ctc: s.ctc?.initial(o.bos) ?? null }];
   const finished: Finished[] = [];
   let lastNormalised: { hyp: Hyp; norm: number }[] = [];
+  const ctcRow = new Float64Array(V);
   for (let t = 0; t < o.maxSteps && finished.length < k && alive.length > 0; t++) {
     const att = s.attention(alive.map((h) => h.tokens));
     const lm = o.lmWeight !== 0 && s.lm ? s.lm(alive.map((h) => h.tokens)) : null;
-    const cands: { h: number; v: number; norm: number; ctc: PrefixState | null }[] = [];
+    // Candidate (slot h, token v) at h * V + v, its length-normalised score. The CTC scores of
+    // all tokens come from one pass per slot; CTC states are made for the kept candidates only.
+    const norm = new Float64Array(alive.length * V);
     alive.forEach((hyp, h) => {
+      const ctc = s.ctc && hyp.ctc ? s.ctc.scoreAll(hyp.ctc, ctcRow) : null;
       for (let v = 0; v < V; v++) {
         let sv = (1 - o.ctcWeight) * att[h][v];
         if (lm) sv += o.lmWeight * lm[h][v];
-        let ctcState: PrefixState | null = null;
-        if (s.ctc && hyp.ctc) {
+        if (ctc) {
           if (v === o.blank) sv = MINUS_INF;
-          else {
-            const r = s.ctc.extend(hyp.ctc, v);
-            sv += o.ctcWeight * r.score;
-            ctcState = r.state;
-          }
+          else sv += o.ctcWeight * ctc[v];
         }
-        cands.push({ h, v, norm: (hyp.score + sv) / (t + 1), ctc: ctcState });
+        norm[h * V + v] = (hyp.score + sv) / (t + 1);
       }
     });
-    // Top k over k x V, ties in (slot, token) order (a stable sort).
-    cands.sort((a, b) => b.norm - a.norm);
-    const kept = cands.slice(0, k);
     const next: Hyp[] = [];
     lastNormalised = [];
-    for (const c of kept) {
+    for (const i of topK(norm, k)) {
+      const h = Math.floor(i / V), v = i - h * V, parent = alive[h];
       const hyp: Hyp = {
-        tokens: [...alive[c.h].tokens, c.v],
-        score: c.norm * (t + 1),
-        ctc: c.ctc,
+        tokens: [...parent.tokens, v],
+        score: norm[i] * (t + 1),
+        ctc: s.ctc && parent.ctc && v !== o.blank ? s.ctc.extend(parent.ctc, v).state : null,
       };
-      if (c.v === o.eos) {
-        if (finished.length < k) finished.push({ tokens: hyp.tokens.slice(1), score: c.norm });
+      if (v === o.eos) {
+        if (finished.length < k) finished.push({ tokens: hyp.tokens.slice(1), score: norm[i] });
       } else {
         next.push(hyp);
-        lastNormalised.push({ hyp, norm: c.norm });
+        lastNormalised.push({ hyp, norm: norm[i] });
       }
     }
     alive = next;

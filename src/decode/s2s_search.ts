@@ -2,7 +2,8 @@
  * The joint CTC/attention beam search of the S2S recipes (CONMAMBA_SPEC.md §9.2-9.4) on a model:
  * one utterance's encoder output drives `jointBeamSearch`, whose attention scorer re-runs the
  * decoder over every alive hypothesis at once (a batch of beams, memory repeated per beam; no
- * cache, as the original, G23: a cache would change only speed). Temperature divides the logits
+ * cache, as the original, G23: a cache would change only speed; the sequence head runs on the last
+ * position only, which changes no bit: AsrModel.nextTokenLogits). Temperature divides the logits
  * before log_softmax (τ_d: 1.0 validation / "no LM", 1.15 test with an LM; G4).
  */
 import type { AsrModel } from "../nn/asr_model.ts";
@@ -56,16 +57,15 @@ export function searchUtterance(
     const mem = new Float32Array(n * T * d);
     for (let i = 0; i < n; i++) mem.set(enc, i * T * d);
     try {
-      const dec = model.decode(
+      const logits = model.nextTokenLogits(
         ctx,
         histories.flat(),
         [n, u],
         Tensor.from(be, [n, T, d], mem),
         new Array(n).fill(frames),
-      );
-      const logits = dec.seqLogits.toArray(); // (n, u, V)
+      ).toArray(); // (n, V): the last position only
       return histories.map((_, i) =>
-        logSoftmaxRow(logits.subarray(((i + 1) * u - 1) * V, (i + 1) * u * V), o.temperature)
+        logSoftmaxRow(logits.subarray(i * V, (i + 1) * V), o.temperature)
       );
     } finally {
       be.resetStep();

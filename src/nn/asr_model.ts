@@ -291,16 +291,50 @@ export class AsrModel extends Module {
     encOut: Tensor,
     encLengths: readonly number[],
   ): DecoderOutputs {
+    const decOut = this.#decoderStates(ctx, tokens, shape, encOut, encLengths);
+    const seqLogits = this.seq_lin!.forward(ctx, decOut);
+    return { decOut, seqLogits, seqLogProbs: logSoftmax(ctx.tape, seqLogits) };
+  }
+
+  /**
+   * What a search needs of `decode`: the logits (B, V) at the last position of each row of tokens
+   * (B, U), seq_lin applied to that position alone (no log-softmax over all U). The bits are those
+   * of decode's seqLogits there: every matmul output element is the same sequential sum whatever
+   * the number of rows (wasm/matmul.c). Evaluation only (the last rows go through the host).
+   */
+  nextTokenLogits(
+    ctx: ForwardContext,
+    tokens: ArrayLike<number>,
+    shape: readonly [number, number],
+    encOut: Tensor,
+    encLengths: readonly number[],
+  ): Tensor {
+    const decOut = this.#decoderStates(ctx, tokens, shape, encOut, encLengths);
+    const [b, u] = shape, d = decOut.shape[2], all = decOut.toArray();
+    const last = new Float32Array(b * d);
+    for (let i = 0; i < b; i++) {
+      last.set(all.subarray(((i + 1) * u - 1) * d, (i + 1) * u * d), i * d);
+    }
+    const logits = this.seq_lin!.forward(ctx, Tensor.from(this.backend, [b, 1, d], last));
+    return logits.reshape([b, logits.shape[2]]);
+  }
+
+  /** Decoder output (B, U, d) after its final LN. */
+  #decoderStates(
+    ctx: ForwardContext,
+    tokens: ArrayLike<number>,
+    shape: readonly [number, number],
+    encOut: Tensor,
+    encLengths: readonly number[],
+  ): Tensor {
     const dec = this.Transformer.decoder;
     if (!dec || !this.seq_lin) throw new Error("decode: this is a CTC model (no decoder)");
     const [b, u] = shape, be = this.backend;
     const t = this.Transformer.embedTargets(ctx, tokens, b, u);
-    const decOut = dec.forward(ctx, t, encOut, {
+    return dec.forward(ctx, t, encOut, {
       targetKeyMask: targetKeyMask(be, tokens, [b, u]),
       memoryLengths: Tensor.from(be, [b], Float32Array.from(encLengths)),
     });
-    const seqLogits = this.seq_lin.forward(ctx, decOut);
-    return { decOut, seqLogits, seqLogProbs: logSoftmax(ctx.tape, seqLogits) };
   }
 
   /** CTC models' training/eval entry (the encoder with full lengths). */

@@ -271,6 +271,14 @@ Deno.test("error: wrong type in an override names key, value and expectation", (
   configError(() => loadExperiment("tiny", { test_splits: "[dev-oher]" }), /"test_splits"/);
 });
 
+Deno.test("test_search: beam (the recipe's) in every file; greedy by override; nothing else", () => {
+  for (const name of listExperiments()) {
+    assert.equal(loadExperiment(name).test_search, "beam", name);
+  }
+  assert.equal(loadExperiment("tiny_ctc", { test_search: "greedy" }).test_search, "greedy");
+  configError(() => loadExperiment("tiny", { test_search: "sample" }), /one of beam, greedy/);
+});
+
 Deno.test("error: cross-key rules name the key at fault", () => {
   configError(() => loadExperiment("tiny", { nhead: "5" }), /"nhead"/, /divisor of d_model/);
   configError(
