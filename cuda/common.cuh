@@ -14,6 +14,11 @@ extern "C" {
 /* The stream every op is launched on (created by cm_cuda_init). */
 cudaStream_t cm_stream();
 
+/* Device scratch from the library's caching allocator (runtime.cu); free it right after queuing
+ * the kernels that use it: the one stream orders any later reuse after them. */
+extern "C" uint64_t cm_cuda_malloc(uint64_t bytes);
+extern "C" void cm_cuda_free(uint64_t ptr);
+
 /* Records the first launch error (read and cleared by cm_cuda_last_error). */
 void cm_note_error(cudaError_t e, const char* where);
 

@@ -1,0 +1,162 @@
+/* Activations on the device (ffi/ops.ts "gelu_forward" .. "glu_backward"; the reference is
+ * wasm/activation.c; CONMAMBA_SPEC.md 4.2, 4.5-4.7).
+ *
+ * GELU is the exact, erf-based one, evaluated in float64 as the Wasm kernel does (x Phi(x) with
+ * Phi from CUDA's double normcdf, phi = exp(-x^2 / 2) / sqrt(2 pi)), then rounded to float32 once:
+ * both sides are within about an ulp of the correctly rounded value. SiLU, exp and the sigmoid of
+ * GLU are float32 with CUDA's expf (max 2 ulp; the Wasm cm_expf flushes results below FLT_MIN to
+ * 0, CUDA's expf returns the subnormal there). LeakyReLU is the same single float32 product, so
+ * its bits equal the Wasm kernel's. One thread per element: no reductions, nothing to order. */
+#include "common.cuh"
+
+namespace {
+
+constexpr int kThreads = 256;
+/* 1 / sqrt(2 pi) */
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+
+inline unsigned grid_for(int64_t items) {
+  unsigned g = cm_blocks(items, kThreads);
+  return g > 65536u ? 65536u : g;
+}
+
+__device__ __forceinline__ float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+__global__ void __launch_bounds__(kThreads) gelu_forward_kernel(int64_t n, const float* x, float* y) {
+  CM_FOR(i, n) {
+    double v = x[i];
+    y[i] = (float)(v * normcdf(v)); /* x Phi(x) */
+  }
+}
+
+__global__ void __launch_bounds__(kThreads)
+    gelu_backward_kernel(int64_t n, const float* x, const float* dy, float* dx) {
+  CM_FOR(i, n) {
+    double v = x[i];
+    double pdf = kInvSqrt2Pi * exp(-0.5 * (v * v));
+    dx[i] = (float)((double)dy[i] * (normcdf(v) + v * pdf)); /* dy (Phi(x) + x phi(x)) */
+  }
+}
+
+__global__ void __launch_bounds__(kThreads) silu_forward_kernel(int64_t n, const float* x, float* y) {
+  CM_FOR(i, n) {
+    float v = x[i];
+    y[i] = v * sigmoidf(v);
+  }
+}
+
+__global__ void __launch_bounds__(kThreads)
+    silu_backward_kernel(int64_t n, const float* x, const float* dy, float* dx) {
+  CM_FOR(i, n) {
+    float v = x[i], s = sigmoidf(v);
+    dx[i] = dy[i] * (s * (1.0f + v * (1.0f - s))); /* dy s (1 + x (1 - s)) */
+  }
+}
+
+__global__ void __launch_bounds__(kThreads) exp_forward_kernel(int64_t n, const float* x, float* y) {
+  CM_FOR(i, n) y[i] = expf(x[i]);
+}
+
+__global__ void __launch_bounds__(kThreads)
+    leaky_relu_forward_kernel(int64_t n, float alpha, const float* x, float* y) {
+  CM_FOR(i, n) {
+    float v = x[i];
+    y[i] = v > 0.0f ? v : __fmul_rn(alpha, v);
+  }
+}
+
+__global__ void __launch_bounds__(kThreads)
+    leaky_relu_backward_kernel(int64_t n, float alpha, const float* x, const float* dy, float* dx) {
+  CM_FOR(i, n) {
+    float g = dy[i];
+    dx[i] = x[i] > 0.0f ? g : __fmul_rn(alpha, g);
+  }
+}
+
+/* GLU rows: x (rows, 2 cols) contiguous, y / dy (rows, cols) contiguous (the Wasm kernel's strides;
+ * the rows params' ld is not used). blockIdx.x covers columns, blockIdx.y strides over rows. */
+__global__ void __launch_bounds__(kThreads)
+    glu_forward_kernel(int rows, int cols, const float* x, float* y) {
+  int j = blockIdx.x * blockDim.x + threadIdx.x;
+  if (j >= cols) return;
+  for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+    const float* xr = x + r * 2 * cols;
+    y[r * cols + j] = xr[j] * sigmoidf(xr[cols + j]);
+  }
+}
+
+__global__ void __launch_bounds__(kThreads)
+    glu_backward_kernel(int rows, int cols, const float* x, const float* dy, float* dx) {
+  int j = blockIdx.x * blockDim.x + threadIdx.x;
+  if (j >= cols) return;
+  for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+    const float* xr = x + r * 2 * cols;
+    float* dxr = dx + r * 2 * cols;
+    float g = dy[r * cols + j], a = xr[j], s = sigmoidf(xr[cols + j]);
+    dxr[j] = g * s;                           /* d/da = s */
+    dxr[cols + j] = g * a * (s * (1.0f - s)); /* d/dg = a s (1 - s) */
+  }
+}
+
+inline dim3 glu_grid(int rows, int cols) {
+  unsigned gy = (unsigned)(rows < 65535 ? rows : 65535);
+  return dim3(cm_blocks(cols, kThreads), gy);
+}
+
+}  // namespace
+
+void cm_gelu_forward(const cm_elementwise_params* p, const float* x, float* y) {
+  if (p->n <= 0) return;
+  gelu_forward_kernel<<<grid_for(p->n), kThreads, 0, cm_stream()>>>(p->n, x, y);
+  CM_CHECK_LAUNCH("gelu_forward");
+}
+
+void cm_gelu_backward(const cm_elementwise_params* p, const float* x, const float* dy, float* dx) {
+  if (p->n <= 0) return;
+  gelu_backward_kernel<<<grid_for(p->n), kThreads, 0, cm_stream()>>>(p->n, x, dy, dx);
+  CM_CHECK_LAUNCH("gelu_backward");
+}
+
+void cm_silu_forward(const cm_elementwise_params* p, const float* x, float* y) {
+  if (p->n <= 0) return;
+  silu_forward_kernel<<<grid_for(p->n), kThreads, 0, cm_stream()>>>(p->n, x, y);
+  CM_CHECK_LAUNCH("silu_forward");
+}
+
+void cm_silu_backward(const cm_elementwise_params* p, const float* x, const float* dy, float* dx) {
+  if (p->n <= 0) return;
+  silu_backward_kernel<<<grid_for(p->n), kThreads, 0, cm_stream()>>>(p->n, x, dy, dx);
+  CM_CHECK_LAUNCH("silu_backward");
+}
+
+void cm_exp_forward(const cm_elementwise_params* p, const float* x, float* y) {
+  if (p->n <= 0) return;
+  exp_forward_kernel<<<grid_for(p->n), kThreads, 0, cm_stream()>>>(p->n, x, y);
+  CM_CHECK_LAUNCH("exp_forward");
+}
+
+void cm_leaky_relu_forward(const cm_elementwise_params* p, const float* x, float* y) {
+  if (p->n <= 0) return;
+  leaky_relu_forward_kernel<<<grid_for(p->n), kThreads, 0, cm_stream()>>>(p->n, p->alpha, x, y);
+  CM_CHECK_LAUNCH("leaky_relu_forward");
+}
+
+void cm_leaky_relu_backward(const cm_elementwise_params* p, const float* x, const float* dy,
+                            float* dx) {
+  if (p->n <= 0) return;
+  leaky_relu_backward_kernel<<<grid_for(p->n), kThreads, 0, cm_stream()>>>(p->n, p->alpha, x, dy, dx);
+  CM_CHECK_LAUNCH("leaky_relu_backward");
+}
+
+void cm_glu_forward(const cm_rows_params* p, const float* x, float* y) {
+  if (p->rows <= 0 || p->cols <= 0) return;
+  glu_forward_kernel<<<glu_grid(p->rows, p->cols), kThreads, 0, cm_stream()>>>(p->rows, p->cols, x, y);
+  CM_CHECK_LAUNCH("glu_forward");
+}
+
+void cm_glu_backward(const cm_rows_params* p, const float* x, const float* dy, float* dx) {
+  if (p->rows <= 0 || p->cols <= 0) return;
+  glu_backward_kernel<<<glu_grid(p->rows, p->cols), kThreads, 0, cm_stream()>>>(p->rows, p->cols, x,
+                                                                                 dy, dx);
+  CM_CHECK_LAUNCH("glu_backward");
+}
