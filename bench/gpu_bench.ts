@@ -156,6 +156,10 @@ class Counting implements Backend {
   resetStep(): void {
     this.inner.resetStep();
   }
+  memoryBytes(): number {
+    return this.inner.memoryBytes();
+  }
+
   upload(s: Storage, data: Float32Array, offset?: number): void {
     this.inner.upload(s, data, offset);
   }

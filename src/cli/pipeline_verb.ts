@@ -11,7 +11,8 @@ import {
   validateGraph,
 } from "../pipeline/engine.ts";
 import { exists } from "../pipeline/fs_util.ts";
-import { defaultThreads, selectDevice } from "../pipeline/threads.ts";
+import { defaultThreads } from "../pipeline/threads.ts";
+import { selectDevice } from "../tensor/compute_backend.ts";
 import { createProgress } from "../pipeline/progress.ts";
 import type { Pipeline } from "../pipeline/stage.ts";
 import { ArtifactStore } from "../pipeline/store.ts";
@@ -36,7 +37,10 @@ export async function pipelineVerb<C extends object>(
   const store = new ArtifactStore(root);
   const progress = createProgress();
   const t0 = performance.now();
-  print(`pipeline ${experiment} (cache ${root}; compute: ${device}, ${defaultThreads()} threads)`);
+  print(
+    `pipeline ${experiment} (cache ${root}; compute: ` +
+      (device === "cuda" ? "cuda" : `wasm, ${defaultThreads()} threads`) + ")",
+  );
   const record = await runPipeline(pipeline, {
     store,
     progress,

@@ -23,7 +23,7 @@ import { diffIngredients } from "../pipeline/key.ts";
 import type { Stage } from "../pipeline/stage.ts";
 import { type ArtifactManifest, ArtifactStore } from "../pipeline/store.ts";
 import { defaultThreads } from "../pipeline/threads.ts";
-import { WasmBackend } from "../tensor/wasm_backend.ts";
+import { createBackend } from "../tensor/compute_backend.ts";
 import { print, short } from "./format.ts";
 import { cacheRoot, type Product } from "./product.ts";
 
@@ -164,7 +164,7 @@ export async function transcribeVerb<C extends object>(
   }
   const store = new ArtifactStore(cacheRoot(opts.cache));
   const found = await findTrainedModel(store, experiment, loaded, trainStage);
-  const be = await WasmBackend.create({ threads: defaultThreads() });
+  const be = await createBackend(defaultThreads());
   try {
     const tr = await Transcriber.load(be, config, found);
     const fb = new Fbank(be, settings);

@@ -20,7 +20,7 @@ import { MODEL_KEYS, type ModelConfig } from "../nn/model_config.ts";
 import { UserError } from "../pipeline/errors.ts";
 import { defineStage } from "../pipeline/stage.ts";
 import { defaultThreads } from "../pipeline/threads.ts";
-import { WasmBackend } from "../tensor/wasm_backend.ts";
+import { createBackend } from "../tensor/compute_backend.ts";
 import { trainUnsupported } from "./train.ts";
 
 const OWN_KEYS = [
@@ -52,7 +52,7 @@ export function makeDecodeStage() {
         );
       }
       const store = await FeatureStore.open(ctx.inputs.fbank.path, [...c.test_splits]);
-      const be = await WasmBackend.create({ threads: defaultThreads() });
+      const be = await createBackend(defaultThreads());
       try {
         const tr = await Transcriber.load(be, c, {
           train: ctx.inputs.train.path,

@@ -47,7 +47,7 @@ import { searchUtterance } from "../decode/s2s_search.ts";
 import { objectives } from "../train/objectives.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { SCAN_MAX_STATE } from "../tensor/mamba_ops.ts";
-import { WasmBackend } from "../tensor/wasm_backend.ts";
+import { createBackend } from "../tensor/compute_backend.ts";
 import { loadTokenizer } from "../text/model_file.ts";
 import type { Tokenizer } from "../text/tokenizer.ts";
 import { type Batch, makeBatch, trainEpoch, type Utterance } from "../train/batches.ts";
@@ -409,7 +409,7 @@ export function makeTrainStage(opts: TrainStageOptions = {}) {
       };
       const s2s = c.decoder_module !== null;
 
-      const be = await WasmBackend.create({ threads: opts.threads ?? defaultThreads() });
+      const be = await createBackend(opts.threads ?? defaultThreads());
       const keptDir = join(ctx.scratch, "kept");
       const logPath = join(ctx.scratch, "train_log.jsonl");
       await Deno.mkdir(keptDir, { recursive: true });
@@ -502,6 +502,7 @@ export function makeTrainStage(opts: TrainStageOptions = {}) {
                 grad_norm: r.update?.gradNorm ?? null,
                 batch: batch.B,
                 audio_s_per_s: r.audioSeconds / sec,
+                memory_mb: Math.round(be.memoryBytes() / 2 ** 20),
                 step_ms: Math.round(sec * 1000),
               });
               bar.add(1);

@@ -35,6 +35,8 @@ export interface Backend {
    * are 0) and its pointer arguments in table order.
    */
   run(name: string, params: Readonly<Record<string, number>>, args: readonly BufferArg[]): void;
+  /** Bytes of memory the backend holds now (Wasm: its linear memory; CUDA: live device blocks). */
+  memoryBytes(): number;
   /** Stops worker threads; the backend is unusable afterwards. */
   close(): void;
 }

@@ -193,6 +193,10 @@ export class CudaBackend implements Backend {
     return { liveBytes: Number(out[0]), cachedBytes: Number(out[1]), peakBytes: Number(out[2]) };
   }
 
+  memoryBytes(): number {
+    return this.memoryStats().liveBytes;
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

@@ -139,6 +139,10 @@ export class WasmBackend implements Backend {
     this.arena.reset();
   }
 
+  memoryBytes(): number {
+    return this.memory.buffer.byteLength;
+  }
+
   upload(storage: Storage, data: Float32Array, offset = 0): void {
     if (offset + data.length > storage.length) {
       throw new RangeError(`upload of ${data.length} at ${offset} overruns ${storage.length}`);

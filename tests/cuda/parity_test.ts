@@ -142,6 +142,10 @@ class Recording implements Backend {
   resetStep(): void {
     this.inner.resetStep();
   }
+  memoryBytes(): number {
+    return this.inner.memoryBytes();
+  }
+
   upload(s: Storage, data: Float32Array, offset?: number): void {
     this.inner.upload(s, data, offset);
   }
