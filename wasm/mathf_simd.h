@@ -1,5 +1,5 @@
-/* cm_expf on four lanes: the same operations in the same order as the scalar cm_expf in mathf.h,
- * so a lane gives the same bits as the scalar function (the selective scan mixes both). */
+/* cm_expf, cm_logf, cm_softplusf and cm_sigmoidf on four lanes: the same operations in the same
+ * order as the scalar functions of mathf.h, so a lane gives the scalar function's bits. */
 #ifndef CM_MATHF_SIMD_H
 #define CM_MATHF_SIMD_H
 
@@ -37,6 +37,40 @@ static inline v128_t cm_expf_v(v128_t x) {
                           wasm_f32x4_gt(x, wasm_f32x4_splat(88.72283f)));
   return wasm_v128_bitselect(wasm_f32x4_splat(0.0f), y,
                              wasm_f32x4_lt(x, wasm_f32x4_splat(-87.33654f)));
+}
+
+/* cm_logf on four lanes (finite x >= FLT_MIN), the same operations: the same bits. */
+static inline v128_t cm_logf_v(v128_t x) {
+  v128_t e = wasm_i32x4_sub(wasm_u32x4_shr(x, 23), wasm_i32x4_splat(127));
+  v128_t m = wasm_v128_or(wasm_v128_and(x, wasm_i32x4_splat(0x007fffff)),
+                          wasm_i32x4_splat(0x3f800000)); /* in [1, 2) */
+  v128_t big = wasm_f32x4_gt(m, wasm_f32x4_splat(1.41421356f));
+  m = wasm_v128_bitselect(wasm_f32x4_mul(m, wasm_f32x4_splat(0.5f)), m, big);
+  e = wasm_i32x4_sub(e, big); /* big lanes are -1: e + 1 */
+  v128_t one = wasm_f32x4_splat(1.0f);
+  v128_t s = wasm_f32x4_div(wasm_f32x4_sub(m, one), wasm_f32x4_add(m, one));
+  v128_t s2 = wasm_f32x4_mul(s, s);
+  v128_t q = wasm_f32x4_add(wasm_f32x4_splat(1.0f / 7), wasm_f32x4_mul(s2, wasm_f32x4_splat(1.0f / 9)));
+  q = wasm_f32x4_add(wasm_f32x4_splat(1.0f / 5), wasm_f32x4_mul(s2, q));
+  q = wasm_f32x4_add(wasm_f32x4_splat(1.0f / 3), wasm_f32x4_mul(s2, q));
+  q = wasm_f32x4_add(one, wasm_f32x4_mul(s2, q));
+  return wasm_f32x4_add(
+      wasm_f32x4_mul(wasm_f32x4_convert_i32x4(e), wasm_f32x4_splat(0.693147180559945309f)),
+      wasm_f32x4_mul(wasm_f32x4_splat(2.0f), wasm_f32x4_mul(s, q)));
+}
+
+/* cm_softplusf on four lanes: log1p(exp(x)) with Goldberg's correction, x itself above 20. */
+static inline v128_t cm_softplusf_v(v128_t x) {
+  v128_t one = wasm_f32x4_splat(1.0f), u = cm_expf_v(x), w = wasm_f32x4_add(one, u);
+  v128_t l = wasm_f32x4_mul(cm_logf_v(w), wasm_f32x4_div(u, wasm_f32x4_sub(w, one)));
+  v128_t log1p = wasm_v128_bitselect(u, l, wasm_f32x4_eq(w, one));
+  return wasm_v128_bitselect(x, log1p, wasm_f32x4_gt(x, wasm_f32x4_splat(20.0f)));
+}
+
+/* cm_sigmoidf on four lanes. */
+static inline v128_t cm_sigmoidf_v(v128_t x) {
+  v128_t one = wasm_f32x4_splat(1.0f);
+  return wasm_f32x4_div(one, wasm_f32x4_add(one, cm_expf_v(wasm_f32x4_neg(x))));
 }
 
 #endif /* CM_MATHF_SIMD_H */

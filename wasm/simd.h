@@ -58,6 +58,91 @@ static inline v128_t wasm_f32x4_lt(v128_t a, v128_t b) { return (v128_t)(a < b);
 static inline v128_t wasm_v128_bitselect(v128_t a, v128_t b, v128_t m) {
   return (v128_t)(((cm_i32x4)a & (cm_i32x4)m) | ((cm_i32x4)b & ~(cm_i32x4)m));
 }
+
+/* Integer lanes for the dropout hash: 32-bit wrap-around products, logical shifts, bit masks. */
+static inline v128_t wasm_i32x4_make(int32_t a, int32_t b, int32_t c, int32_t d) {
+  return (v128_t)(cm_i32x4){a, b, c, d};
+}
+static inline v128_t wasm_i32x4_mul(v128_t a, v128_t b) {
+  return (v128_t)((cm_u32x4)a * (cm_u32x4)b);
+}
+static inline v128_t wasm_v128_xor(v128_t a, v128_t b) {
+  return (v128_t)((cm_i32x4)a ^ (cm_i32x4)b);
+}
+static inline v128_t wasm_v128_and(v128_t a, v128_t b) {
+  return (v128_t)((cm_i32x4)a & (cm_i32x4)b);
+}
+static inline v128_t wasm_f32x4_convert_i32x4(v128_t a) { /* exact for |lanes| < 2^24 */
+  cm_i32x4 i = (cm_i32x4)a;
+  return (v128_t){(float)i[0], (float)i[1], (float)i[2], (float)i[3]};
+}
+static inline v128_t wasm_f32x4_ge(v128_t a, v128_t b) { return (v128_t)(a >= b); }
+static inline v128_t wasm_f32x4_le(v128_t a, v128_t b) { return (v128_t)(a <= b); }
+static inline v128_t wasm_f32x4_eq(v128_t a, v128_t b) { return (v128_t)(a == b); }
+static inline v128_t wasm_f32x4_neg(v128_t a) { return -a; }
+static inline int wasm_i32x4_all_true(v128_t a) {
+  cm_i32x4 i = (cm_i32x4)a;
+  return i[0] && i[1] && i[2] && i[3];
+}
+static inline v128_t wasm_v128_or(v128_t a, v128_t b) {
+  return (v128_t)((cm_i32x4)a | (cm_i32x4)b);
+}
+static inline v128_t wasm_f32x4_div(v128_t a, v128_t b) { return a / b; }
+static inline v128_t wasm_f32x4_sqrt(v128_t a) {
+  return (v128_t){__builtin_sqrtf(a[0]), __builtin_sqrtf(a[1]), __builtin_sqrtf(a[2]),
+                  __builtin_sqrtf(a[3])};
+}
+#define wasm_i32x4_shuffle(a, b, c0, c1, c2, c3) \
+  ((v128_t)__builtin_shufflevector((cm_i32x4)(a), (cm_i32x4)(b), c0, c1, c2, c3))
+
+/* float64 lanes (the GELU's normal CDF): two doubles in the 16 bytes. */
+typedef double cm_f64x2 __attribute__((vector_size(16)));
+typedef int64_t cm_i64x2 __attribute__((vector_size(16)));
+static inline v128_t wasm_f64x2_splat(double x) { return (v128_t)(cm_f64x2){x, x}; }
+static inline v128_t wasm_f64x2_add(v128_t a, v128_t b) {
+  return (v128_t)((cm_f64x2)a + (cm_f64x2)b);
+}
+static inline v128_t wasm_f64x2_sub(v128_t a, v128_t b) {
+  return (v128_t)((cm_f64x2)a - (cm_f64x2)b);
+}
+static inline v128_t wasm_f64x2_mul(v128_t a, v128_t b) {
+  return (v128_t)((cm_f64x2)a * (cm_f64x2)b);
+}
+static inline v128_t wasm_f64x2_div(v128_t a, v128_t b) {
+  return (v128_t)((cm_f64x2)a / (cm_f64x2)b);
+}
+static inline v128_t wasm_f64x2_abs(v128_t a) {
+  cm_f64x2 d = (cm_f64x2)a;
+  return (v128_t)(cm_f64x2){__builtin_fabs(d[0]), __builtin_fabs(d[1])};
+}
+static inline v128_t wasm_f64x2_floor(v128_t a) {
+  cm_f64x2 d = (cm_f64x2)a;
+  return (v128_t)(cm_f64x2){__builtin_floor(d[0]), __builtin_floor(d[1])};
+}
+static inline v128_t wasm_f64x2_lt(v128_t a, v128_t b) { return (v128_t)((cm_f64x2)a < (cm_f64x2)b); }
+static inline v128_t wasm_f64x2_promote_low_f32x4(v128_t a) {
+  return (v128_t)(cm_f64x2){(double)a[0], (double)a[1]};
+}
+static inline v128_t wasm_f32x4_demote_f64x2_zero(v128_t a) {
+  cm_f64x2 d = (cm_f64x2)a;
+  return (v128_t){(float)d[0], (float)d[1], 0.0f, 0.0f};
+}
+static inline int32_t cm_trunc_sat_f64(double d) { /* as wasm: NaN 0, out of range saturates */
+  return d != d ? 0 : d <= -2147483648.0 ? INT32_MIN : d >= 2147483647.0 ? INT32_MAX : (int32_t)d;
+}
+static inline v128_t wasm_i32x4_trunc_sat_f64x2_zero(v128_t a) {
+  cm_f64x2 d = (cm_f64x2)a;
+  return (v128_t)(cm_i32x4){cm_trunc_sat_f64(d[0]), cm_trunc_sat_f64(d[1]), 0, 0};
+}
+static inline v128_t wasm_i64x2_extend_low_i32x4(v128_t a) {
+  cm_i32x4 i = (cm_i32x4)a;
+  return (v128_t)(cm_i64x2){i[0], i[1]};
+}
+static inline v128_t wasm_i64x2_splat(int64_t x) { return (v128_t)(cm_i64x2){x, x}; }
+static inline v128_t wasm_i64x2_add(v128_t a, v128_t b) {
+  return (v128_t)((cm_i64x2)a + (cm_i64x2)b);
+}
+static inline v128_t wasm_i64x2_shl(v128_t a, int s) { return (v128_t)((cm_i64x2)a << s); }
 #endif
 
 /* Sum of the four lanes in a fixed order ((l0 + l1) + (l2 + l3)): the same bits everywhere. */

@@ -35,3 +35,35 @@ Deno.test("dropout: kept values scaled by 1/(1-p), rate near p, repeatable, seed
     }
   });
 });
+
+/** wasm/dropout.c's murmur3 finaliser, on uint32. */
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+Deno.test("dropout: the mask is exactly the documented hash of (seed, stream, index), any split", async () => {
+  // Masks are part of a training run's bitwise reproducibility: the kernel (vectorised or not,
+  // split over any number of threads) must keep element i iff hash(seed, stream, i) / 2^24 >= p.
+  for (const threads of [1, 2]) {
+    await withBackend(threads, (be) => {
+      for (const [n, p, seed, stream] of [[1003, 0.25, 7775, 12], [37, 0.1, -5, 4096 * 3 + 7]]) {
+        const xv = randn(n, 11);
+        const y = dropout(Tensor.from(be, [n], xv), { p, seed, stream }).toArray();
+        const key = fmix32(fmix32((seed ^ 0x243f6a88) >>> 0) ^ stream);
+        const pf = Math.fround(p), scale = Math.fround(1 / Math.fround(1 - pf));
+        for (let i = 0; i < n; i++) {
+          const draw = (fmix32(key ^ fmix32(i)) >>> 8) / 2 ** 24;
+          const want = draw >= pf ? Math.fround(xv[i] * scale) : 0;
+          if (!Object.is(y[i], want)) {
+            throw new Error(`${threads} thread(s), n ${n}, element ${i}: ${y[i]}, want ${want}`);
+          }
+        }
+      }
+    });
+  }
+});

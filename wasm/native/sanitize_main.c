@@ -62,10 +62,22 @@ static void test_elementwise(int n) {
   for (int i = 0; i < n; i++) check("mul", y[i], (double)a[i] * b[i], 0x1p-24 * fabs(a[i] * b[i]));
   cm_scale(&p, a, y);
   for (int i = 0; i < n; i++) check("scale", y[i], 0.5 * a[i], 0);
+  /* Phi in float64 lanes to < 1e-9 relative, one rounding to float32: within U (+0.02 U) of
+   * libm's value; 2 U leaves room for erfc's own error. */
   cm_gelu_forward(&p, a, y);
   for (int i = 0; i < n; i++) {
     double g = 0.5 * a[i] * erfc(-a[i] / sqrt(2.0));
     check("gelu", y[i], g, 2 * 0x1p-24 * fabs(g));
+  }
+  { /* the tails, where x Phi(x) is tiny (relative accuracy kept down to normal results) or x */
+    float xt[12] = {-13.0f, -11.5f, -9.25f, -5.0f, -0.75f, -1e-30f, 0.0f, 1e-30f, 3.0f, 9.0f, 40.0f, -40.0f};
+    float yt[12];
+    cm_elementwise_params pt = {12, 0.0f};
+    cm_gelu_forward(&pt, xt, yt);
+    for (int i = 0; i < 12; i++) {
+      double g = 0.5 * xt[i] * erfc(-xt[i] / sqrt(2.0));
+      check("gelu tail", yt[i], g, fabs(g) < 0x1p-126 ? 0x1p-149 : 2 * 0x1p-24 * fabs(g));
+    }
   }
   cm_gelu_backward(&p, a, b, y);
   for (int i = 0; i < n; i++) {
