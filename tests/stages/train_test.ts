@@ -1,5 +1,5 @@
 /**
- * The train stage (CTC) on a very small generated corpus, through the engine: download, fbank,
+ * The train stage (CTC, and S2S: ConMamba + Transformer decoder) on a very small generated corpus, through the engine: download, fbank,
  * tokenizer and train run; the artifact's averaged model loads with the original's names; a run
  * interrupted after its first epoch checkpoint and resumed ends with weights bitwise identical to
  * an uninterrupted run.
@@ -65,10 +65,19 @@ async function corpus(): Promise<string> {
   return corpusRoot;
 }
 
-async function run(cache: string, o: TrainStageOptions = {}) {
-  const config = loadExperiment("tiny_ctc", { ...TINY, data_folder: await corpus() });
+/** The S2S variant (ConMamba + Transformer decoder) of the same shrunk model. */
+const S2S = { ...TINY, num_decoder_layers: "1", vocab_size: "40", output_neurons: "40" };
+const VARIANTS: [string, Record<string, string>][] = [["tiny_ctc", TINY], ["tiny", S2S]];
+
+async function run(
+  cache: string,
+  o: TrainStageOptions = {},
+  exp = "tiny_ctc",
+  ov: Record<string, string> = TINY,
+) {
+  const config = loadExperiment(exp, { ...ov, data_folder: await corpus() });
   return await runPipeline({
-    experiment: "tiny_ctc",
+    experiment: exp,
     config,
     stages: [
       makeDownloadStage(),
@@ -123,81 +132,96 @@ Deno.test("train stage: the average of checkpoints is element-wise, buffers incl
   assert.deepEqual(averageStateDicts([f([0.1, 7])]).get("x")!.data, Float32Array.from([0.1, 7]));
 });
 
-Deno.test({
-  name: "train stage: runs, its artifact loads; interrupted and resumed it ends bitwise equal",
-  ignore: !tools,
-  async fn() {
-    const ref = await Deno.makeTempDir({ prefix: "cm-cache-" });
-    const t0 = performance.now();
-    const r = await run(ref);
-    console.log(`uninterrupted pipeline: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    const tr = r.stages.find((s) => s.stage === "train")!;
-    assert.equal(tr.status, "ran");
-    const art = new ArtifactStore(ref).artifactDir("train", tr.key);
-    for (const f of ["model.safetensors", "normalizer.json", "train_log.jsonl", "tokens.json"]) {
-      assert.ok((await Deno.stat(join(art, f))).size > 0, f);
-    }
-    const lines = (await Deno.readTextFile(join(art, "train_log.jsonl"))).trim().split("\n")
-      .map((l) => JSON.parse(l));
-    const steps = lines.filter((l) => "loss" in l), epochs = lines.filter((l) => "wer" in l);
-    assert.equal(epochs.length, 2);
-    assert.ok(steps.length >= 2 && steps.every((l) => Number.isFinite(l.loss)));
-    assert.equal(steps[0].lr, 0.002); // G7: the first update at the peak
-    console.log(`steps: ${steps.length}; losses ${steps.map((l) => l.loss.toFixed(1)).join(" ")}`);
-    console.log(`epochs: ${JSON.stringify(epochs)}`);
+for (const [exp, ov] of VARIANTS) {
+  Deno.test({
+    name:
+      `train stage (${exp}): runs, its artifact loads; interrupted and resumed it ends bitwise equal`,
+    ignore: !tools,
+    async fn() {
+      const ref = await Deno.makeTempDir({ prefix: "cm-cache-" });
+      const t0 = performance.now();
+      const r = await run(ref, {}, exp, ov);
+      console.log(`uninterrupted pipeline: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      const tr = r.stages.find((s) => s.stage === "train")!;
+      assert.equal(tr.status, "ran");
+      const art = new ArtifactStore(ref).artifactDir("train", tr.key);
+      for (const f of ["model.safetensors", "normalizer.json", "train_log.jsonl", "tokens.json"]) {
+        assert.ok((await Deno.stat(join(art, f))).size > 0, f);
+      }
+      const lines = (await Deno.readTextFile(join(art, "train_log.jsonl"))).trim().split("\n")
+        .map((l) => JSON.parse(l));
+      const steps = lines.filter((l) => "loss" in l), epochs = lines.filter((l) => "wer" in l);
+      assert.equal(epochs.length, 2);
+      assert.ok(steps.length >= 2 && steps.every((l) => Number.isFinite(l.loss)));
+      assert.equal(steps[0].lr, 0.002); // G7: the first update at the peak
+      console.log(
+        `steps: ${steps.length}; losses ${steps.map((l) => l.loss.toFixed(1)).join(" ")}`,
+      );
+      console.log(`epochs: ${JSON.stringify(epochs)}`);
 
-    const be = await WasmBackend.create({ threads: 1 });
-    const config = loadExperiment("tiny_ctc", { ...TINY });
-    const model = buildModel(be, config);
-    await loadStateDictFile(model, join(art, "model.safetensors"));
-    model.free();
-    be.close();
+      const be = await WasmBackend.create({ threads: 1 });
+      const config = loadExperiment(exp, { ...ov });
+      const model = buildModel(be, config);
+      await loadStateDictFile(model, join(art, "model.safetensors"));
+      model.free();
+      be.close();
 
-    // Interrupted at a checkpoint inside epoch 1, resumed and interrupted again right after the
-    // epoch-end checkpoint of epoch 1, then resumed to the end.
-    const cache = await Deno.makeTempDir({ prefix: "cm-cache-" });
-    const seen: CheckpointInfo[] = [];
-    await assert.rejects(
-      run(cache, {
-        checkpointEverySteps: 2,
-        afterCheckpoint: (at) => {
-          seen.push(at);
-          throw new Error("interrupted for the test");
-        },
-      }),
-      /interrupted for the test/,
-    );
-    assert.deepEqual(seen, [{ epoch: 1, batchesDone: 2, endOfEpoch: false }]);
-    await assert.rejects(
-      run(cache, {
-        afterCheckpoint: (at) => {
-          seen.push(at);
-          if (at.endOfEpoch) throw new Error("interrupted for the test");
-        },
-      }),
-      /interrupted for the test/,
-    );
-    assert.equal(seen.length, 2);
-    assert.equal(seen[1].epoch, 1);
-    assert.ok(seen[1].endOfEpoch && seen[1].batchesDone > 2);
-    const r2 = await run(cache);
-    const tr2 = r2.stages.find((s) => s.stage === "train")!;
-    assert.equal(tr2.status, "resumed");
-    const art2 = new ArtifactStore(cache).artifactDir("train", tr2.key);
-    assert.deepEqual(
-      await Deno.readFile(join(art2, "model.safetensors")),
-      await Deno.readFile(join(art, "model.safetensors")),
-    );
-    assert.deepEqual(
-      await Deno.readTextFile(join(art2, "normalizer.json")),
-      await Deno.readTextFile(join(art, "normalizer.json")),
-    );
-    const lines2 = (await Deno.readTextFile(join(art2, "train_log.jsonl"))).trim().split("\n");
-    assert.equal(lines2.length, lines.length);
-    await Deno.remove(ref, { recursive: true });
-    await Deno.remove(cache, { recursive: true });
-  },
-});
+      // Interrupted at a checkpoint inside epoch 1, resumed and interrupted again right after the
+      // epoch-end checkpoint of epoch 1, then resumed to the end.
+      const cache = await Deno.makeTempDir({ prefix: "cm-cache-" });
+      const seen: CheckpointInfo[] = [];
+      await assert.rejects(
+        run(
+          cache,
+          {
+            checkpointEverySteps: 2,
+            afterCheckpoint: (at) => {
+              seen.push(at);
+              throw new Error("interrupted for the test");
+            },
+          },
+          exp,
+          ov,
+        ),
+        /interrupted for the test/,
+      );
+      assert.deepEqual(seen, [{ epoch: 1, batchesDone: 2, endOfEpoch: false }]);
+      await assert.rejects(
+        run(
+          cache,
+          {
+            afterCheckpoint: (at) => {
+              seen.push(at);
+              if (at.endOfEpoch) throw new Error("interrupted for the test");
+            },
+          },
+          exp,
+          ov,
+        ),
+        /interrupted for the test/,
+      );
+      assert.equal(seen.length, 2);
+      assert.equal(seen[1].epoch, 1);
+      assert.ok(seen[1].endOfEpoch && seen[1].batchesDone > 2);
+      const r2 = await run(cache, {}, exp, ov);
+      const tr2 = r2.stages.find((s) => s.stage === "train")!;
+      assert.equal(tr2.status, "resumed");
+      const art2 = new ArtifactStore(cache).artifactDir("train", tr2.key);
+      assert.deepEqual(
+        await Deno.readFile(join(art2, "model.safetensors")),
+        await Deno.readFile(join(art, "model.safetensors")),
+      );
+      assert.deepEqual(
+        await Deno.readTextFile(join(art2, "normalizer.json")),
+        await Deno.readTextFile(join(art, "normalizer.json")),
+      );
+      const lines2 = (await Deno.readTextFile(join(art2, "train_log.jsonl"))).trim().split("\n");
+      assert.equal(lines2.length, lines.length);
+      await Deno.remove(ref, { recursive: true });
+      await Deno.remove(cache, { recursive: true });
+    },
+  });
+}
 
 globalThis.addEventListener("unload", () => {
   if (corpusRoot) Deno.removeSync(join(corpusRoot, ".."), { recursive: true });
