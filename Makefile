@@ -4,6 +4,8 @@
 
 DENO := node_modules/.bin/deno
 STAMP := node_modules/.setup-done
+# nvcc from PATH or /usr/local/cuda (empty when absent: `make test` then skips the CUDA build).
+NVCC ?= $(shell command -v nvcc 2>/dev/null || (test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc))
 
 .PHONY: setup demo corpus test bench ok fmt lint clean wasm sanitize cuda
 
@@ -83,7 +85,6 @@ sanitize: build/sanitize_ops
 # copies). Fatbin for sm_80 (A100) and sm_90 (H100/H200); `make cuda CUDA_ARCH=-arch=sm_90` builds
 # one architecture (the GPU check script does). nvcc from PATH or /usr/local/cuda; no cuBLAS at
 # build time (src/tensor/cuda_backend.ts may load it at run time).
-NVCC ?= $(shell command -v nvcc 2>/dev/null || (test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc))
 CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90
 CUDA_SRC := $(wildcard cuda/*.cu)
 CUDA_HDR := $(wildcard cuda/*.cuh) ffi/ops.h
