@@ -475,8 +475,12 @@ export function makeTrainStage(opts: TrainStageOptions = {}) {
             await opts.afterCheckpoint?.(info);
           };
           for (let epoch = state.epoch + 1; epoch <= epochs; epoch++) {
-            const bar = ctx.progress.bar(`train epoch ${epoch}/${epochs}`, { unit: "steps" });
             let batchesDone = epoch === state.epoch + 1 ? state.batches_done : 0;
+            const plan = epochBatches(train.utts.map((u) => u.duration), trainSampler, epoch);
+            const bar = ctx.progress.bar(`train epoch ${epoch}/${epochs}`, {
+              unit: "steps",
+              total: plan.length - batchesDone, // steps left in the epoch: the bar shows an ETA
+            });
             for await (
               const batch of trainEpoch(store, train.utts, trainSampler, {
                 epoch,
