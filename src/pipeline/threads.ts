@@ -7,4 +7,3 @@ export function defaultThreads(): number {
   const env = Number(Deno.env.get("CONMAMBA_THREADS"));
   return Number.isInteger(env) && env > 0 ? env : navigator.hardwareConcurrency;
 }
-
