@@ -64,20 +64,47 @@ export function topK(x: Float64Array, k: number): number[] {
   return idx;
 }
 
-export function jointBeamSearch(s: JointScorers, o: JointSearchOptions): SearchResult {
-  const k = o.beamSize, V = s.V;
-  let alive: Hyp[] = [{ tokens: [o.bos], score: 0, ctc: s.ctc?.initial(o.bos) ?? null }];
-  const finished: Finished[] = [];
-  let lastNormalised: { hyp: Hyp; norm: number }[] = [];
-  const ctcRow = new Float64Array(V);
-  for (let t = 0; t < o.maxSteps && finished.length < k && alive.length > 0; t++) {
-    const att = s.attention(alive.map((h) => h.tokens));
-    const lm = o.lmWeight !== 0 && s.lm ? s.lm(alive.map((h) => h.tokens)) : null;
+/**
+ * One utterance's search as a state that advances one step at a time, so that several
+ * utterances can share each decoder call (searchBatch); jointBeamSearch is the one-utterance
+ * loop over it. `histories()` gives the alive hypotheses' tokens (bos first, all of length
+ * step + 1), `advance` takes their attention (and LM) log-prob rows and does the step's top-k,
+ * eos and finish bookkeeping; `done` once k are finished, the steps are spent or none is alive.
+ */
+export class JointSearchState {
+  private alive: Hyp[];
+  private readonly finished: Finished[] = [];
+  private lastNormalised: { hyp: Hyp; norm: number }[] = [];
+  private readonly ctcRow: Float64Array;
+  private t = 0;
+
+  constructor(
+    private readonly ctc: CtcPrefixScorer | null,
+    private readonly V: number,
+    private readonly o: JointSearchOptions,
+  ) {
+    this.alive = [{ tokens: [o.bos], score: 0, ctc: ctc?.initial(o.bos) ?? null }];
+    this.ctcRow = new Float64Array(V);
+  }
+
+  get done(): boolean {
+    return !(this.t < this.o.maxSteps && this.finished.length < this.o.beamSize &&
+      this.alive.length > 0);
+  }
+
+  histories(): number[][] {
+    return this.alive.map((h) => h.tokens);
+  }
+
+  /** One step; att[h] (and lm[h], when the LM weight is not 0) for the h-th of histories(). */
+  advance(att: ArrayLike<number>[], lm: ArrayLike<number>[] | null): void {
+    const o = this.o, k = o.beamSize, V = this.V, t = this.t, alive = this.alive;
+    const scorer = this.ctc, ctcRow = this.ctcRow;
     // Candidate (slot h, token v) at h * V + v, its length-normalised score. The CTC scores of
     // all tokens come from one pass per slot; CTC states are made for the kept candidates only.
     const norm = new Float64Array(alive.length * V);
     alive.forEach((hyp, h) => {
-      const ctc = s.ctc && hyp.ctc ? s.ctc.scoreAll(hyp.ctc, ctcRow) : null;
+      const ctc = scorer && hyp.ctc ? scorer.scoreAll(hyp.ctc, ctcRow) : null;
       for (let v = 0; v < V; v++) {
         let sv = (1 - o.ctcWeight) * att[h][v];
         if (lm) sv += o.lmWeight * lm[h][v];
@@ -89,29 +116,47 @@ export function jointBeamSearch(s: JointScorers, o: JointSearchOptions): SearchR
       }
     });
     const next: Hyp[] = [];
-    lastNormalised = [];
+    this.lastNormalised = [];
     for (const i of topK(norm, k)) {
       const h = Math.floor(i / V), v = i - h * V, parent = alive[h];
       const hyp: Hyp = {
         tokens: [...parent.tokens, v],
         score: norm[i] * (t + 1),
-        ctc: s.ctc && parent.ctc && v !== o.blank ? s.ctc.extend(parent.ctc, v).state : null,
+        ctc: scorer && parent.ctc && v !== o.blank ? scorer.extend(parent.ctc, v).state : null,
       };
       if (v === o.eos) {
-        if (finished.length < k) finished.push({ tokens: hyp.tokens.slice(1), score: norm[i] });
+        if (this.finished.length < k) {
+          this.finished.push({ tokens: hyp.tokens.slice(1), score: norm[i] });
+        }
       } else {
         next.push(hyp);
-        lastNormalised.push({ hyp, norm: norm[i] });
+        this.lastNormalised.push({ hyp, norm: norm[i] });
       }
     }
-    alive = next;
+    this.alive = next;
+    this.t++;
   }
-  // Not enough finished: the alive ones join, in slot order, with their last normalised score.
-  for (const { hyp, norm } of lastNormalised) {
-    if (finished.length >= k) break;
-    finished.push({ tokens: hyp.tokens.slice(1), score: norm });
+
+  result(): SearchResult {
+    const k = this.o.beamSize, finished = [...this.finished];
+    // Not enough finished: the alive ones join, in slot order, with their last normalised score.
+    for (const { hyp, norm } of this.lastNormalised) {
+      if (finished.length >= k) break;
+      finished.push({ tokens: hyp.tokens.slice(1), score: norm });
+    }
+    const nbest = finished.sort((a, b) => b.score - a.score);
+    const best = nbest.length ? nbest[0].tokens.slice(0, -1) : []; // drop the (assumed eos) last token
+    return { best, finished: nbest };
   }
-  const nbest = [...finished].sort((a, b) => b.score - a.score);
-  const best = nbest.length ? nbest[0].tokens.slice(0, -1) : []; // drop the (assumed eos) last token
-  return { best, finished: nbest };
+}
+
+export function jointBeamSearch(s: JointScorers, o: JointSearchOptions): SearchResult {
+  const state = new JointSearchState(s.ctc, s.V, o);
+  while (!state.done) {
+    const hs = state.histories();
+    const att = s.attention(hs);
+    const lm = o.lmWeight !== 0 && s.lm ? s.lm(hs) : null;
+    state.advance(att, lm);
+  }
+  return state.result();
 }

@@ -43,7 +43,7 @@ import { defineStage } from "../pipeline/stage.ts";
 import { defaultThreads } from "../pipeline/threads.ts";
 import { scoreCorpus, splitWords } from "../score/wer.ts";
 import { Tape } from "../tensor/autograd.ts";
-import { searchUtterance } from "../decode/s2s_search.ts";
+import { searchBatch } from "../decode/s2s_search.ts";
 import { objectives } from "../train/objectives.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { SCAN_MAX_STATE } from "../tensor/mamba_ops.ts";
@@ -225,8 +225,9 @@ export interface ValidSettings {
 /**
  * Validation (§8.9, §9.4, §9.5), model in eval mode, normaliser frozen: the recipe's loss per
  * batch; CTC: greedy WER and CER; S2S: teacher-forced ACC, and WER / CER of the validation
- * searcher when `search` is given (each utterance of the batch searched on its own rows, over
- * the padded encoder output of its batch, as the original's batched searcher sees it).
+ * searcher when `search` is given (the batch's utterances searched in lockstep by searchBatch,
+ * each on its own rows of the padded encoder output, as the original's batched searcher sees
+ * them; bit for bit the per-utterance search).
  */
 export async function validate(
   model: AsrModel,
@@ -266,29 +267,22 @@ export async function validate(
     } finally {
       be.resetStep();
     }
-    for (let b = 0; b < B; b++) {
-      const rows = lp.subarray(b * frames * V, (b + 1) * frames * V);
-      if (!s2s) hyps.set(batch.ids[b], words(ctcGreedy(rows, V, lens[b], o.blank)));
-      else if (o.search) {
-        const d = enc.length / (B * frames);
-        const res = ctx.tape.noGrad(() =>
-          searchUtterance(
-            model,
-            ctx,
-            enc.subarray(b * frames * d, (b + 1) * frames * d),
-            rows,
-            lens[b],
-            {
-              ...o.search!,
-              temperature: 1, // the validation searcher (§9.4)
-              bos: o.bos,
-              eos: o.eos,
-              blank: o.blank,
-            },
-          )
-        );
-        hyps.set(batch.ids[b], words(res.best));
+    if (!s2s) {
+      for (let b = 0; b < B; b++) {
+        const rows = lp.subarray(b * frames * V, (b + 1) * frames * V);
+        hyps.set(batch.ids[b], words(ctcGreedy(rows, V, lens[b], o.blank)));
       }
+    } else if (o.search) {
+      const res = ctx.tape.noGrad(() =>
+        searchBatch(model, ctx, enc, lp, lens, {
+          ...o.search!,
+          temperature: 1, // the validation searcher (§9.4)
+          bos: o.bos,
+          eos: o.eos,
+          blank: o.blank,
+        })
+      );
+      res.forEach((r, b) => hyps.set(batch.ids[b], words(r.best)));
     }
   }
   const refs = new Map(utts.map((u) => [u.id, splitWords(text.get(u.id)!)]));
