@@ -37,3 +37,12 @@ static inline unsigned cm_blocks(int64_t n, int threads) {
 #define CM_FOR(i, n) \
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (int64_t)(n); \
        i += (int64_t)gridDim.x * blockDim.x)
+
+/* The matmul precision mode cm_matmul uses now (runtime.cu; cm_cuda_set_matmul_precision sets
+ * it): 0 fp32 SIMT (default), 1 bf16 tensor cores (ours), 2 cuBLAS fp32, 3 cuBLAS bf16; modes
+ * 2 / 3 read as 0 / 1 when cuBLAS did not load, and 1 as 0 below sm_80. */
+int cm_matmul_precision();
+
+/* Records the first error (as cm_note_error) from a message: failures that are not CUDA error
+ * codes, e.g. a cuBLAS status. */
+void cm_note_failure(const char* what);

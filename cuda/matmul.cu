@@ -17,17 +17,19 @@
  * batch strides (0: A or B shared by every batch; C must not be shared by several batches, which
  * no caller does). The 128 x 128 shape is capped at 128 registers (2 blocks per SM; ptxas reports
  * 8-24 bytes of spill): untimed, since this machine has no GPU; dropping the `2` of its
- * __launch_bounds__ gives 156 registers without spills, 1 block per SM. */
+ * __launch_bounds__ gives 156 registers without spills, 1 block per SM.
+ *
+ * This kernel is matmul precision mode 0, the default and the reference path. Modes 1-3 (our bf16
+ * tensor-core kernel, cuBLAS fp32 / bf16 loaded at run time) are chosen by the runtime's setting
+ * (cm_cuda_set_matmul_precision) and fall back here when the machine lacks them; see
+ * matmul.cuh, matmul_bf16.cu and cublas_loader.cu. */
 #include "common.cuh"
+#include "matmul.cuh"
 
 namespace {
 
 constexpr int kThreads = 256;
 constexpr int kPad = 4; /* shared rows padded by 4 floats: conflict-free transposing stores */
-
-struct MatmulArgs {
-  int batch, m, n, k, lda, ldb, ldc, stride_a, stride_b, stride_c, trans_a, trans_b, accumulate;
-};
 
 template <int BM, int BN, int BK, int TM, int TN, bool TA, bool TB>
 __global__ void __launch_bounds__(kThreads, (TM * TN > 16 ? 2 : 4))
@@ -169,19 +171,6 @@ __global__ void __launch_bounds__(kThreads, (TM * TN > 16 ? 2 : 4))
   }
 }
 
-int sm_count() {
-  static int sms = 0;
-  if (sms <= 0) {
-    int dev = 0, v = 0;
-    if (cudaGetDevice(&dev) == cudaSuccess &&
-        cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) == cudaSuccess && v > 0)
-      sms = v;
-    else
-      sms = 108;
-  }
-  return sms;
-}
-
 template <int BM, int BN, int BK, int TM, int TN>
 void launch(const MatmulArgs& q, const float* a, const float* b, const float* bias, float* c) {
   int64_t ntiles = (q.n + BN - 1) / BN, mtiles = (q.m + BM - 1) / BM;
@@ -199,17 +188,46 @@ void launch(const MatmulArgs& q, const float* a, const float* b, const float* bi
 
 }  // namespace
 
+int matmul_sm_count() {
+  static int sms = 0;
+  if (sms <= 0) {
+    int dev = 0, v = 0;
+    if (cudaGetDevice(&dev) == cudaSuccess &&
+        cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) == cudaSuccess && v > 0)
+      sms = v;
+    else
+      sms = 108;
+  }
+  return sms;
+}
+
+int matmul_cc_major() {
+  static int major = -1;
+  if (major < 0) {
+    int dev = 0, v = 0;
+    if (cudaGetDevice(&dev) == cudaSuccess &&
+        cudaDeviceGetAttribute(&v, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess)
+      major = v;
+    else
+      major = 0;
+  }
+  return major;
+}
+
 void cm_matmul(const cm_matmul_params* p, const float* a, const float* b, const float* bias,
                float* c) {
   if (p->batch <= 0 || p->m <= 0 || p->n <= 0) return;
   MatmulArgs q{p->batch,    p->m,        p->n,        p->k,       p->lda,
                p->ldb,      p->ldc,      p->stride_a, p->stride_b, p->stride_c,
                p->trans_a,  p->trans_b,  p->accumulate};
-  /* TODO(bf16 tensor cores, later issue): a bf16/TF32 tensor-core path (mma.sync / wgmma on sm_90)
-   * would be chosen here for large m, n, k behind an opt-in flag; it changes the arithmetic (input
-   * rounding, blocked k order), so the fp32 SIMT kernel below stays the reference path. */
+  /* The runtime's precision mode (cm_cuda_set_matmul_precision; 0 unless a caller opts in):
+   * 2 / 3 cuBLAS fp32 / bf16 when it loaded and takes the arguments, 1 / 3 our bf16 tensor-core
+   * kernel on sm_80+, else (and always in mode 0) the fp32 SIMT kernel below, the reference. */
+  const int mode = cm_matmul_precision();
+  if ((mode == 2 || mode == 3) && cublas_matmul(q, a, b, bias, c, mode == 3)) return;
+  if ((mode == 1 || mode == 3) && matmul_bf16_tc(q, a, b, bias, c)) return;
   int64_t big_tiles = (int64_t)((p->m + 127) / 128) * ((p->n + 127) / 128) * p->batch;
-  if (big_tiles >= sm_count())
+  if (big_tiles >= matmul_sm_count())
     launch<128, 128, 8, 8, 8>(q, a, b, bias, c);
   else
     launch<64, 64, 8, 4, 4>(q, a, b, bias, c);

@@ -156,3 +156,48 @@ int cm_cuda_synchronize(void) {
 }
 
 }  // extern "C"
+
+/* ---- matmul precision (cuda/matmul.cuh) ------------------------------------------------------
+ * 0 fp32 SIMT kernel (the default; the parity suite's fp32 bounds), 1 our bf16 tensor-core
+ * kernel, 2 cuBLAS fp32, 3 cuBLAS with bf16 inputs. cuBLAS is loaded (dlopen) the first time a
+ * mode >= 2 is asked for or cm_cuda_cublas_available() is called, not by cm_cuda_init: loading
+ * libcublas/libcublasLt and creating a handle costs time and device memory that the default mode
+ * never needs (the backend is also opened just to probe for a GPU). */
+#include "matmul.cuh"
+
+static int g_matmul_mode = 0;
+
+void cm_note_failure(const char* what) {
+  if (g_error[0] != 0) return;
+  snprintf(g_error, sizeof g_error, "%s", what);
+}
+
+int cm_matmul_precision() {
+  int mode = g_matmul_mode;
+  if (mode >= 2 && !cublas_load()) mode -= 2;
+  if (mode == 1 && matmul_cc_major() < 8) mode = 0;
+  return mode;
+}
+
+extern "C" {
+
+/* Selects the matmul path for every later cm_matmul (see above); a mode outside 0-3 keeps the
+ * current one and is reported by cm_cuda_last_error. */
+void cm_cuda_set_matmul_precision(int mode) {
+  if (mode < 0 || mode > 3) {
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             "cm_cuda_set_matmul_precision: mode %d is not 0-3 (fp32, bf16, cublas fp32, "
+             "cublas bf16)", mode);
+    cm_note_failure(msg);
+    return;
+  }
+  g_matmul_mode = mode;
+  if (mode >= 2) cublas_load();
+}
+
+/* The mode cm_matmul uses now: the one set, less what this machine cannot run (2 -> 0 and
+ * 3 -> 1 without cuBLAS, 1 -> 0 below sm_80). */
+int cm_cuda_get_matmul_precision(void) { return cm_matmul_precision(); }
+
+}  // extern "C"

@@ -5,7 +5,8 @@
 #      Wasm kernels (the parity suite's reference),
 #   2. build the CUDA library for sm_90 (`make cuda CUDA_ARCH=-arch=sm_90`),
 #   3. run the parity suite (tests/cuda/: every op, CUDA against Wasm on the same random inputs,
-#      plus one training step of a tiny model on each backend),
+#      plus one training step of a tiny model on each backend), then again with the matmul on
+#      bf16 tensor cores and through cuBLAS fp32 / bf16 (loaded at run time) while time allows,
 #   4. run the GPU benchmark (bench/gpu_bench.ts: training-step throughput and MFU for
 #      conmamba_small and conmamba_large, the selective scan's bandwidth vs a device-to-device
 #      copy, our matmul vs torch.matmul),
@@ -159,6 +160,52 @@ if [ "$BUILD" = ok ]; then
 fi
 log "parity: $PARITY"
 
+# ---- 3b. parity with the other matmul paths ------------------------------------------------
+# bf16 tensor cores (CudaBackend.setMatmulPrecision("bf16"), the whole suite with its bf16
+# bounds), then cuBLAS fp32 and bf16 (loaded at run time; only the cases with matrix products and
+# the training step). Each only while the benchmark keeps 4 minutes.
+if [ -z "${CONMAMBA_CUBLAS:-}" ] && ! ldconfig -p 2>/dev/null | grep -q 'libcublas\.so' &&
+  ! ls /usr/local/cuda/lib64/libcublas.so* > /dev/null 2>&1; then
+  # No system cuBLAS: PyTorch's wheel carries one (site-packages/nvidia/cublas/lib).
+  cublas_dir=$(python3 -c 'import nvidia.cublas as m, os; print(os.path.join(list(m.__path__)[0], "lib"))' 2>/dev/null)
+  cublas_lib=$(ls "$cublas_dir"/libcublas.so.* 2>/dev/null | head -n 1)
+  [ -n "$cublas_lib" ] && export CONMAMBA_CUBLAS=$cublas_lib && log "cuBLAS: $cublas_lib (PyTorch's)"
+fi
+PARITY_MODES=""
+case "$PARITY" in "not run"*) ;; *)
+  for variant in "bf16 ours" "fp32 cublas" "bf16 cublas"; do
+    prec=${variant% *} lib=${variant#* }
+    budget=$(($(left) - 240))
+    [ "$budget" -gt 120 ] && budget=120
+    if [ "$budget" -lt 45 ]; then
+      PARITY_MODES="$PARITY_MODES; $prec $lib: not run (no time left)"
+      continue
+    fi
+    filter=()
+    [ "$lib" = cublas ] && filter=(--filter "/matmul|conv2d|training step|report/")
+    tag="${prec}_$lib"
+    log "parity suite, matmul $prec $lib (at most $budget s)"
+    CONMAMBA_PARITY_PRECISION=$prec CONMAMBA_PARITY_CUBLAS=$([ "$lib" = cublas ] && echo 1 || echo 0) \
+      CONMAMBA_PARITY_REPORT="$RES/parity_$tag.md" timeout "$budget" \
+      "$DENO" test -A --no-check tests/cuda/parity_test.ts "${filter[@]}" > "$RES/parity_$tag.log" 2>&1
+    rc=$?
+    used=$(grep -o 'matmul [a-z0-9]* [a-z]*\(, cuBLAS [^)]*\)\?' "$RES/parity_$tag.log" | head -n 1)
+    summary=$(grep -E '^(ok|FAILED) \|' "$RES/parity_$tag.log" | tail -n 1)
+    if [ $rc -eq 124 ]; then
+      result="timed out after $budget s"
+    elif [ $rc -eq 0 ]; then
+      result="passed ($summary)"
+    else
+      result="FAILED ($summary)"
+      STATUS=1
+      grep -E 'FAILED|error' "$RES/parity_$tag.log" | head -n 20 >&2
+    fi
+    PARITY_MODES="$PARITY_MODES; $prec $lib [${used:-mode not reported}]: $result"
+    log "parity $prec $lib: $result"
+  done
+  ;;
+esac
+
 # ---- 4. benchmark --------------------------------------------------------------------------
 BENCH="not run (build failed)"
 rm -f "$RES/bench.md"
@@ -202,6 +249,20 @@ SECTION="$RES/gpu_results_section.md"
     tail -n +5 "$RES/parity.md" | grep -v '| \*\*no\*\* |$' || true
     echo
     echo "</details>"
+  fi
+  if [ -n "$PARITY_MODES" ]; then
+    echo
+    echo "Parity with the other matmul paths (precision, library [what ran]): ${PARITY_MODES#; }."
+    for f in "$RES"/parity_bf16_ours.md "$RES"/parity_fp32_cublas.md "$RES"/parity_bf16_cublas.md; do
+      [ -f "$f" ] || continue
+      echo
+      echo "<details><summary>$(basename "$f" .md): matrix-product rows and rows over their bound</summary>"
+      echo
+      head -n 4 "$f"
+      tail -n +5 "$f" | grep -E 'matmul|conv2d|training|\| \*\*no\*\* \|$' || true
+      echo
+      echo "</details>"
+    done
   fi
   echo
   echo "Benchmark (bench/gpu_bench.ts): $BENCH."

@@ -28,7 +28,24 @@ const RUNTIME = {
   cm_cuda_download: { parameters: ["buffer", "u64", "u64"], result: "i32" },
   cm_cuda_copy: { parameters: ["u64", "u64", "u64"], result: "i32" },
   cm_cuda_synchronize: { parameters: [], result: "i32" },
+  cm_cuda_set_matmul_precision: { parameters: ["i32"], result: "void" },
+  cm_cuda_get_matmul_precision: { parameters: [], result: "i32" },
+  cm_cuda_cublas_available: { parameters: [], result: "i32" },
 } as const;
+
+/** The matmul's input precision: fp32 (the SIMT kernel, the default) or bf16 (tensor cores). */
+export type MatmulPrecision = "fp32" | "bf16";
+
+/**
+ * The library's matmul modes (cuda/matmul.cuh): 0 our fp32 SIMT kernel, 1 our bf16 tensor-core
+ * kernel (sm_80+), 2 cuBLAS fp32, 3 cuBLAS bf16 (cuBLAS loaded at run time when present).
+ */
+const MATMUL_MODES: readonly { precision: MatmulPrecision; library: "ours" | "cublas" }[] = [
+  { precision: "fp32", library: "ours" },
+  { precision: "bf16", library: "ours" },
+  { precision: "fp32", library: "cublas" },
+  { precision: "bf16", library: "cublas" },
+];
 
 /** The runtime's exported names (the export test checks the library has exactly these + ops). */
 export const CUDA_RUNTIME_SYMBOLS: readonly string[] = Object.keys(RUNTIME);
@@ -180,6 +197,36 @@ export class CudaBackend implements Backend {
     });
     const ptrs = args.map((a) => a === null ? 0n : BigInt(a.storage.ptr + 4 * (a.offset ?? 0)));
     (this.#lib.symbols[`cm_${name}`] as (...a: unknown[]) => void)(block, ...ptrs);
+  }
+
+  /**
+   * Selects how every later matmul runs: "fp32" (default; the fp32 SIMT kernel, what the parity
+   * suite's fp32 bounds are for) or "bf16" (inputs rounded to bf16, fp32 accumulation, on tensor
+   * cores). With `cublas: true` the product goes through cuBLAS when the library found one at
+   * run time (see `cublasVersion`), else through our kernel of that precision. `matmulMode`
+   * says what is used now.
+   */
+  setMatmulPrecision(precision: MatmulPrecision, o: { cublas?: boolean } = {}): void {
+    this.#live();
+    if (precision !== "fp32" && precision !== "bf16") {
+      throw new CudaError(`matmul precision must be "fp32" or "bf16", got "${precision}"`);
+    }
+    const mode = (precision === "bf16" ? 1 : 0) + (o.cublas ? 2 : 0);
+    this.#lib.symbols.cm_cuda_set_matmul_precision(mode);
+    this.#check(0, "setMatmulPrecision");
+  }
+
+  /** The matmul path in use (after falling back from what this machine lacks). */
+  matmulMode(): { precision: MatmulPrecision; library: "ours" | "cublas" } {
+    this.#live();
+    const mode = this.#lib.symbols.cm_cuda_get_matmul_precision() as number;
+    return MATMUL_MODES[mode] ?? MATMUL_MODES[0];
+  }
+
+  /** cuBLAS's version (e.g. 120903) when the library could load it at run time, else 0. */
+  cublasVersion(): number {
+    this.#live();
+    return this.#lib.symbols.cm_cuda_cublas_available() as number;
   }
 
   /** Waits for every queued op; throws the first kernel or launch error since the last check. */

@@ -11,9 +11,12 @@
  *                      independent of the thread split, so every comparison is exact. This runs
  *                      the whole harness (cases, coverage, comparison, report) without a GPU:
  *                      CONMAMBA_PARITY_BACKEND=wasm2 deno test -A tests/cuda/parity_test.ts
- *   CONMAMBA_PARITY_PRECISION=bf16  looser bounds for the matrix products (and what depends on
- *                      them) when the CUDA matmul rounds its inputs to bf16 (the recipe's mixed
- *                      precision); default fp32.
+ *   CONMAMBA_PARITY_PRECISION=bf16  the CUDA matmul rounds its inputs to bf16 (tensor cores, the
+ *                      recipe's mixed precision: CudaBackend.setMatmulPrecision("bf16")), with
+ *                      looser bounds for the matrix products (and what depends on them);
+ *                      default fp32.
+ *   CONMAMBA_PARITY_CUBLAS=1        the CUDA matmul goes through cuBLAS (loaded at run time) in
+ *                      that precision; where no cuBLAS loads, our kernel runs (the log says).
  *   CONMAMBA_PARITY_REPORT=path     also writes the table of measured errors (markdown) there.
  *
  * Where CUDA cannot run (no library, no driver, no GPU) the CUDA tests are registered with
@@ -176,7 +179,17 @@ async function openBackends(): Promise<{ ref: Recording; cand: Recording }> {
 
 const pair = IGNORE ? null : await openBackends();
 if (pair) {
-  const label = pair.cand.inner instanceof CudaBackend ? pair.cand.inner.deviceName : "2 threads";
+  let label = "2 threads";
+  if (pair.cand.inner instanceof CudaBackend) {
+    const cuda = pair.cand.inner;
+    const cublas = Deno.env.get("CONMAMBA_PARITY_CUBLAS") === "1";
+    if (PRECISION === "bf16" || cublas) {
+      cuda.setMatmulPrecision(PRECISION === "bf16" ? "bf16" : "fp32", { cublas });
+    }
+    const mm = cuda.matmulMode();
+    label = `${cuda.deviceName}; matmul ${mm.precision} ${mm.library}` +
+      (cublas ? `, cuBLAS ${cuda.cublasVersion() || "not found"}` : "");
+  }
   console.log(`parity suite: ${MODE} (${label}) against Wasm, ${PRECISION} bounds`);
   globalThis.addEventListener("unload", () => {
     pair.ref.close();
