@@ -48,6 +48,7 @@ import { objectives } from "../train/objectives.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { SCAN_MAX_STATE } from "../tensor/mamba_ops.ts";
 import { createBackend } from "../tensor/compute_backend.ts";
+import { CudaBackend } from "../tensor/cuda_backend.ts";
 import { loadTokenizer } from "../text/model_file.ts";
 import type { Tokenizer } from "../text/tokenizer.ts";
 import { type Batch, makeBatch, trainEpoch, type Utterance } from "../train/batches.ts";
@@ -95,6 +96,7 @@ const OWN_KEYS = [
   "valid_beam_size",
   "ctc_weight_decode",
   "max_decode_ratio",
+  "precision",
 ] as const;
 
 type Keys = (typeof OWN_KEYS)[number] | keyof ModelConfig;
@@ -404,6 +406,17 @@ export function makeTrainStage(opts: TrainStageOptions = {}) {
       const s2s = c.decoder_module !== null;
 
       const be = await createBackend(opts.threads ?? defaultThreads());
+      if (be instanceof CudaBackend && c.precision === "bf16") {
+        // The recipe's bf16 autocast, as far as this build goes: matrix products take bf16 inputs
+        // with fp32 accumulation; weights, optimiser state, norms and losses stay fp32 (G26).
+        be.setMatmulPrecision("bf16");
+      }
+      ctx.progress.log(
+        `train: computing on ${be.name}` +
+          (be instanceof CudaBackend
+            ? ` (${be.deviceName}, matmul ${be.matmulMode().precision})`
+            : ` (${be.threads} threads, fp32)`),
+      );
       const keptDir = join(ctx.scratch, "kept");
       const logPath = join(ctx.scratch, "train_log.jsonl");
       await Deno.mkdir(keptDir, { recursive: true });
