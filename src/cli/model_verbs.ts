@@ -25,6 +25,18 @@ import { WasmBackend } from "../tensor/wasm_backend.ts";
 import { print, table } from "./format.ts";
 import type { Product } from "./product.ts";
 
+/** The paper's #Params column (millions), by the original's experiment name (CONMAMBA_SPEC.md §12). */
+export const PAPER_PARAMS_M: Record<string, number> = {
+  conformer_S_S2S: 13.3,
+  conmamba_S_S2S: 14.1,
+  conmambamamba_S_S2S: 15.0, // the published yaml gives 14.57 M (§5.3, G10): a paper misprint
+  conformer_L_S2S: 109.1,
+  conmamba_L_S2S: 115.2,
+  conmambamamba_L_S2S: 122.9,
+  conformer_L_CTC: 28.8,
+  conmamba_L_CTC: 31.6,
+};
+
 async function withModel<C extends object, T>(
   product: Product<C>,
   experiment: string,
@@ -83,7 +95,7 @@ export async function paramsVerb<C extends object>(
   rest: string[],
   opts: { json?: boolean },
 ): Promise<number> {
-  return await withModel(product, experiment, rest, 1, (model) => {
+  return await withModel(product, experiment, rest, 1, (model, c) => {
     if (opts.json) {
       const tensors = [...model.namedParameters()].map(([name, p]) => ({
         name,
@@ -94,7 +106,15 @@ export async function paramsVerb<C extends object>(
     } else {
       const { total, rows } = parameterTable(model);
       print(table(rows));
-      print(`${experiment}: ${(total / 1e6).toFixed(1)} M trainable parameters`);
+      const paper = PAPER_PARAMS_M[c.experiment];
+      const ours = (total / 1e6).toFixed(1);
+      const note = paper === undefined
+        ? ""
+        : Number(ours) === paper
+        ? ` (the paper: ${paper} M)`
+        : ` (the paper prints ${paper} M; CONMAMBA_SPEC.md §5.3 / G10: the original's yaml gives ` +
+          `this count, the paper's figure is not reproducible from it)`;
+      print(`${experiment}: ${ours} M trainable parameters${note}`);
     }
     return Promise.resolve(0);
   });
