@@ -2,13 +2,16 @@
  * `deno task bench [name...]`: benchmarks as markdown tables, each with a baseline measured in
  * the same run. Names: pipeline, fbank, tokenizer, gemm, scan, decode (real-time factor of the
  * searches, 1 thread vs all), train (training step throughput, 1 thread vs all), model (forward
- * and forward + backward per second of audio, beside the stated PyTorch figure) (default: all).
+ * and forward + backward per second of audio, beside the stated PyTorch figure), floors (GPU
+ * FLOP and byte floors of a conmamba_large step, computed without running a kernel) (default:
+ * all).
  * With --json the last line is one JSON object: gemm's rows
  * ({"rows":[{"shape", "ours_gflops_1t", ...}]}).
  */
 import { audioBench } from "./audio_bench.ts";
 import { decodeBench, decodeTable } from "./decode_bench.ts";
 import { gemmBench, gemmTable } from "./ops_matmul.ts";
+import { floorsBench, floorsTable } from "./gpu_floors.ts";
 import { modelBench, modelTable } from "./model_bench.ts";
 import { pipelineBench, type Row } from "./pipeline_bench.ts";
 import { scanBench, scanTable } from "./ops_scan.ts";
@@ -37,6 +40,14 @@ const BENCHES: Record<string, () => Promise<void>> = {
     console.log(`\n### decoding (Wasm), real-time factor\n\n${decodeTable(await decodeBench())}`),
   train: async () =>
     console.log(`\n### training step (Wasm, 1 thread vs all)\n\n${trainTable(await trainBench())}`),
+  floors: () => {
+    console.log(
+      `\n### GPU floors: conmamba_large S2S step (computed, no GPU)\n\n${
+        floorsTable(floorsBench())
+      }`,
+    );
+    return Promise.resolve();
+  },
   model: async () =>
     console.log(
       `\n### model forward and forward + backward (Wasm)\n\n${modelTable(await modelBench())}`,
