@@ -16,6 +16,7 @@ import {
 import { readNpy } from "../../src/io/npy.ts";
 import { WasmBackend } from "../../src/tensor/wasm_backend.ts";
 import { fbankReference } from "./fbank_reference.ts";
+import { relL2 } from "../fixtures/compare.ts";
 
 const GOLDEN = fileURLToPath(new URL("../fixtures/golden/fbank/", import.meta.url));
 
@@ -42,15 +43,6 @@ globalThis.addEventListener("unload", () => {
   be.close();
   be1.close();
 });
-
-function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
 Deno.test("fbank constants match the spec's sanity values (Appendix A)", () => {
   const s = SETTINGS.S2S_small_nfft400_win25;

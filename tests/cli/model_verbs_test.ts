@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readNpy } from "../../src/io/npy.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";
+import { relL2 } from "../fixtures/compare.ts";
 
 const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 const FIX = fileURLToPath(new URL("../fixtures/", import.meta.url));
@@ -67,15 +68,6 @@ Deno.test("params: the human table ends with the total in millions", async () =>
     /conmambamamba_small: 14\.6 M trainable parameters \(the paper prints 15 M/,
   );
 });
-
-function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
 Deno.test("forward on the original's golden weights reproduces its outputs", async () => {
   const g = join(FIX, "golden", "S2S_conmamba_small_d32");

@@ -19,27 +19,12 @@ import type { Backend } from "../../src/tensor/backend.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { roundHalfEven } from "../../src/util/math.ts";
 import { randn, withBackend } from "../ops/helpers.ts";
+import { goldenF32 as f32, relL2 } from "../fixtures/compare.ts";
 
 const CASE = new URL("../fixtures/golden/S2S_conformer_small_d32/", import.meta.url).pathname;
 const STATEDICTS = new URL("../fixtures/statedicts/", import.meta.url).pathname;
 const OPTS: ConformerLayerOptions = { dModel: 32, dFfn: 64, heads: 4 };
 const P = "Transformer.encoder.";
-
-function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
-
-function f32(f: SafeTensorsFile, name: string): Float32Array {
-  const t = f.tensors.get(name);
-  if (!t || t.dtype !== "F32") throw new Error(`golden tensor ${name} missing or not F32`);
-  return t.data;
-}
 
 /** The `Transformer.encoder.*` tensors with the prefix stripped. */
 function encoderPart(f: SafeTensorsFile): SafeTensorsFile {

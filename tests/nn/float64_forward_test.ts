@@ -52,6 +52,7 @@ import {
   matmulRef,
   selectiveScanRef,
 } from "../ops/reference.ts";
+import { relL2 } from "../fixtures/compare.ts";
 
 const TOL = 2e-6;
 const B = 2, T = 24, MELS = 16, D = 16, V = 12, HEADS = 2, KERNEL = 7;
@@ -311,17 +312,6 @@ function decoderRef(p: Params, mem: F64): Map<string, F64> {
 }
 
 // ---- the model side ---------------------------------------------------------------------------
-
-function relL2(got: ArrayLike<number>, ref: ArrayLike<number>): number {
-  if (got.length !== ref.length) return Infinity;
-  let num = 0, den = 0;
-  for (let i = 0; i < ref.length; i++) {
-    num += (got[i] - ref[i]) ** 2;
-    den += ref[i] ** 2;
-  }
-  const e = Math.sqrt(num / den);
-  return Number.isNaN(e) ? Infinity : e;
-}
 
 /** Compares every reference tensor with the model's one of the same name; all must exist. */
 function compare(label: string, got: Map<string, Float32Array>, ref: Map<string, F64>): void {

@@ -13,26 +13,11 @@ import { Tape } from "../../src/tensor/autograd.ts";
 import { ctcLoss } from "../../src/tensor/loss_ops.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { WasmBackend } from "../../src/tensor/wasm_backend.ts";
+import { goldenF32 as f32, relL2 } from "../fixtures/compare.ts";
 
 const FIX = new URL("../fixtures/golden/", import.meta.url).pathname;
 const CASE = FIX + "CTC_conmamba_large_d32/";
 const OPTS = { dModel: 32, dFfn: 64, numEncoderLayers: 2, vocab: 31 };
-
-function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
-
-function f32(f: SafeTensorsFile, name: string): Float32Array {
-  const t = f.tensors.get(name);
-  if (!t || t.dtype !== "F32") throw new Error(`golden tensor ${name} missing or not F32`);
-  return t.data;
-}
 
 async function withModel(
   threads: number,

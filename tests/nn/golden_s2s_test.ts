@@ -15,6 +15,7 @@ import { Tape } from "../../src/tensor/autograd.ts";
 import { adamStep } from "../../src/tensor/optimizer_ops.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { WasmBackend } from "../../src/tensor/wasm_backend.ts";
+import { goldenF32 as f32, goldenInts as ints, relL2 } from "../fixtures/compare.ts";
 
 const FIX = new URL("../fixtures/golden/", import.meta.url).pathname;
 const CASE = FIX + "S2S_conmamba_small_d32/";
@@ -29,28 +30,6 @@ const OPTS: AsrModelOptions = {
   heads: 4,
   vocab: 40,
 };
-
-function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
-
-function f32(f: SafeTensorsFile, name: string): Float32Array {
-  const t = f.tensors.get(name);
-  if (!t || t.dtype !== "F32") throw new Error(`golden tensor ${name} missing or not F32`);
-  return t.data as Float32Array;
-}
-
-function ints(f: SafeTensorsFile, name: string): { data: number[]; shape: number[] } {
-  const t = f.tensors.get(name);
-  if (!t || t.dtype !== "I64") throw new Error(`golden tensor ${name} missing or not I64`);
-  return { data: Array.from(t.data as BigInt64Array, Number), shape: t.shape };
-}
 
 async function withModel(
   fn: (be: WasmBackend, model: AsrModel, io: SafeTensorsFile) => void | Promise<void>,

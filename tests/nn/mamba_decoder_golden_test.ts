@@ -20,27 +20,12 @@ import { Tape } from "../../src/tensor/autograd.ts";
 import type { Backend } from "../../src/tensor/backend.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { WasmBackend } from "../../src/tensor/wasm_backend.ts";
+import { goldenF32 as f32, relL2 } from "../fixtures/compare.ts";
 
 const CASE = new URL("../fixtures/golden/S2S_conmambamamba_small_d32/", import.meta.url).pathname;
 const OPTS: MambaDecoderOptions = { dModel: 32, dFfn: 64 };
 const PREFIX = "Transformer.decoder.";
 const B = 2, U = 8, T = 30, D = 32;
-
-function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
-
-function f32(f: SafeTensorsFile, name: string): Float32Array {
-  const t = f.tensors.get(name);
-  if (!t || t.dtype !== "F32") throw new Error(`golden tensor ${name} missing or not F32`);
-  return t.data;
-}
 
 interface Golden {
   tgt: Float32Array; // (B, U, d): dec_emb + pe[0..U-1], summed in float32 as torch does

@@ -4,19 +4,10 @@ import { Tensor } from "../../src/tensor/tensor.ts";
 import { readNpy } from "./npy.ts";
 import { ctcNllRef } from "./reference.ts";
 import { randn, withBackend } from "./helpers.ts";
+import { relL2 } from "../fixtures/compare.ts";
 
 const GOLDEN = new URL("../fixtures/golden/ctc_loss/", import.meta.url);
 const npy = (name: string) => readNpy(new URL(`${name}.npy`, GOLDEN));
-
-/** Relative L2 distance ||a - b|| / ||b||. */
-function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
 Deno.test("ctc loss against PyTorch's golden values (tests/fixtures/golden/ctc_loss)", async () => {
   await withBackend(2, (be) => {
