@@ -6,20 +6,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { exists } from "../../src/pipeline/fs_util.ts";
+import { cli } from "../fixtures/cli.ts";
 
-const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 const HPARAMS = fileURLToPath(new URL("../../hparams/", import.meta.url));
-
-async function cli(args: string[], hparams?: string) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    env: hparams ? { CONMAMBA_HPARAMS: hparams } : {},
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 /** A copy of hparams/ with tiny.yaml edited by `edit`. */
 async function hparamsWith(edit: (yaml: string) => string): Promise<string> {
@@ -99,7 +88,10 @@ for (const c of cases) {
   Deno.test(`bad input: ${c.name} -> one-line error, exit 2, nothing written`, async () => {
     const cache = join(await Deno.makeTempDir({ prefix: "cm-cache-" }), "cache");
     const hparams = c.edit ? await hparamsWith(c.edit) : undefined;
-    const r = await cli([...c.args, "--cache", cache], hparams);
+    const r = await cli(
+      [...c.args, "--cache", cache],
+      hparams ? { CONMAMBA_HPARAMS: hparams } : {},
+    );
     assert.equal(r.code, 2, r.stderr);
     const lines = r.stderr.trimEnd().split("\n");
     assert.equal(lines.length, 1, `expected one line, got:\n${r.stderr}`);

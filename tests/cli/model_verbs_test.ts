@@ -10,19 +10,9 @@ import { fileURLToPath } from "node:url";
 import { readNpy } from "../../src/io/npy.ts";
 import { readSafetensors } from "../../src/io/safetensors.ts";
 import { relL2 } from "../fixtures/compare.ts";
+import { cli } from "../fixtures/cli.ts";
 
-const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 const FIX = fileURLToPath(new URL("../fixtures/", import.meta.url));
-
-async function cli(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 /** The paper's table (§5.3): totals of the original's listings, parameters only. */
 const TOTALS: Record<string, number> = {

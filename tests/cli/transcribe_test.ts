@@ -7,8 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { makeMiniCorpus, type MiniCorpus, toolVersions } from "../fixtures/make_mini_corpus.ts";
+import { cli, SHRUNK, SHRUNK_S2S } from "../fixtures/cli.ts";
 
 let tools = true;
 try {
@@ -16,58 +16,6 @@ try {
 } catch (e) {
   tools = false;
   console.warn(`${(e as Error).message}: skipping the transcribe tests`);
-}
-
-const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
-const TINY = [
-  "--train_splits",
-  "[train-clean-100]",
-  "--dev_splits",
-  "[dev-clean]",
-  "--test_splits",
-  "[test-clean]",
-  "--number_of_epochs",
-  "1",
-  "--avg_checkpoints",
-  "1",
-  "--d_model",
-  "16",
-  "--d_ffn",
-  "32",
-  "--num_encoder_layers",
-  "1",
-  "--cnn_out_channels",
-  "[4, 4]",
-  "--input_size",
-  "80",
-  "--speed_changes",
-  "[100]",
-  "--n_warmup_steps",
-  "4",
-  "--test_beam_size",
-  "8",
-];
-
-/** tiny (S2S) shrunk the same way; a 40-piece tokenizer fits the few training sentences. */
-const S2S = [
-  ...TINY,
-  "--num_decoder_layers",
-  "1",
-  "--vocab_size",
-  "40",
-  "--output_neurons",
-  "40",
-];
-
-async function cli(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    env: { CONMAMBA_THREADS: "2" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
 
 async function sox(args: string[]) {
@@ -132,7 +80,7 @@ Deno.test({
     const c = await miniCorpus();
     const dir = join(c.root, "..");
     const cache = join(dir, "cache-ctc");
-    const base = [...TINY, "--data_folder", c.root];
+    const base = [...SHRUNK, "--test_beam_size", "8", "--data_folder", c.root];
     const tests = c.utterances.filter((u) => u.split === "test-clean").slice(0, 2);
 
     // Not trained yet: exit 2, and the message says how to train it.
@@ -196,7 +144,7 @@ Deno.test({
   async fn() {
     const c = await miniCorpus();
     const cache = join(c.root, "..", "cache-s2s");
-    const base = [...S2S, "--data_folder", c.root];
+    const base = [...SHRUNK_S2S, "--data_folder", c.root];
     await transcribeMatchesDecode("tiny", cache, base);
     const { run } = await transcribeMatchesDecode("tiny", cache, [
       ...base,

@@ -6,8 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { makeMiniCorpus, toolVersions } from "../fixtures/make_mini_corpus.ts";
+import { cli, SHRUNK, SHRUNK_S2S } from "../fixtures/cli.ts";
 
 let tools = true;
 try {
@@ -17,45 +17,7 @@ try {
   console.warn(`${(e as Error).message}: skipping the decode/score stage tests`);
 }
 
-const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
-const OVERRIDES = [
-  "--train_splits",
-  "[train-clean-100]",
-  "--dev_splits",
-  "[dev-clean]",
-  "--test_splits",
-  "[test-clean]",
-  "--number_of_epochs",
-  "1",
-  "--avg_checkpoints",
-  "1",
-  "--d_model",
-  "16",
-  "--d_ffn",
-  "32",
-  "--num_encoder_layers",
-  "1",
-  "--cnn_out_channels",
-  "[4, 4]",
-  "--input_size",
-  "80",
-  "--speed_changes",
-  "[100]",
-  "--n_warmup_steps",
-  "4",
-  "--test_beam_size",
-  "8",
-];
-
-async function cli(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const OVERRIDES = [...SHRUNK, "--test_beam_size", "8"];
 
 Deno.test({
   name:
@@ -120,10 +82,9 @@ Deno.test({
   },
 });
 
-/** S2S variants of `tiny`, shrunk like OVERRIDES; the validation search runs at epoch 1. */
+/** S2S variants of `tiny`, shrunk like SHRUNK_S2S; the validation search runs at epoch 1. */
 const S2S_OVERRIDES = [
-  ...OVERRIDES.filter((_, i, a) => !["--test_beam_size", "8"].includes(a[i])),
-  ...["--num_decoder_layers", "1", "--vocab_size", "40", "--output_neurons", "40"],
+  ...SHRUNK_S2S,
   ...["--valid_search_interval", "1", "--valid_beam_size", "3"],
 ];
 const NO_MAMBA = [
