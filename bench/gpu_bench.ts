@@ -31,7 +31,8 @@ import { InputNormalization } from "../src/audio/input_normalization.ts";
 import { loadExperiment } from "../src/config/load.ts";
 import { initialize } from "../src/nn/init.ts";
 import { buildModel } from "../src/nn/model_config.ts";
-import type { Backend, BufferArg, Lifetime, Storage } from "../src/tensor/backend.ts";
+import type { Backend, Storage } from "../src/tensor/backend.ts";
+import { ObservedBackend } from "../src/tensor/observed_backend.ts";
 import { CUDA_LIBRARY, CudaBackend } from "../src/tensor/cuda_backend.ts";
 import { selectiveScan, selectiveScanBackward } from "../src/tensor/mamba_ops.ts";
 import { matmul } from "../src/tensor/ops.ts";
@@ -138,40 +139,13 @@ const SHRINK = DRY ? 10 : 1;
 
 // ---- a backend that counts matrix-product FLOPs ----------------------------------------------
 
-class Counting implements Backend {
+/** Delegates to a backend and sums the FLOPs of its matrix products. */
+class Counting extends ObservedBackend {
   flops = 0;
-  constructor(readonly inner: Backend) {}
-  get name() {
-    return this.inner.name;
-  }
-  get threads() {
-    return this.inner.threads;
-  }
-  alloc(length: number, lifetime: Lifetime): Storage {
-    return this.inner.alloc(length, lifetime);
-  }
-  free(s: Storage): void {
-    this.inner.free(s);
-  }
-  resetStep(): void {
-    this.inner.resetStep();
-  }
-  memoryBytes(): number {
-    return this.inner.memoryBytes();
-  }
-
-  upload(s: Storage, data: Float32Array, offset?: number): void {
-    this.inner.upload(s, data, offset);
-  }
-  download(s: Storage, offset?: number, length?: number): Float32Array {
-    return this.inner.download(s, offset, length);
-  }
-  run(name: string, p: Readonly<Record<string, number>>, args: readonly BufferArg[]): void {
-    if (name === "matmul") this.flops += 2 * p.batch * p.m * p.n * p.k;
-    this.inner.run(name, p, args);
-  }
-  close(): void {
-    this.inner.close();
+  constructor(inner: Backend) {
+    super(inner, (name, p) => {
+      if (name === "matmul") this.flops += 2 * p.batch * p.m * p.n * p.k;
+    });
   }
 }
 

@@ -42,7 +42,7 @@ import {
   relShift,
   relShiftBackward,
 } from "../../src/tensor/attention_ops.ts";
-import type { Backend, BufferArg, Lifetime, Storage } from "../../src/tensor/backend.ts";
+import type { Backend } from "../../src/tensor/backend.ts";
 import { type ColView, colView } from "../../src/tensor/col_view.ts";
 import {
   conv2d,
@@ -98,6 +98,7 @@ import { WasmBackend } from "../../src/tensor/wasm_backend.ts";
 import type { Batch } from "../../src/train/batches.ts";
 import { AsrTrainer } from "../../src/train/step.ts";
 import { randn, rng } from "../ops/helpers.ts";
+import { ObservedBackend } from "../../src/tensor/observed_backend.ts";
 
 // ---- configuration -------------------------------------------------------------------------
 
@@ -126,41 +127,11 @@ const IGNORE = skipReason !== null;
 
 // ---- a backend that records which ops it ran -----------------------------------------------
 
-/** Delegates to `inner` and records the name of every op run (to check the cases' `ops`). */
-class Recording implements Backend {
+/** Delegates to a backend and records the name of every op run (to check the cases' `ops`). */
+class Recording extends ObservedBackend {
   readonly ran = new Set<string>();
-  constructor(readonly inner: Backend) {}
-  get name() {
-    return this.inner.name;
-  }
-  get threads() {
-    return this.inner.threads;
-  }
-  alloc(length: number, lifetime: Lifetime): Storage {
-    return this.inner.alloc(length, lifetime);
-  }
-  free(s: Storage): void {
-    this.inner.free(s);
-  }
-  resetStep(): void {
-    this.inner.resetStep();
-  }
-  memoryBytes(): number {
-    return this.inner.memoryBytes();
-  }
-
-  upload(s: Storage, data: Float32Array, offset?: number): void {
-    this.inner.upload(s, data, offset);
-  }
-  download(s: Storage, offset?: number, length?: number): Float32Array {
-    return this.inner.download(s, offset, length);
-  }
-  run(name: string, params: Readonly<Record<string, number>>, args: readonly BufferArg[]): void {
-    this.ran.add(name);
-    this.inner.run(name, params, args);
-  }
-  close(): void {
-    this.inner.close();
+  constructor(inner: Backend) {
+    super(inner, (name) => this.ran.add(name));
   }
 }
 
