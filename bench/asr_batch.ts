@@ -10,7 +10,7 @@ import { initialize } from "../src/nn/init.ts";
 import { buildModel } from "../src/nn/model_config.ts";
 import { compileKernels } from "../src/tensor/kernel_module.ts";
 import { WasmBackend } from "../src/tensor/wasm_backend.ts";
-import type { Batch } from "../src/train/batches.ts";
+import { type Batch, targets } from "../src/train/batches.ts";
 import { AsrTrainer, type StepSettings } from "../src/train/step.ts";
 import { mulberry32 } from "../src/util/rng.ts";
 
@@ -52,19 +52,11 @@ export function syntheticBatch(
     feats[i] = r * Math.cos(a);
     if (i + 1 < feats.length) feats[i + 1] = r * Math.sin(a);
   }
-  const tokens = new Int32Array(B * U), tokensBos = new Int32Array(B * (U + 1));
-  const tokensEos = new Int32Array(B * (U + 1));
   const first = Math.max(c.bos_index, c.eos_index) + 1; // ids above blank, bos and eos
-  for (let b = 0; b < B; b++) {
-    tokensBos[b * (U + 1)] = c.bos_index;
-    for (let u = 0; u < U; u++) {
-      const id = first + Math.floor(next() * (c.output_neurons - first));
-      tokens[b * U + u] = id;
-      tokensBos[b * (U + 1) + 1 + u] = id;
-      tokensEos[b * (U + 1) + u] = id;
-    }
-    tokensEos[b * (U + 1) + U] = c.eos_index;
-  }
+  const lists = Array.from(
+    { length: B },
+    () => Array.from({ length: U }, () => first + Math.floor(next() * (c.output_neurons - first))),
+  );
   return {
     ids: Array.from({ length: B }, (_, i) => `synthetic-${i}`),
     speeds: new Array(B).fill(1),
@@ -74,10 +66,7 @@ export function syntheticBatch(
     feats,
     frames: new Array(B).fill(T),
     relLens: new Array(B).fill(1),
-    tokens,
-    tokenLens: new Array(B).fill(U),
-    tokensBos,
-    tokensEos,
+    ...targets(lists, c.bos_index, c.eos_index),
   };
 }
 

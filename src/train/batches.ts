@@ -57,16 +57,6 @@ export async function makeBatch(
   const B = utts.length;
   const x = new Float32Array(B * T * F);
   feats.forEach((f, b) => x.set(f, b * T * F));
-  const U = Math.max(0, ...utts.map((u) => u.tokens.length));
-  const tokens = new Int32Array(B * U), tokensBos = new Int32Array(B * (U + 1));
-  const tokensEos = new Int32Array(B * (U + 1));
-  utts.forEach((u, b) => {
-    tokens.set(u.tokens, b * U);
-    tokensBos[b * (U + 1)] = bos;
-    tokensBos.set(u.tokens, b * (U + 1) + 1);
-    tokensEos.set(u.tokens, b * (U + 1));
-    tokensEos[b * (U + 1) + u.tokens.length] = eos;
-  });
   return {
     ids: utts.map((u) => u.id),
     speeds: [...speeds],
@@ -76,11 +66,30 @@ export async function makeBatch(
     feats: x,
     frames,
     relLens: frames.map((n) => n / T),
-    tokens,
-    tokenLens: utts.map((u) => u.tokens.length),
-    tokensBos,
-    tokensEos,
+    ...targets(utts.map((u) => u.tokens), bos, eos),
   };
+}
+
+/**
+ * The token targets of a batch: `tokens` (B, U) zero-padded, `tokensBos` (B, U + 1) = [bos] + ids
+ * and `tokensEos` (B, U + 1) = ids + [eos], U the longest utterance's ids.
+ */
+export function targets(
+  lists: readonly (readonly number[])[],
+  bos: number,
+  eos: number,
+): Pick<Batch, "tokens" | "tokenLens" | "tokensBos" | "tokensEos"> {
+  const B = lists.length, U = Math.max(0, ...lists.map((l) => l.length));
+  const tokens = new Int32Array(B * U), tokensBos = new Int32Array(B * (U + 1));
+  const tokensEos = new Int32Array(B * (U + 1));
+  lists.forEach((l, b) => {
+    tokens.set(l, b * U);
+    tokensBos[b * (U + 1)] = bos;
+    tokensBos.set(l, b * (U + 1) + 1);
+    tokensEos.set(l, b * (U + 1));
+    tokensEos[b * (U + 1) + l.length] = eos;
+  });
+  return { tokens, tokenLens: lists.map((l) => l.length), tokensBos, tokensEos };
 }
 
 /**

@@ -99,6 +99,7 @@ import type { Batch } from "../../src/train/batches.ts";
 import { AsrTrainer } from "../../src/train/step.ts";
 import { randn, rng } from "../ops/helpers.ts";
 import { ObservedBackend } from "../../src/tensor/observed_backend.ts";
+import { patternedBatch, tokenPatterns } from "../fixtures/patterned_batch.ts";
 
 // ---- configuration -------------------------------------------------------------------------
 
@@ -1175,46 +1176,7 @@ const F = 40, V = 12, UTTS = [[3, 4, 5, 6], [7, 8, 3, 9, 10], [11, 5, 8]];
 /** A synthetic batch: each token a fixed random spectral pattern held for 8 frames, plus noise. */
 function tinyBatch(): Batch {
   const rnd = new Rng(5);
-  const patterns = Array.from(
-    { length: V },
-    () => Float32Array.from({ length: F }, () => 2 * rnd.normal()),
-  );
-  const B = UTTS.length, frames = UTTS.map((u) => u.length * 8 + 8);
-  const T = Math.max(...frames), U = Math.max(...UTTS.map((u) => u.length));
-  const feats = new Float32Array(B * T * F);
-  UTTS.forEach((u, b) => {
-    for (let tt = 0; tt < frames[b]; tt++) {
-      const k = Math.floor((tt - 4) / 8);
-      for (let f = 0; f < F; f++) {
-        feats[(b * T + tt) * F + f] = (k >= 0 && k < u.length ? patterns[u[k]][f] : -2) +
-          0.3 * rnd.normal();
-      }
-    }
-  });
-  const tokens = new Int32Array(B * U),
-    bos = new Int32Array(B * (U + 1)),
-    eos = new Int32Array(B * (U + 1));
-  UTTS.forEach((u, b) => {
-    tokens.set(u, b * U);
-    bos[b * (U + 1)] = 1;
-    bos.set(u, b * (U + 1) + 1);
-    eos.set(u, b * (U + 1));
-    eos[b * (U + 1) + u.length] = 2;
-  });
-  return {
-    ids: UTTS.map((_, i) => `u${i}`),
-    speeds: UTTS.map(() => 100),
-    B,
-    T,
-    F,
-    feats,
-    frames,
-    relLens: frames.map((x) => x / T),
-    tokens,
-    tokenLens: UTTS.map((u) => u.length),
-    tokensBos: bos,
-    tokensEos: eos,
-  };
+  return patternedBatch(UTTS, tokenPatterns(V, F, rnd), rnd);
 }
 
 /** One AsrTrainer step (dropout on, joint CTC + attention loss, clipping, Adam) on `be`. */

@@ -16,50 +16,12 @@ import { evalContext } from "../../src/nn/module.ts";
 import { Tape } from "../../src/tensor/autograd.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { WasmBackend } from "../../src/tensor/wasm_backend.ts";
-import type { Batch } from "../../src/train/batches.ts";
 import { AsrTrainer } from "../../src/train/step.ts";
+import { patternedBatch, tokenPatterns } from "../fixtures/patterned_batch.ts";
 import { Rng } from "../../src/nn/init.ts";
 
 const F = 40, V = 12, HOLD = 8; // features, vocabulary (0 blank/pad, 1 bos, 2 eos), frames per token
 const UTTS = [[3, 4, 5, 6], [7, 8, 3, 9, 10], [11, 5, 8], [6, 9, 4, 7, 11]];
-
-function makeBatch(rng: Rng, patterns: Float32Array[]): Batch {
-  const B = UTTS.length, frames = UTTS.map((u) => u.length * HOLD + 8);
-  const T = Math.max(...frames), U = Math.max(...UTTS.map((u) => u.length));
-  const feats = new Float32Array(B * T * F);
-  UTTS.forEach((u, b) => {
-    for (let t = 0; t < frames[b]; t++) {
-      const k = Math.floor((t - 4) / HOLD); // 4 frames of silence at each end
-      for (let f = 0; f < F; f++) {
-        const base = k >= 0 && k < u.length ? patterns[u[k]][f] : -2;
-        feats[(b * T + t) * F + f] = base + 0.3 * rng.normal();
-      }
-    }
-  });
-  const tokens = new Int32Array(B * U), bos = new Int32Array(B * (U + 1));
-  const eos = new Int32Array(B * (U + 1));
-  UTTS.forEach((u, b) => {
-    tokens.set(u, b * U);
-    bos[b * (U + 1)] = 1;
-    bos.set(u, b * (U + 1) + 1);
-    eos.set(u, b * (U + 1));
-    eos[b * (U + 1) + u.length] = 2;
-  });
-  return {
-    ids: UTTS.map((_, i) => `u${i}`),
-    speeds: UTTS.map(() => 100),
-    B,
-    T,
-    F,
-    feats,
-    frames,
-    relLens: frames.map((n) => n / T),
-    tokens,
-    tokenLens: UTTS.map((u) => u.length),
-    tokensBos: bos,
-    tokensEos: eos,
-  };
-}
 
 Deno.test("training step: the S2S loss falls far below its start and greedy decoding becomes right", async () => {
   const be = await WasmBackend.create({ threads: 2 });
@@ -79,10 +41,7 @@ Deno.test("training step: the S2S loss falls far below its start and greedy deco
     });
     initialize(model, 11);
     const rng = new Rng(5);
-    const patterns = Array.from(
-      { length: V },
-      () => Float32Array.from({ length: F }, () => 2 * rng.normal()),
-    );
+    const patterns = tokenPatterns(V, F, rng);
     const none = { lengthLow: 1, lengthHigh: 2, countLow: 0, countHigh: 0 };
     const norm = new InputNormalization(F, 1000);
     const tr = new AsrTrainer(model, norm, {
@@ -101,13 +60,15 @@ Deno.test("training step: the S2S loss falls far below its start and greedy deco
       specAugment: { timeDrop: none, freqDrop: none, timeWarpWindow: null },
     });
     const losses: number[] = [];
-    for (let i = 0; i < 150; i++) losses.push(tr.step(makeBatch(rng, patterns), 1).loss);
+    for (let i = 0; i < 150; i++) {
+      losses.push(tr.step(patternedBatch(UTTS, patterns, rng, HOLD), 1).loss);
+    }
     const first = losses[0], last = losses.slice(-10).reduce((a, x) => a + x, 0) / 10;
     console.log(`loss ${first.toFixed(2)} -> ${last.toFixed(3)} (mean of the last 10 steps)`);
     assert.ok(last < first / 10, `loss ${first} -> ${last}`);
 
     // Greedy decoding of training utterance 1, alone, eval mode, the normaliser frozen.
-    const batch = makeBatch(rng, patterns);
+    const batch = patternedBatch(UTTS, patterns, rng, HOLD);
     const T1 = batch.frames[1];
     const x = batch.feats.slice(batch.T * F, batch.T * F + T1 * F);
     norm.apply(x, 1, T1, [T1], 2, false);
