@@ -50,19 +50,24 @@ export interface AsrModelOptions {
   crossName?: "multihead_attn" | "mutihead_attn";
 }
 
-class SrcModule extends Module {
-  readonly linear: SbLinear;
-  constructor(be: Backend, inFeatures: number, d: number) {
+/** A ModuleList of one module, kept as "0". */
+class OneModuleList<M extends Module> extends Module {
+  readonly item: M;
+  constructor(be: Backend, m: M) {
     super(be);
-    this.linear = this.child("0", new SbLinear(be, inFeatures, d));
+    this.item = this.child("0", m);
   }
 }
 
-class CustomSrcModule extends Module {
-  readonly layers: SrcModule;
-  constructor(be: Backend, inFeatures: number, d: number) {
+/** SpeechBrain's ModuleList (`.layers`) of one module: custom_src_module, custom_tgt_module. */
+class SbModuleList<M extends Module> extends Module {
+  readonly layers: OneModuleList<M>;
+  constructor(be: Backend, m: M) {
     super(be);
-    this.layers = this.child("layers", new SrcModule(be, inFeatures, d));
+    this.layers = this.child("layers", new OneModuleList(be, m));
+  }
+  get first(): M {
+    return this.layers.item;
   }
 }
 
@@ -93,22 +98,6 @@ class NormalizedEmbedding extends Module {
   }
 }
 
-class TgtLayers extends Module {
-  readonly embedding: NormalizedEmbedding;
-  constructor(be: Backend, vocab: number, d: number) {
-    super(be);
-    this.embedding = this.child("0", new NormalizedEmbedding(be, vocab, d));
-  }
-}
-
-class CustomTgtModule extends Module {
-  readonly layers: TgtLayers;
-  constructor(be: Backend, vocab: number, d: number) {
-    super(be);
-    this.layers = this.child("layers", new TgtLayers(be, vocab, d));
-  }
-}
-
 /** What an encoder offers the assembly (ConMamba ignores the lengths). */
 interface Encoder extends Module {
   forward(ctx: ForwardContext, x: Tensor, lengths: readonly number[]): Tensor;
@@ -130,8 +119,8 @@ export class TransformerAsr extends Module {
   readonly positional_encoding_decoder: PositionalEncoding;
   readonly encoder: Encoder;
   readonly decoder: Decoder | null;
-  readonly custom_src_module: CustomSrcModule;
-  readonly custom_tgt_module: CustomTgtModule | null;
+  readonly custom_src_module: SbModuleList<SbLinear>;
+  readonly custom_tgt_module: SbModuleList<NormalizedEmbedding> | null;
   #pe: Float32Array | null = null;
 
   constructor(be: Backend, readonly o: AsrModelOptions, inFeatures: number) {
@@ -146,17 +135,20 @@ export class TransformerAsr extends Module {
     this.decoder = o.decoder ? this.child("decoder", makeDecoder(be, o)) : null;
     this.custom_src_module = this.child(
       "custom_src_module",
-      new CustomSrcModule(be, inFeatures, d),
+      new SbModuleList(be, new SbLinear(be, inFeatures, d)),
     );
     this.custom_tgt_module = o.decoder
-      ? this.child("custom_tgt_module", new CustomTgtModule(be, o.vocab, d))
+      ? this.child(
+        "custom_tgt_module",
+        new SbModuleList(be, new NormalizedEmbedding(be, o.vocab, d)),
+      )
       : null;
   }
 
   /** Embedding * sqrt(d) of tokens (B, U), then + pe[:U]. Probe: dec_emb (before the PE). */
   embedTargets(ctx: ForwardContext, tokens: ArrayLike<number>, b: number, u: number): Tensor {
     const tape = ctx.tape, d = this.o.dModel, be = this.backend;
-    const table = this.custom_tgt_module!.layers.embedding.emb.Embedding.weight;
+    const table = this.custom_tgt_module!.first.emb.Embedding.weight;
     const ids = Tensor.from(be, [b, u], Float32Array.from(tokens));
     const emb = ag.scale(tape, ag.embedding(tape, table, ids), Math.sqrt(d)); // (B, U, d)
     ctx.capture?.("dec_emb", emb);
@@ -271,7 +263,7 @@ export class AsrModel extends Module {
     const [b, t, fr, c] = cnnOut.shape;
     const encLengths = absoluteLengths(rel ?? new Array(b).fill(1), t);
     const flat = reshape(tape, cnnOut, [b, t, fr * c]); // index f C + c
-    const proj = this.Transformer.custom_src_module.layers.linear.forward(ctx, flat);
+    const proj = this.Transformer.custom_src_module.first.forward(ctx, flat);
     ctx.capture?.("src_proj", proj);
     const srcProj = dropout(ctx, proj, this.dropoutP);
     const encOut = this.Transformer.encoder.forward(ctx, srcProj, encLengths);

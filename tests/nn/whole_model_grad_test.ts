@@ -287,7 +287,7 @@ function probe(s: Setup, fam: Family, p: Tensor, isCnn: boolean, u: Float32Array
 
 /** Max |residual| about a straight line of L at 30 steps of 1e-8 along the input projection. */
 function lossNoise(fam: Family, s: Setup): number {
-  const p = s.model.Transformer.custom_src_module.layers.linear.w.weight, x0 = p.toArray();
+  const p = s.model.Transformer.custom_src_module.first.w.weight, x0 = p.toArray();
   const d = randn(p.size, 77), n = 30;
   const ls = Array.from({ length: n }, (_, k) => {
     p.backend.upload(p.storage, x0.map((v, i) => v + 1e-8 * k * d[i]));
@@ -396,7 +396,7 @@ for (const fam of FAMILIES) {
       // the worst case, ~sqrt(k) u mag ~ 5e-7 typically; LayerNorm and log_softmax rows of 12
       // and 16 elements likewise. Bound 2e-6 mag; measured <= 2.8e-7 (see the log).
       const checks: [string, number, number][] = [];
-      const lin = m.Transformer.custom_src_module.layers.linear.w;
+      const lin = m.Transformer.custom_src_module.first.w;
       const cnnOut = got.get("cnnOut")!;
       checks.push([
         "src_proj = flatten(cnnOut) W^T + b",
