@@ -139,9 +139,7 @@ for (const [exp, ov] of VARIANTS) {
     ignore: !tools,
     async fn() {
       const ref = await Deno.makeTempDir({ prefix: "cm-cache-" });
-      const t0 = performance.now();
       const r = await run(ref, {}, exp, ov);
-      console.log(`uninterrupted pipeline: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       const tr = r.stages.find((s) => s.stage === "train")!;
       assert.equal(tr.status, "ran");
       const art = new ArtifactStore(ref).artifactDir("train", tr.key);
