@@ -70,6 +70,12 @@ function fill(t: Tensor, f: (i: number) => number): void {
   t.backend.upload(t.storage, data);
 }
 
+interface MambaDirection {
+  aLog: Tensor;
+  d: Tensor;
+  dtW: Tensor;
+}
+
 const fanIn = (t: Tensor) => t.size / t.shape[0];
 const uniform = (rng: Rng, t: Tensor, bound: number) =>
   fill(t, () => (2 * rng.uniform() - 1) * bound);
@@ -99,35 +105,36 @@ export function initialize(model: Module, seed: number, o: MambaDtInit = {}): vo
   for (const [, m] of model.namedModules()) {
     if (m instanceof MultiheadAttention) fill(m.out_proj.bias!, () => 0);
   }
+  const dtBias = () => {
+    const u = rng.uniform() * (Math.log(dtMax) - Math.log(dtMin)) + Math.log(dtMin);
+    const dt = Math.max(Math.exp(u), floor);
+    return dt + Math.log(-Math.expm1(-dt)); // softplus^-1(dt)
+  };
+  /** Mamba's own init of some directions; only `withDtBias` gets the special dt bias. */
+  const mambaInit = (ns: number, r: number, dirs: MambaDirection[], withDtBias: Tensor) => {
+    for (const d of dirs) fill(d.aLog, (i) => Math.log((i % ns) + 1));
+    for (const d of dirs) fill(d.d, () => 1);
+    for (const d of dirs) uniform(rng, d.dtW, r ** -0.5);
+    fill(withDtBias, dtBias);
+  };
   for (const [, m] of model.namedModules()) {
     if (!(m instanceof BiMamba)) continue;
-    const ns = m.dState;
-    for (const a of [m.A_log, m.A_b_log]) fill(a, (i) => Math.log((i % ns) + 1));
-    for (const d of [m.D, m.D_b]) fill(d, () => 1);
-    const r = m.dtRank;
-    for (const w of [m.dt_proj.weight, m.dt_proj_b.weight]) uniform(rng, w, r ** -0.5);
+    const dirs = [
+      { aLog: m.A_log, d: m.D, dtW: m.dt_proj.weight },
+      { aLog: m.A_b_log, d: m.D_b, dtW: m.dt_proj_b.weight },
+    ];
     // Forward direction only (G1): dt_proj_b.bias keeps the Linear default drawn above.
-    fill(m.dt_proj.bias!, () => {
-      const dt = Math.max(
-        Math.exp(rng.uniform() * (Math.log(dtMax) - Math.log(dtMin)) + Math.log(dtMin)),
-        floor,
-      );
-      return dt + Math.log(-Math.expm1(-dt)); // softplus^-1(dt)
-    });
+    mambaInit(m.dState, m.dtRank, dirs, m.dt_proj.bias!);
   }
-  // Unidirectional Mamba (the Mamba decoder's self_mamba / cross_mamba, CONMAMBA_SPEC.md 4.8, 6):
-  // the same own init, with the special dt_proj.bias (there is no backward direction).
+  // Unidirectional Mamba (the Mamba decoder's self_mamba / cross_mamba, CONMAMBA_SPEC.md 4.8, 6).
   for (const [, m] of model.namedModules()) {
     if (!(m instanceof Mamba)) continue;
-    const ns = m.dState;
-    fill(m.A_log, (i) => Math.log((i % ns) + 1));
-    fill(m.D, () => 1);
-    uniform(rng, m.dt_proj.weight, m.dtRank ** -0.5);
-    fill(m.dt_proj.bias!, () => {
-      const u = rng.uniform() * (Math.log(dtMax) - Math.log(dtMin)) + Math.log(dtMin);
-      const dt = Math.max(Math.exp(u), floor);
-      return dt + Math.log(-Math.expm1(-dt)); // softplus^-1(dt)
-    });
+    mambaInit(
+      m.dState,
+      m.dtRank,
+      [{ aLog: m.A_log, d: m.D, dtW: m.dt_proj.weight }],
+      m.dt_proj.bias!,
+    );
   }
   for (const [name, p] of model.namedParameters()) {
     if (!name.startsWith("Transformer.") || p.shape.length < 2) continue;
