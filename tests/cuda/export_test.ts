@@ -31,12 +31,22 @@ Deno.test({
 });
 
 Deno.test({
-  name: "cuda library: without a GPU the backend says why it cannot run",
+  name: "cuda library: with a GPU the backend opens and copies; without one it says why",
   ignore: !built,
   fn() {
     const why = CudaBackend.unavailableReason();
     if (why === null) {
-      console.log("a GPU is present: the parity suite (tests/cuda/parity_test.ts) runs on it");
+      // A GPU is present: the backend opens, names its device and moves data both ways.
+      const be = CudaBackend.open();
+      try {
+        assert.match(be.deviceName, /\(sm_\d+\)/);
+        const s = be.alloc(3, "param");
+        be.upload(s, Float32Array.from([1, -2, 3.5]));
+        assert.deepEqual(be.download(s), Float32Array.from([1, -2, 3.5]));
+        be.free(s);
+      } finally {
+        be.close();
+      }
       return;
     }
     console.log(`CUDA unavailable here: ${why}`);
