@@ -11,7 +11,11 @@ import { buildModel } from "../src/nn/model_config.ts";
 import { compileKernels } from "../src/tensor/kernel_module.ts";
 import { WasmBackend } from "../src/tensor/wasm_backend.ts";
 import { type Batch, targets } from "../src/train/batches.ts";
-import { AsrTrainer, type StepSettings } from "../src/train/step.ts";
+import {
+  AsrTrainer,
+  type StepSettings,
+  stepSettings as recipeStepSettings,
+} from "../src/train/step.ts";
 import { mulberry32 } from "../src/util/rng.ts";
 
 /** Tokens per utterance: ~5 tokens per second of speech (LibriSpeech, 5000 unigram tokens). */
@@ -80,35 +84,11 @@ export function experimentBatch(c: Experiment, B: number, T: number, seed = 1): 
 }
 
 /**
- * The recipe's step settings (as src/stages/train.ts builds them), except that every step is an
- * optimiser update (grad_accumulation_factor 1): a timed step is forward, backward and Adam.
+ * The recipe's step settings, except that every step is an optimiser update
+ * (grad_accumulation_factor 1): a timed step is forward, backward and Adam.
  */
 export function stepSettings(c: Experiment): StepSettings {
-  const drop = (p: "time" | "freq") => ({
-    lengthLow: c[`${p}_drop_length_low`]!,
-    lengthHigh: c[`${p}_drop_length_high`]!,
-    countLow: c[`${p}_drop_count_low`]!,
-    countHigh: c[`${p}_drop_count_high`]!,
-  });
-  return {
-    seed: c.seed!,
-    gradAccumulation: 1,
-    maxGradNorm: c.max_grad_norm!,
-    optimizer: c.optimizer!,
-    lr: c.lr!,
-    betas: c.betas!,
-    eps: c.adam_eps!,
-    weightDecay: c.weight_decay!,
-    warmup: c.n_warmup_steps!,
-    blank: c.blank_index!,
-    ctcWeight: c.decoder_module === null ? null : c.ctc_weight!,
-    labelSmoothing: c.label_smoothing!,
-    specAugment: {
-      timeDrop: drop("time"),
-      freqDrop: drop("freq"),
-      timeWarpWindow: c.time_warp_window ?? null,
-    },
-  };
+  return { ...recipeStepSettings(c), gradAccumulation: 1 };
 }
 
 /** An initialised model of `name` on a fresh backend of `threads` threads. */

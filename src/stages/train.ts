@@ -53,7 +53,7 @@ import { loadTokenizer } from "../text/model_file.ts";
 import type { Tokenizer } from "../text/tokenizer.ts";
 import { type Batch, makeBatch, trainEpoch, type Utterance } from "../train/batches.ts";
 import { OutOfMemoryError } from "../tensor/linear_allocator.ts";
-import { AsrTrainer, type StepSettings } from "../train/step.ts";
+import { AsrTrainer, stepSettings } from "../train/step.ts";
 
 const OWN_KEYS = [
   "seed",
@@ -378,31 +378,7 @@ export function makeTrainStage(opts: TrainStageOptions = {}) {
         shuffle: false,
         batchOrdering: "ascending", // §8.4: validation sorted by ascending duration
       };
-      const drop = (p: "time" | "freq") => ({
-        lengthLow: c[`${p}_drop_length_low`]!,
-        lengthHigh: c[`${p}_drop_length_high`]!,
-        countLow: c[`${p}_drop_count_low`]!,
-        countHigh: c[`${p}_drop_count_high`]!,
-      });
-      const settings: StepSettings = {
-        seed: c.seed!,
-        gradAccumulation: c.grad_accumulation_factor!,
-        maxGradNorm: c.max_grad_norm!,
-        optimizer: c.optimizer!,
-        lr: c.lr!,
-        betas: c.betas!,
-        eps: c.adam_eps!,
-        weightDecay: c.weight_decay!,
-        warmup: c.n_warmup_steps!,
-        blank: c.blank_index!,
-        ctcWeight: c.decoder_module === null ? null : c.ctc_weight!,
-        labelSmoothing: c.label_smoothing!,
-        specAugment: {
-          timeDrop: drop("time"),
-          freqDrop: drop("freq"),
-          timeWarpWindow: c.time_warp_window ?? null,
-        },
-      };
+      const settings = stepSettings(c);
       const s2s = c.decoder_module !== null;
 
       const be = await createBackend(opts.threads ?? defaultThreads());

@@ -13,6 +13,7 @@
 import { InputNormalization, type NormalizerState } from "../audio/input_normalization.ts";
 import { Rng, specAugment, type SpecAugmentSettings } from "../audio/spec_augment.ts";
 import type { SafeTensor } from "../io/safetensors.ts";
+import type { Experiment } from "../config/experiment.ts";
 import type { AsrModel } from "../nn/asr_model.ts";
 import { Tape, zeroGrad } from "../tensor/autograd.ts";
 import { adamStep, clipCoefficient } from "../tensor/optimizer_ops.ts";
@@ -38,6 +39,63 @@ export interface StepSettings {
   specAugment: SpecAugmentSettings;
   /** More non-finite losses than this in one epoch stop training (the recipe: 3). */
   maxNonFinite?: number;
+}
+
+/** The config keys a trainer's settings come from (a stage building one declares them). */
+export const STEP_KEYS = [
+  "seed",
+  "grad_accumulation_factor",
+  "max_grad_norm",
+  "optimizer",
+  "lr",
+  "betas",
+  "adam_eps",
+  "weight_decay",
+  "n_warmup_steps",
+  "blank_index",
+  "decoder_module",
+  "ctc_weight",
+  "label_smoothing",
+  "time_drop_length_low",
+  "time_drop_length_high",
+  "time_drop_count_low",
+  "time_drop_count_high",
+  "freq_drop_length_low",
+  "freq_drop_length_high",
+  "freq_drop_count_low",
+  "freq_drop_count_high",
+  "time_warp_window",
+] as const;
+
+/** The recipe's step settings from an experiment's config (§7, §8.1-8.3, §8.8). */
+export function stepSettings(
+  c: Readonly<Partial<Pick<Experiment, (typeof STEP_KEYS)[number]>>>,
+): StepSettings {
+  const drop = (p: "time" | "freq") => ({
+    lengthLow: c[`${p}_drop_length_low`]!,
+    lengthHigh: c[`${p}_drop_length_high`]!,
+    countLow: c[`${p}_drop_count_low`]!,
+    countHigh: c[`${p}_drop_count_high`]!,
+  });
+  return {
+    seed: c.seed!,
+    gradAccumulation: c.grad_accumulation_factor!,
+    maxGradNorm: c.max_grad_norm!,
+    optimizer: c.optimizer!,
+    lr: c.lr!,
+    betas: c.betas!,
+    eps: c.adam_eps!,
+    weightDecay: c.weight_decay!,
+    warmup: c.n_warmup_steps!,
+    blank: c.blank_index!,
+    ctcWeight: c.decoder_module === null ? null : c.ctc_weight!,
+    labelSmoothing: c.label_smoothing!,
+    specAugment: {
+      timeDrop: drop("time"),
+      freqDrop: drop("freq"),
+      timeWarpWindow: c.time_warp_window ?? null,
+    },
+  };
 }
 
 /** Counters of the trainer, JSON-serialisable (checkpointed with the tensors). */
