@@ -7,17 +7,12 @@
  */
 import { escapeHtml } from "./escape.ts";
 import { type Comparison, comparisonNote } from "./paper_comparison.ts";
+import type { ScoreJson } from "../score/score_files.ts";
 import { trainingCurves } from "./training_curves.ts";
 import type { TrainLog } from "./train_log.ts";
 
-export interface SplitScore {
-  wer: number;
-  sub: number;
-  del: number;
-  ins: number;
-  words: number;
-  sentences: number;
-}
+/** One split's score as results.json holds it (src/score/score_files.ts). */
+export type SplitScore = ScoreJson;
 
 export interface ReportInput {
   /** The experiment's name, the page's title. */

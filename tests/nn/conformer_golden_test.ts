@@ -19,7 +19,7 @@ import type { Backend } from "../../src/tensor/backend.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { roundHalfEven } from "../../src/util/math.ts";
 import { randn, withBackend } from "../ops/helpers.ts";
-import { goldenF32 as f32, relL2 } from "../fixtures/compare.ts";
+import { assertMatchesGolden, goldenF32 as f32, relL2 } from "../fixtures/compare.ts";
 
 const CASE = new URL("../fixtures/golden/S2S_conformer_small_d32/", import.meta.url).pathname;
 const STATEDICTS = new URL("../fixtures/statedicts/", import.meta.url).pathname;
@@ -99,17 +99,7 @@ Deno.test("conformer encoder: eval forward from src_proj matches the original la
       ["encoder.layers.1", "enc_layer_1"],
       ["encoder", "enc_out"],
     ];
-    const report: string[] = [];
-    let failed = false;
-    for (const [ours, theirs] of pairs) {
-      const e = relL2(got.get(ours)!, f32(io, theirs));
-      report.push(`${theirs}: ${e.toExponential(2)}`);
-      if (!(e <= 1e-5)) failed = true;
-    }
-    console.log("rel L2 vs golden:\n  " + report.join("\n  "));
-    if (failed) {
-      throw new Error("forward differs from the golden beyond 1e-5:\n" + report.join("\n"));
-    }
+    assertMatchesGolden(got, io, pairs, 1e-5);
     enc.free();
   });
 });

@@ -13,7 +13,12 @@ import { Tape } from "../../src/tensor/autograd.ts";
 import { ctcLoss } from "../../src/tensor/loss_ops.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { WasmBackend } from "../../src/tensor/wasm_backend.ts";
-import { goldenF32 as f32, relL2 } from "../fixtures/compare.ts";
+import {
+  assertGradientsMatch,
+  assertMatchesGolden,
+  goldenF32 as f32,
+  relL2,
+} from "../fixtures/compare.ts";
 
 const FIX = new URL("../fixtures/golden/", import.meta.url).pathname;
 const CASE = FIX + "CTC_conmamba_large_d32/";
@@ -142,17 +147,7 @@ Deno.test("ctc model: eval forward matches the original layer by layer", async (
       ["ctc_logits", "ctc_logits"],
       ["ctc_logprobs", "ctc_logprobs"],
     ];
-    const report: string[] = [];
-    let failed = false;
-    for (const [ours, theirs] of pairs) {
-      const e = relL2(got.get(ours)!, f32(io, theirs));
-      report.push(`${theirs}: ${e.toExponential(2)}`);
-      if (!(e <= 1e-5)) failed = true;
-    }
-    console.log("rel L2 vs golden:\n  " + report.join("\n  "));
-    if (failed) {
-      throw new Error("forward differs from the golden beyond 1e-5:\n" + report.join("\n"));
-    }
+    assertMatchesGolden(got, io, pairs, 1e-5);
     be.resetStep();
   });
 });
@@ -180,31 +175,7 @@ Deno.test("ctc model: CTC loss and every parameter gradient match the original's
     );
     if (!(lossErr <= 1e-5)) throw new Error(`loss rel error ${lossErr}`);
     tape.backward(out.logProbs, loss.grad);
-    let num = 0, den = 0, worst = 0, worstName = "";
-    const lines: string[] = [];
-    for (const [name, p] of model.namedParameters()) {
-      const g = p.grad?.toArray() ?? new Float32Array(p.size);
-      const ref = f32(train, name);
-      let n = 0, d = 0;
-      for (let i = 0; i < g.length; i++) {
-        n += (g[i] - ref[i]) ** 2;
-        d += ref[i] ** 2;
-      }
-      num += n;
-      den += d;
-      const e = Math.sqrt(n / d);
-      lines.push(`${name}: ${e.toExponential(2)}`);
-      if (!(e <= worst)) [worst, worstName] = [e, name];
-    }
-    const all = Math.sqrt(num / den);
-    console.log(
-      `grads: all-param rel L2 ${all.toExponential(2)}, worst ${worstName} ${
-        worst.toExponential(2)
-      }`,
-    );
-    if (!(all <= 1e-4) || !(worst <= 1e-3)) {
-      throw new Error("gradients differ:\n" + lines.join("\n"));
-    }
+    assertGradientsMatch(model.namedParameters(), train);
     tape.reset();
     be.resetStep();
   });

@@ -15,7 +15,12 @@ import { Tape } from "../../src/tensor/autograd.ts";
 import { adamStep } from "../../src/tensor/optimizer_ops.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { WasmBackend } from "../../src/tensor/wasm_backend.ts";
-import { goldenF32 as f32, goldenInts as ints, relL2 } from "../fixtures/compare.ts";
+import {
+  assertGradientsMatch,
+  assertMatchesGolden,
+  goldenF32 as f32,
+  goldenInts as ints,
+} from "../fixtures/compare.ts";
 
 const FIX = new URL("../fixtures/golden/", import.meta.url).pathname;
 const CASE = FIX + "S2S_conmamba_small_d32/";
@@ -120,15 +125,7 @@ for (const fam of FAMILIES) {
         ["seqLogits", "seq_logits"],
         ["seqLogProbs", "seq_logprobs"],
       ];
-      const report: string[] = [];
-      let failed = false;
-      for (const [ours, theirs] of pairs) {
-        const e = relL2(got.get(ours)!, f32(io, theirs));
-        report.push(`${theirs}: ${e.toExponential(2)}`);
-        if (!(e <= 1e-5)) failed = true;
-      }
-      console.log("rel L2 vs golden:\n  " + report.join("\n  "));
-      if (failed) throw new Error("forward differs beyond 1e-5:\n" + report.join("\n"));
+      assertMatchesGolden(got, io, pairs, 1e-5);
       model.free();
     } finally {
       be.close();
@@ -163,23 +160,7 @@ Deno.test("s2s model: joint loss, every gradient and one Adam step match the ori
       if (!(e <= 1e-5)) throw new Error(`${name} rel error ${e}`);
     }
     tape.backwardFrom(r.seeds);
-    let num = 0, den = 0, worst = 0, worstName = "";
-    for (const [name, p] of model.namedParameters()) {
-      const g = p.grad?.toArray() ?? new Float32Array(p.size), ref = f32(grads, name);
-      let n = 0, d = 0;
-      for (let i = 0; i < g.length; i++) {
-        n += (g[i] - ref[i]) ** 2;
-        d += ref[i] ** 2;
-      }
-      num += n;
-      den += d;
-      if (!(Math.sqrt(n / d) <= worst)) [worst, worstName] = [Math.sqrt(n / d), name];
-    }
-    const all = Math.sqrt(num / den);
-    console.log(
-      `grads: all rel L2 ${all.toExponential(2)}, worst ${worstName} ${worst.toExponential(2)}`,
-    );
-    if (!(all <= 1e-4) || !(worst <= 1e-3)) throw new Error(`gradients differ (${worstName})`);
+    assertGradientsMatch(model.namedParameters(), grads);
     tape.reset();
     be.resetStep();
 

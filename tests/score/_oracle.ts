@@ -3,18 +3,10 @@
  * pairs, and an edit-distance oracle with arbitrary weights that reports, over all optimal
  * alignments, the range of each edit count (no tie-breaking, so it knows every optimum).
  */
+import { mulberry32 } from "../../src/util/rng.ts";
 
-/** mulberry32: small, seeded, repeatable. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (src/util/rng.ts): small, seeded, repeatable. */
+export const rng = mulberry32;
 
 export const VOCAB = ["the", "a", "cat", "dog", "sat", "on", "mat", "ran", "big", "red"];
 
