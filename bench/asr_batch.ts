@@ -22,17 +22,17 @@ import { mulberry32 } from "../src/util/rng.ts";
 export const TOKENS = 25;
 
 /**
- * Batch shapes: B utterances of T frames (10 ms), about 20 s of audio where it fits the 4 GiB of
- * wasm32 memory. conmamba_large does not: its parameters, gradients and Adam moments take 1.8 GB,
- * and the step arena (activations and their gradients, all kept until the step ends) needs about
- * 0.5 GB plus 1.3 MB per input frame (measured: 1.15 GB at 1 x 500 frames, 0.83 GB at 1 x 250).
- * A training step fits 1 x 500 frames (2.9 GB in all; 2 x 500 runs out of memory); forward +
- * backward without the optimiser's moments fits 2 x 500.
+ * Batch shapes: B utterances of T frames (10 ms), about 20 s of audio, within the 4 GiB of wasm32
+ * memory. conmamba_large is the tight one: its parameters, gradients and Adam moments take 1.8 GB
+ * and its step (the tape frees activations and gradients after their last use) peaks at about
+ * 1.3 GB more at 2 x 1000 frames (measured: 3.1 GB live at the peak, 3.5 GB of linear memory with
+ * fragmentation; 4 x 1000 runs out of memory). Before the tape freed buffers, 1 x 500 was the most
+ * that fit (2.9 GB).
  */
 export const TRAIN_SHAPES: Record<string, { B: number; T: number }> = {
   tiny: { B: 4, T: 500 },
   conmamba_small: { B: 4, T: 500 },
-  conmamba_large: { B: 1, T: 500 },
+  conmamba_large: { B: 2, T: 1000 },
 };
 export const MODEL_SHAPES: Record<string, { B: number; T: number }> = {
   conmamba_small: { B: 4, T: 500 },

@@ -235,7 +235,9 @@ export class CountingBackend implements Backend {
     return { ptr, length, lifetime };
   }
   free(s: Storage): void {
+    s.released = true;
     if (s.lifetime === "param") this.#paramBytes -= s.length * F;
+    else this.#stepBytes -= s.length * F;
   }
   resetStep(): void {
     this.#stepBytes = 0;
@@ -369,8 +371,8 @@ export function floorsTable(r: FloorResult): string {
       `utilisation of the 989 TFLOPS spec needs a step of at most ` +
       `${ms(mmFlops / (0.4 * PEAKS.bf16Tensor))} ms (40% of the measured matmul peak: ` +
       `proportionally longer).`,
-    `- Memory the step holds as the code allocates it now (fp32; every step buffer lives until ` +
-      `resetStep, no reuse): ` +
+    `- Peak memory of the step as the code allocates and frees now (fp32; the tape frees ` +
+      `each activation and gradient after its last use in backward): ` +
       `${f2(r.peakBytes / 2 ** 30)} GiB, of which parameters, gradients and Adam moments ` +
       `${f2((4 * r.params * F) / 2 ** 30)} GiB.`,
   );

@@ -95,7 +95,7 @@ async function measure(name: string, threads: number): Promise<ModelRow> {
   try {
     const batch = experimentBatch(c, shape.B, shape.T);
     const s = stepSettings(c), timed = TIMED[name] ?? 1;
-    forwardBackward(model, batch, s); // warm-up: kernels, arena chunks, memory growth
+    forwardBackward(model, batch, s); // warm-up: kernels, memory growth
     const fwd = best(() => forward(model, batch), timed);
     const train = best(() => forwardBackward(model, batch, s), timed);
     return { ...row, forwardS: fwd / audioS, trainS: train / audioS };

@@ -44,7 +44,7 @@ export function logSoftmaxRow(x: ArrayLike<number>, tau: number): Float64Array {
 /**
  * Searches one utterance. enc (T', d) and ctcLogProbs (T', V) are host copies of the encoder's
  * outputs for this utterance alone, `frames` its valid length round(l T'). The context must not
- * record (evaluation); the step arena is reset after every decoder call, so callers keep nothing
+ * record (evaluation); the step buffers are reset after every decoder call, so callers keep nothing
  * on the backend across this call.
  */
 export function searchUtterance(
@@ -101,7 +101,7 @@ function jointOptions(o: S2SSearchOptions, T: number): JointSearchOptions {
  * T' padded rows, memory length frames[b]); each utterance then does its own top-k / eos / finish
  * bookkeeping and stops on its own (k finished or floor(ratio T') steps). The decoder's rows are
  * independent, so every result is bit for bit searchUtterance's on that utterance's rows alone.
- * The LM, when given, is called per utterance. Same context and arena rules as searchUtterance.
+ * The LM, when given, is called per utterance. Same context and step-buffer rules as searchUtterance.
  */
 export function searchBatch(
   model: AsrModel,

@@ -5,7 +5,8 @@
  */
 
 /** Where a buffer lives: "param" (parameters, gradients, optimiser state: freed one by one) or
- * "step" (activations: all freed by `resetStep()`). */
+ * "step" (activations and their gradients: freed one by one when the tape knows they are dead,
+ * the rest all at once by `resetStep()`). */
 export type Lifetime = "param" | "step";
 
 /** A float32 buffer on a backend. `ptr` is a device address (a byte offset for Wasm). */
@@ -14,6 +15,8 @@ export interface Storage {
   /** Number of float32 elements. */
   readonly length: number;
   readonly lifetime: Lifetime;
+  /** Set when the buffer is freed: any later use is a bug and throws (see `assertLive`). */
+  released?: boolean;
 }
 
 /** A pointer argument: a storage and an element offset into it, or null for an optional one. */
@@ -24,9 +27,9 @@ export interface Backend {
   /** Threads the backend splits big kernels over (1 = the calling thread only). */
   readonly threads: number;
   alloc(length: number, lifetime: Lifetime): Storage;
-  /** Frees a "param" buffer; "step" buffers go with `resetStep()`. */
+  /** Frees a buffer now (marks it released; freeing it again throws). */
   free(storage: Storage): void;
-  /** Frees every "step" buffer at once (after each optimiser step). */
+  /** Frees every "step" buffer still live, at once (after each optimiser step). */
   resetStep(): void;
   upload(storage: Storage, data: Float32Array, offset?: number): void;
   download(storage: Storage, offset?: number, length?: number): Float32Array;
@@ -39,4 +42,25 @@ export interface Backend {
   memoryBytes(): number;
   /** Stops worker threads; the backend is unusable afterwards. */
   close(): void;
+}
+
+/** A freed buffer was used: the error names the op and the argument. */
+export class UseAfterFreeError extends Error {}
+
+/** Throws UseAfterFreeError when `storage` was freed (a kernel argument, upload or download). */
+export function assertLive(storage: Storage, what: string): void {
+  if (storage.released) {
+    throw new UseAfterFreeError(
+      `${what}: a ${storage.lifetime} buffer of ${storage.length} elements was used after it was ` +
+        `freed (by the tape after its last use, by free(), or by resetStep())`,
+    );
+  }
+}
+
+/** Marks `storage` freed; throws when it already was. */
+export function markReleased(storage: Storage): void {
+  if (storage.released) {
+    throw new UseAfterFreeError(`double free of a ${storage.lifetime} buffer of ${storage.length}`);
+  }
+  storage.released = true;
 }

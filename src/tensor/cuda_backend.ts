@@ -8,7 +8,14 @@
  * freed one by one; "step" buffers all go back to the allocator's cache at `resetStep()`.
  */
 import { OPS, type OpSpec, structBytes } from "../../ffi/ops.ts";
-import type { Backend, BufferArg, Lifetime, Storage } from "./backend.ts";
+import {
+  assertLive,
+  type Backend,
+  type BufferArg,
+  type Lifetime,
+  markReleased,
+  type Storage,
+} from "./backend.ts";
 
 export const CUDA_LIBRARY = new URL("../../build/libconmamba_cuda.so", import.meta.url);
 
@@ -76,7 +83,8 @@ export class CudaBackend implements Backend {
   readonly deviceName: string;
   #lib: Lib;
   #index = new Map<string, OpSpec>(OPS.map((op) => [op.name, op]));
-  #step: Storage[] = [];
+  /** Live "step" buffers (back to the cache together at resetStep unless freed before). */
+  #step = new Set<Storage>();
   #closed = false;
 
   private constructor(lib: Lib, deviceName: string) {
@@ -139,20 +147,28 @@ export class CudaBackend implements Backend {
       );
     }
     const s: Storage = { ptr, length, lifetime };
-    if (lifetime === "step") this.#step.push(s);
+    if (lifetime === "step") this.#step.add(s);
     return s;
   }
 
+  // Freeing is stream-ordered without a synchronisation: every op runs on the one stream, so a
+  // kernel queued later on a reused block runs after the kernels queued on it before.
   free(storage: Storage): void {
-    if (storage.lifetime === "param") this.#lib.symbols.cm_cuda_free(BigInt(storage.ptr));
+    markReleased(storage);
+    this.#step.delete(storage);
+    this.#lib.symbols.cm_cuda_free(BigInt(storage.ptr));
   }
 
   resetStep(): void {
-    for (const s of this.#step) this.#lib.symbols.cm_cuda_free(BigInt(s.ptr));
-    this.#step = [];
+    for (const s of this.#step) {
+      s.released = true;
+      this.#lib.symbols.cm_cuda_free(BigInt(s.ptr));
+    }
+    this.#step.clear();
   }
 
   upload(storage: Storage, data: Float32Array, offset = 0): void {
+    assertLive(storage, "upload");
     if (offset + data.length > storage.length) {
       throw new RangeError(`upload of ${data.length} at ${offset} overruns ${storage.length}`);
     }
@@ -168,6 +184,7 @@ export class CudaBackend implements Backend {
   }
 
   download(storage: Storage, offset = 0, length = storage.length - offset): Float32Array {
+    assertLive(storage, "download");
     const out = new Float32Array(length);
     const bytes = new Uint8Array(out.buffer);
     this.#check(
@@ -187,6 +204,9 @@ export class CudaBackend implements Backend {
     if (!op) throw new CudaError(`ffi/ops.ts has no op named "${name}"`);
     if (args.length !== op.args.length) {
       throw new CudaError(`${name} takes ${op.args.length} pointers, got ${args.length}`);
+    }
+    for (let i = 0; i < args.length; i++) {
+      if (args[i]) assertLive(args[i]!.storage, `${name}: pointer argument ${i}`);
     }
     const block = new Uint8Array(structBytes(op.params));
     const view = new DataView(block.buffer);

@@ -11,7 +11,7 @@ export class OutOfMemoryError extends Error {
   constructor(bytes: number, cause: unknown) {
     super(
       `could not grow the kernel memory by ${bytes} bytes (wasm32 maximum is 4 GiB); ` +
-        `free tensors or reset the step arena more often`,
+        `lower the batch size (or free tensors)`,
       { cause },
     );
   }
@@ -29,6 +29,8 @@ export class LinearAllocator {
   #free: Block[] = [];
   /** ptr -> bytes of every live allocation. */
   #live = new Map<number, number>();
+  #liveBytes = 0;
+  #peakLiveBytes = 0;
 
   /** Manages [base, memory end) of `memory`; `base` is typically the module's __heap_base. */
   constructor(readonly memory: WebAssembly.Memory, base: number) {
@@ -50,6 +52,8 @@ export class LinearAllocator {
       block.bytes -= size;
     }
     this.#live.set(ptr, size);
+    this.#liveBytes += size;
+    if (this.#liveBytes > this.#peakLiveBytes) this.#peakLiveBytes = this.#liveBytes;
     return ptr;
   }
 
@@ -57,8 +61,14 @@ export class LinearAllocator {
     const bytes = this.#live.get(ptr);
     if (bytes === undefined) throw new Error(`free of ${ptr}: not a live allocation`);
     this.#live.delete(ptr);
-    let i = 0;
-    while (i < this.#free.length && this.#free[i].ptr < ptr) i++;
+    this.#liveBytes -= bytes;
+    // Insertion point by binary search (the free list stays sorted by address).
+    let i = 0, hi = this.#free.length;
+    while (i < hi) {
+      const mid = (i + hi) >> 1;
+      if (this.#free[mid].ptr < ptr) i = mid + 1;
+      else hi = mid;
+    }
     this.#free.splice(i, 0, { ptr, bytes });
     this.#coalesce(i);
     if (i > 0) this.#coalesce(i - 1);
@@ -66,9 +76,16 @@ export class LinearAllocator {
 
   /** Bytes held by live allocations. */
   get liveBytes(): number {
-    let sum = 0;
-    for (const b of this.#live.values()) sum += b;
-    return sum;
+    return this.#liveBytes;
+  }
+
+  /** The most bytes live at once since construction or the last `resetPeak()`. */
+  get peakLiveBytes(): number {
+    return this.#peakLiveBytes;
+  }
+
+  resetPeak(): void {
+    this.#peakLiveBytes = this.#liveBytes;
   }
 
   /** Number of free blocks (1 after everything is freed: coalescing works). */

@@ -81,7 +81,7 @@ export class Tensor {
     return this.backend.download(this.storage, 0, this.size);
   }
 
-  /** Frees a "param" tensor now ("step" tensors go with the step arena). */
+  /** Frees the tensor's storage now (views share it; any later use throws UseAfterFreeError). */
   free(): void {
     this.backend.free(this.storage);
   }

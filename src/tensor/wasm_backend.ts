@@ -1,10 +1,17 @@
 /**
  * The WebAssembly backend: build/kernels.wasm on one shared WebAssembly.Memory, a free-list heap
- * and a step arena in that memory, and a pool of Deno Workers (each with its own instance and C
+ * in that memory (parameters and step buffers alike), and a pool of Deno Workers (each with its own instance and C
  * stack) that take parts of big kernels. The calling thread runs part 0 and waits for the rest.
  */
 import { OPS, type OpSpec, structBytes } from "../../ffi/ops.ts";
-import type { Backend, BufferArg, Lifetime, Storage } from "./backend.ts";
+import {
+  assertLive,
+  type Backend,
+  type BufferArg,
+  type Lifetime,
+  markReleased,
+  type Storage,
+} from "./backend.ts";
 import {
   compileKernels,
   createSharedMemory,
@@ -13,7 +20,6 @@ import {
 } from "./kernel_module.ts";
 import { LinearAllocator } from "./linear_allocator.ts";
 import { splitCall } from "./split.ts";
-import { StepArena } from "./step_arena.ts";
 import {
   ARGS,
   DONE,
@@ -46,7 +52,8 @@ export class WasmBackend implements Backend {
   readonly name = "wasm";
   readonly memory: WebAssembly.Memory;
   readonly heap: LinearAllocator;
-  readonly arena: StepArena;
+  /** Live "step" buffers (freed together by resetStep unless freed before). */
+  #step = new Set<Storage>();
   #fns: readonly KernelFn[];
   #index = new Map<string, number>(OPS.map((op, i) => [op.name, i]));
   #workers: Worker[];
@@ -66,7 +73,6 @@ export class WasmBackend implements Backend {
   ) {
     this.memory = memory;
     this.heap = heap;
-    this.arena = new StepArena(heap);
     this.#fns = fns;
     this.#workers = workers;
     this.#control = control;
@@ -126,17 +132,32 @@ export class WasmBackend implements Backend {
   }
 
   alloc(length: number, lifetime: Lifetime): Storage {
-    const bytes = length * 4;
-    const ptr = lifetime === "step" ? this.arena.alloc(bytes) : this.heap.alloc(bytes);
-    return { ptr, length, lifetime };
+    const s: Storage = { ptr: this.heap.alloc(length * 4), length, lifetime };
+    if (lifetime === "step") this.#step.add(s);
+    return s;
   }
 
   free(storage: Storage): void {
-    if (storage.lifetime === "param") this.heap.free(storage.ptr);
+    markReleased(storage);
+    this.#step.delete(storage);
+    this.heap.free(storage.ptr);
   }
 
   resetStep(): void {
-    this.arena.reset();
+    for (const s of this.#step) {
+      s.released = true;
+      this.heap.free(s.ptr);
+    }
+    this.#step.clear();
+  }
+
+  /** Bytes held by live buffers now, and the most held since the last `resetPeak()`. */
+  memoryStats(): { liveBytes: number; peakBytes: number } {
+    return { liveBytes: this.heap.liveBytes, peakBytes: this.heap.peakLiveBytes };
+  }
+
+  resetPeak(): void {
+    this.heap.resetPeak();
   }
 
   memoryBytes(): number {
@@ -144,6 +165,7 @@ export class WasmBackend implements Backend {
   }
 
   upload(storage: Storage, data: Float32Array, offset = 0): void {
+    assertLive(storage, "upload");
     if (offset + data.length > storage.length) {
       throw new RangeError(`upload of ${data.length} at ${offset} overruns ${storage.length}`);
     }
@@ -151,6 +173,7 @@ export class WasmBackend implements Backend {
   }
 
   download(storage: Storage, offset = 0, length = storage.length - offset): Float32Array {
+    assertLive(storage, "download");
     return new Float32Array(this.memory.buffer, storage.ptr + 4 * offset, length).slice();
   }
 
@@ -180,6 +203,9 @@ export class WasmBackend implements Backend {
     const op = OPS[index];
     if (args.length !== op.args.length) {
       throw new KernelError(`${name} takes ${op.args.length} pointers, got ${args.length}`);
+    }
+    for (let i = 0; i < args.length; i++) {
+      if (args[i]) assertLive(args[i]!.storage, `${name}: pointer argument ${i}`);
     }
     const parts = splitCall(op, params, this.threads, this.#minWork);
     const ptrs = parts.map((part) =>

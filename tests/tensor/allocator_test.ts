@@ -1,5 +1,4 @@
 import { ALIGN, LinearAllocator } from "../../src/tensor/linear_allocator.ts";
-import { StepArena } from "../../src/tensor/step_arena.ts";
 import { splitCall } from "../../src/tensor/split.ts";
 import { opByName } from "../../ffi/ops.ts";
 
@@ -23,17 +22,21 @@ Deno.test("allocator: aligned, disjoint, coalesces on free, grows the memory", (
   if (heap.alloc(8) !== sorted[0].ptr) throw new Error("freed space not reused");
 });
 
-Deno.test("step arena: reset frees everything at once and reuses the same chunks", () => {
+Deno.test("allocator: live and peak bytes follow allocs and frees", () => {
   const heap = new LinearAllocator(memory(), 0);
-  const arena = new StepArena(heap, 4096);
-  const first = [100, 2000, 3000, 10000].map((n) => arena.alloc(n));
-  const reserved = arena.reservedBytes;
-  arena.reset();
-  const second = [100, 2000, 3000, 10000].map((n) => arena.alloc(n));
-  if (second.join() !== first.join()) throw new Error("a step after reset used other addresses");
-  if (arena.reservedBytes !== reserved) throw new Error("the arena grew on a repeated step");
-  arena.release();
-  if (heap.liveBytes !== 0) throw new Error("release left chunks allocated");
+  const a = heap.alloc(100), b = heap.alloc(1000); // 128 + 1024 bytes after alignment
+  heap.free(a);
+  const c = heap.alloc(64);
+  if (heap.liveBytes !== 1024 + 64 || heap.peakLiveBytes !== 128 + 1024) {
+    throw new Error(`live ${heap.liveBytes}, peak ${heap.peakLiveBytes}`);
+  }
+  if (c !== a) throw new Error("first fit did not reuse the freed block");
+  heap.resetPeak();
+  heap.free(b);
+  heap.free(c);
+  if (heap.liveBytes !== 0 || heap.peakLiveBytes !== 1024 + 64) {
+    throw new Error(`after reset: live ${heap.liveBytes}, peak ${heap.peakLiveBytes}`);
+  }
 });
 
 Deno.test("split: parts tile the range in units and shift pointers by layout", () => {

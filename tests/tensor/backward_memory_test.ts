@@ -1,0 +1,132 @@
+/**
+ * The tape frees step buffers during backward (src/tensor/autograd.ts): every model family's
+ * gradients are bitwise those of a backward that frees nothing, the step's peak memory is lower,
+ * and any use of a freed buffer throws instead of reading whatever reused the memory.
+ */
+import { InputNormalization } from "../../src/audio/input_normalization.ts";
+import { loadExperiment } from "../../src/config/load.ts";
+import { initialize, Rng } from "../../src/nn/init.ts";
+import { buildModel } from "../../src/nn/model_config.ts";
+import { Tape, zeroGrad } from "../../src/tensor/autograd.ts";
+import * as ag from "../../src/tensor/autograd_ops.ts";
+import { UseAfterFreeError } from "../../src/tensor/backend.ts";
+import { Tensor } from "../../src/tensor/tensor.ts";
+import { WasmBackend } from "../../src/tensor/wasm_backend.ts";
+import { objectives } from "../../src/train/objectives.ts";
+import { stepSettings } from "../../src/train/step.ts";
+import { patternedBatch, tokenPatterns } from "../fixtures/patterned_batch.ts";
+
+/** The four families, shrunk (S2S with each decoder, Conformer with RelPosMHAXL, CTC only). */
+const SMALL = { d_model: "32", d_ffn: "64", num_encoder_layers: "1" };
+const VOCAB = { vocab_size: "30", output_neurons: "30" };
+const DEC = { ...VOCAB, num_decoder_layers: "1" };
+const CASES: [string, Record<string, string>][] = [
+  ["tiny", { num_encoder_layers: "2", ...DEC }],
+  ["conmambamamba_small", { ...SMALL, ...DEC }],
+  ["conformer_large", { ...SMALL, nhead: "4", ...DEC }],
+  ["conmamba_large_ctc", { ...SMALL, output_neurons: "30" }],
+];
+
+for (const [name, over] of CASES) {
+  Deno.test(`backward frees dead buffers: ${name} gradients bitwise equal, lower peak`, async () => {
+    const be = await WasmBackend.create({ threads: 1 });
+    try {
+      const c = loadExperiment(name, over);
+      const model = buildModel(be, c);
+      initialize(model, c.seed!);
+      const params = [...model.namedParameters()].map(([, p]) => p);
+      const rng = new Rng(5);
+      const patterns = tokenPatterns(30, c.n_mels!, rng);
+      const batch = patternedBatch([[5, 9, 12, 7], [3, 8, 20]], patterns, rng, 12);
+      new InputNormalization(c.n_mels!, 4).apply(
+        batch.feats,
+        batch.B,
+        batch.T,
+        batch.frames,
+        1,
+        true,
+      );
+      const s = stepSettings(c);
+      const run = (free: boolean) => {
+        const tape = new Tape(), ctx = { tape, training: true, seed: 11, stream: 0 };
+        be.resetPeak();
+        try {
+          const rel = batch.frames.map((n) => Math.fround(n / batch.T));
+          const feats = Tensor.from(be, [batch.B, batch.T, batch.F], batch.feats);
+          const enc = model.encode(ctx, feats, rel);
+          const U = batch.tokensBos.length / batch.B;
+          const dec = model.isS2S
+            ? model.decode(ctx, batch.tokensBos, [batch.B, U], enc.encOut, enc.encLengths)
+            : null;
+          const r = objectives(enc, dec, batch, { ...s, gradAccumulation: 1 });
+          tape.backwardFrom(r.seeds, { free });
+          return {
+            loss: r.loss,
+            peak: be.memoryStats().peakBytes,
+            grads: params.map((p) => p.grad ? p.grad.toArray() : null),
+          };
+        } finally {
+          tape.reset();
+          be.resetStep();
+          zeroGrad(params);
+        }
+      };
+      const kept = run(false), freed = run(true);
+      if (kept.loss !== freed.loss) throw new Error(`loss ${kept.loss} vs ${freed.loss}`);
+      kept.grads.forEach((g, i) => {
+        const h = freed.grads[i];
+        if (!g || !h) throw new Error(`parameter ${i} got no gradient`);
+        const a = new Uint32Array(g.buffer), b = new Uint32Array(h.buffer);
+        for (let j = 0; j < a.length; j++) {
+          if (a[j] !== b[j]) throw new Error(`parameter ${i} element ${j}: ${g[j]} vs ${h[j]}`);
+        }
+      });
+      // The peak includes parameters and their gradients; the step's own share must shrink.
+      if (!(freed.peak < kept.peak)) {
+        throw new Error(`peak with freeing ${freed.peak} B, without ${kept.peak} B`);
+      }
+      model.free();
+    } finally {
+      be.close();
+    }
+  });
+}
+
+Deno.test("freed buffers: use after the tape freed it, after resetStep, double free all throw", async () => {
+  const be = await WasmBackend.create({ threads: 1 });
+  try {
+    const tape = new Tape();
+    const w = Tensor.param(be, [3, 3], [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const x = Tensor.from(be, [2, 3], [1, -1, 2, 0.5, 3, -2]);
+    const h = ag.gelu(tape, ag.matmul(tape, x, w, { transB: true })); // h: (2, 3)
+    const y = ag.scale(tape, h, 2);
+    const keep = ag.add(tape, h, y); // read after backward: kept by `keep`
+    const loss = ag.mul(tape, keep, keep);
+    tape.backwardFrom([[loss, Tensor.from(be, [2, 3], new Float32Array(6).fill(1))]], {
+      keep: [keep],
+    });
+    keep.toArray(); // pinned: still readable
+    loss.toArray(); // a seed: still readable
+    const throws = (what: string, fn: () => unknown) => {
+      try {
+        fn();
+      } catch (e) {
+        if (e instanceof UseAfterFreeError) return;
+        throw e;
+      }
+      throw new Error(`${what}: no UseAfterFreeError`);
+    };
+    throws("download of a freed activation", () => h.toArray());
+    throws("kernel on a freed activation", () => ag.scale(new Tape(), y, 1));
+    if (!w.grad) throw new Error("no parameter gradient");
+    tape.reset();
+    be.resetStep();
+    throws("download after resetStep", () => keep.toArray());
+    const p = Tensor.from(be, [4], [1, 2, 3, 4], "param");
+    p.free();
+    throws("double free", () => p.free());
+    w.grad.toArray(); // parameter gradients are not step buffers
+  } finally {
+    be.close();
+  }
+});
