@@ -32,6 +32,10 @@ export interface TrainRow {
   T: number;
   audioS: number;
   stepMs: number;
+  /** Most bytes live at once during the timed steps (parameters, Adam state, step buffers) and
+   * the kernel memory's size (the peak plus fragmentation), MiB. */
+  peakMiB: number;
+  memoryMiB: number;
   speedup: number | null; // all threads vs 1 thread, null on the 1-thread row
   top: string; // top-5 kernels of the timed steps
   error?: string;
@@ -46,6 +50,7 @@ async function measure(name: string, threads: number): Promise<TrainRow> {
     let seed = 1;
     tr.step(experimentBatch(c, shape.B, shape.T, seed++), 1); // warm-up
     const prof = be.profile();
+    be.resetPeak();
     const timed = TIMED[name] ?? 1;
     let best = Infinity;
     for (let i = 0; i < timed; i++) {
@@ -58,11 +63,21 @@ async function measure(name: string, threads: number): Promise<TrainRow> {
     return {
       ...row,
       stepMs: best,
+      peakMiB: be.memoryStats().peakBytes / 2 ** 20,
+      memoryMiB: be.memoryBytes() / 2 ** 20,
       speedup: null,
       top: `${topKernels(prof, 5, timed, kernelMs)}; all kernels ${kernelMs.toFixed(0)} ms`,
     };
   } catch (e) {
-    return { ...row, stepMs: NaN, speedup: null, top: "", error: (e as Error).message };
+    return {
+      ...row,
+      stepMs: NaN,
+      peakMiB: NaN,
+      memoryMiB: NaN,
+      speedup: null,
+      top: "",
+      error: (e as Error).message,
+    };
   } finally {
     be.close();
   }
@@ -89,10 +104,12 @@ export function trainTable(rows: TrainRow[]): string {
     "Synthetic batch (features ~ N(0, 1), 25 tokens per utterance); step = normalisation, " +
     "SpecAugment, forward, loss, backward, clipping, Adam. Best of 3 (tiny), 2 (small), 1 " +
     "(large) timed steps after one warm-up step; speed-up = 1-thread step / all-threads step, " +
-    "both measured in this run.",
+    "both measured in this run; peak = most bytes live at once in the timed steps (parameters, " +
+    "Adam state, step buffers), memory = the Wasm linear memory (peak + fragmentation).",
     "",
-    "| experiment | batch (B x frames) | audio s | threads | step ms | audio s/s | speed-up |",
-    "|---|---|---|---|---|---|---|",
+    "| experiment | batch (B x frames) | audio s | threads | step ms | audio s/s | speed-up | " +
+    "peak MiB | memory MiB |",
+    "|---|---|---|---|---|---|---|---|---|",
   ];
   for (const r of rows) {
     const ok = !r.error;
@@ -100,7 +117,8 @@ export function trainTable(rows: TrainRow[]): string {
       `| ${r.experiment} | ${r.B} x ${r.T} | ${r.audioS} | ${r.threads} | ` +
         `${ok ? r.stepMs.toFixed(0) : `failed: ${r.error}`} | ` +
         `${ok ? (r.audioS / (r.stepMs / 1000)).toFixed(2) : "-"} | ` +
-        `${r.speedup === null || !Number.isFinite(r.speedup) ? "-" : r.speedup.toFixed(2) + "x"} |`,
+        `${r.speedup === null || !Number.isFinite(r.speedup) ? "-" : r.speedup.toFixed(2) + "x"} | ` +
+        `${ok ? r.peakMiB.toFixed(0) : "-"} | ${ok ? r.memoryMiB.toFixed(0) : "-"} |`,
     );
   }
   out.push(
