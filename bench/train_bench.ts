@@ -117,7 +117,9 @@ export function trainTable(rows: TrainRow[]): string {
       `| ${r.experiment} | ${r.B} x ${r.T} | ${r.audioS} | ${r.threads} | ` +
         `${ok ? r.stepMs.toFixed(0) : `failed: ${r.error}`} | ` +
         `${ok ? (r.audioS / (r.stepMs / 1000)).toFixed(2) : "-"} | ` +
-        `${r.speedup === null || !Number.isFinite(r.speedup) ? "-" : r.speedup.toFixed(2) + "x"} | ` +
+        `${
+          r.speedup === null || !Number.isFinite(r.speedup) ? "-" : r.speedup.toFixed(2) + "x"
+        } | ` +
         `${ok ? r.peakMiB.toFixed(0) : "-"} | ${ok ? r.memoryMiB.toFixed(0) : "-"} |`,
     );
   }
