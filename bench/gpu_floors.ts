@@ -24,7 +24,13 @@
 import { InputNormalization } from "../src/audio/input_normalization.ts";
 import { loadExperiment } from "../src/config/load.ts";
 import { buildModel } from "../src/nn/model_config.ts";
-import type { Backend, BufferArg, Lifetime, Storage } from "../src/tensor/backend.ts";
+import {
+  type Backend,
+  type BufferArg,
+  type Lifetime,
+  noteAllocation,
+  type Storage,
+} from "../src/tensor/backend.ts";
 import { AsrTrainer } from "../src/train/step.ts";
 import { stepSettings, syntheticBatch } from "./asr_batch.ts";
 
@@ -232,7 +238,9 @@ export class CountingBackend implements Backend {
     if (lifetime === "param") this.#paramBytes += length * F;
     else this.#stepBytes += length * F;
     this.peakBytes = Math.max(this.peakBytes, this.#paramBytes + this.#stepBytes);
-    return { ptr, length, lifetime };
+    const s = { ptr, length, lifetime };
+    noteAllocation(s);
+    return s;
   }
   free(s: Storage): void {
     s.released = true;

@@ -18,20 +18,20 @@ import type { ForwardContext } from "./module.ts";
 /** The same storage with another shape, on the tape (so parameters keep their gradient path). */
 export function reshape(tape: Tape, x: Tensor, shape: readonly number[]): Tensor {
   const y = x.reshape(shape);
-  tape.record([x], [y], ([dy]) => [dy!.reshape(x.shape)]);
+  tape.record([x], [y], ([dy]) => [dy!.reshape(x.shape)], []);
   return y;
 }
 
 export function leakyRelu(tape: Tape, x: Tensor, alpha = 0.01): Tensor {
   const y = leakyOp(x, alpha);
-  tape.record([x], [y], ([dy]) => [leakyReluBackward(x, dy!, alpha)]);
+  tape.record([x], [y], ([dy]) => [leakyReluBackward(x, dy!, alpha)], [x]);
   return y;
 }
 
 /** log_softmax over the last axis. */
 export function logSoftmax(tape: Tape, x: Tensor): Tensor {
   const y = lsmOp(x);
-  tape.record([x], [y], ([dy]) => [logSoftmaxBackward(y, dy!)]);
+  tape.record([x], [y], ([dy]) => [logSoftmaxBackward(y, dy!)], [y]);
   return y;
 }
 
@@ -48,7 +48,7 @@ export function layerNormAxes(
   tape.record([x, gamma, beta], [s.y], ([dy]) => {
     const g = layerNormAxesBackward(dy!, x, gamma, s);
     return [g.dx, g.dgamma, g.dbeta];
-  });
+  }, [x, gamma]);
   return s.y;
 }
 

@@ -189,7 +189,7 @@ export function mambaCore(tape: Tape, xz: Tensor, p: DirectionParams, dState: nu
     const dxc = add(g.du, mb.da);
     const cg = conv1dDepthwiseBackward(dxc, xv, convW, p.convB, { ...convOpts, into: dxz });
     return [dxz, cg.dw, cg.dbias, mb.db, dDtW, g.ddeltaBias, mul(g.dA, A), g.dD];
-  });
+  }, inputs); // xz through its column views xv, zv; the rest is private to the closure
   return saved.out;
 }
 

@@ -12,7 +12,7 @@ import {
   type ConformerMasks,
 } from "./conformer_layer.ts";
 import { SbLayerNorm } from "./layer_norm.ts";
-import { type ForwardContext, Module } from "./module.ts";
+import { type ForwardContext, Module, scoped } from "./module.ts";
 import { RelPosEncXL } from "./positional.ts";
 
 class LayerList extends Module {
@@ -61,7 +61,8 @@ export class ConformerEncoder extends Module {
     }
     let h = x;
     this.layers.items.forEach((layer, i) => {
-      h = layer.forward(ctx, h, masks, `encoder.layers.${i}`);
+      const x = h;
+      h = scoped(ctx, () => layer.forward(ctx, x, masks, `encoder.layers.${i}`));
     });
     const y = this.norm.forward(ctx, h);
     ctx.capture?.("encoder", y);

@@ -3,7 +3,7 @@ import type { Backend } from "../tensor/backend.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { ConMambaLayer, type ConMambaLayerOptions } from "./conmamba_layer.ts";
 import { SbLayerNorm } from "./layer_norm.ts";
-import { type ForwardContext, Module } from "./module.ts";
+import { type ForwardContext, Module, scoped } from "./module.ts";
 
 class LayerList extends Module {
   readonly items: ConMambaLayer[] = [];
@@ -27,7 +27,8 @@ export class ConMambaEncoder extends Module {
   forward(ctx: ForwardContext, x: Tensor): Tensor {
     let h = x;
     this.layers.items.forEach((layer, i) => {
-      h = layer.forward(ctx, h, `encoder.layers.${i}`);
+      const x = h;
+      h = scoped(ctx, () => layer.forward(ctx, x, `encoder.layers.${i}`));
     });
     const y = this.norm.forward(ctx, h);
     ctx.capture?.("encoder", y);

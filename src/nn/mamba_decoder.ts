@@ -17,7 +17,7 @@ import { dropout } from "./_ops.ts";
 import { PositionwiseFeedForward } from "./ffn.ts";
 import { SbLayerNorm } from "./layer_norm.ts";
 import { Mamba } from "./mamba.ts";
-import { type ForwardContext, Module } from "./module.ts";
+import { type ForwardContext, Module, scoped } from "./module.ts";
 
 export interface MambaDecoderOptions {
   dModel: number;
@@ -90,7 +90,8 @@ export class MambaDecoder extends Module {
   forward(ctx: ForwardContext, tgt: Tensor, memory: Tensor): Tensor {
     let h = tgt;
     this.layers.items.forEach((layer, i) => {
-      h = layer.forward(ctx, h, memory);
+      const x = h;
+      h = scoped(ctx, () => layer.forward(ctx, x, memory));
       ctx.capture?.(`decoder.layers.${i}`, h);
     });
     const y = this.norm.forward(ctx, h);

@@ -21,6 +21,14 @@ export interface ForwardContext {
   capture?: (name: string, t: Tensor) => void;
 }
 
+/**
+ * Runs one layer's forward in a tape scope (Tape.scope: its dead intermediates are freed when it
+ * returns), except under probes, which keep tensors made inside.
+ */
+export function scoped(ctx: ForwardContext, fn: () => Tensor): Tensor {
+  return ctx.capture ? fn() : ctx.tape.scope(fn);
+}
+
 export function evalContext(tape: Tape, capture?: ForwardContext["capture"]): ForwardContext {
   return { tape, training: false, seed: 0, stream: 0, capture };
 }

@@ -12,7 +12,7 @@ import { Tensor } from "../tensor/tensor.ts";
 import { dropout } from "./_ops.ts";
 import { PositionwiseFeedForward } from "./ffn.ts";
 import { SbLayerNorm } from "./layer_norm.ts";
-import { type ForwardContext, Module } from "./module.ts";
+import { type ForwardContext, Module, scoped } from "./module.ts";
 import { SbMultiheadAttention } from "./multihead_attention.ts";
 
 export interface TransformerDecoderOptions {
@@ -101,7 +101,8 @@ export class TransformerDecoder extends Module {
   forward(ctx: ForwardContext, t: Tensor, memory: Tensor, m: DecoderMasks): Tensor {
     let h = t;
     this.layers.items.forEach((layer, i) => {
-      h = layer.forward(ctx, h, memory, m);
+      const x = h;
+      h = scoped(ctx, () => layer.forward(ctx, x, memory, m));
       ctx.capture?.(`decoder.layers.${i}`, h);
     });
     const y = this.norm.forward(ctx, h);

@@ -10,13 +10,16 @@
  * finalisers; `reset()` (after each step, with the backend's resetStep) forgets them.
  */
 import { add } from "./ops.ts";
-import type { Storage } from "./backend.ts";
+import { collectAllocations, type Storage } from "./backend.ts";
 import { ShapeError, type TapeNode, Tensor } from "./tensor.ts";
 
 export class Tape {
   #nodes: TapeNode[] = [];
   /** False inside `noGrad` (evaluation): ops record nothing. */
   enabled = true;
+  /** Whether `scope` and `backwardFrom` free dead step buffers (false: everything lives until
+   * resetStep; the numbers are the same, tests compare both). */
+  freeBuffers = true;
 
   /** True when a gradient must flow into t: a parameter, or the output of a recorded op. */
   static tracked(t: Tensor | null | undefined): boolean {
@@ -25,21 +28,57 @@ export class Tape {
 
   /**
    * Records an op when any input is tracked; `backward` returns one gradient per input (null for
-   * an input that needs none), each shaped like that input.
+   * an input that needs none), each shaped like that input. `saved`: the inputs and outputs that
+   * `backward` reads (default: all); tensors private to the closure need not be listed (they are
+   * no node's output, so no scope frees them).
    */
   record(
     inputs: readonly (Tensor | null)[],
     outputs: readonly Tensor[],
     backward: TapeNode["backward"],
+    saved?: readonly (Tensor | null)[],
   ): void {
     if (!this.enabled || !inputs.some(Tape.tracked)) return;
-    const node: TapeNode = { inputs, outputs, backward };
+    const node: TapeNode = { inputs, outputs, backward, saved };
     for (const o of outputs) o.node = node;
     this.#nodes.push(node);
   }
 
   get length(): number {
     return this.#nodes.length;
+  }
+
+  /**
+   * Runs `fn` (a layer's forward) and then frees the step buffers it made that nothing can read
+   * any more: outputs of the nodes recorded inside that are not the result, not saved by any of
+   * those nodes for backward, and not (views of) the tensors that came in from outside. E.g. a
+   * ConMamba FFN's GELU output (read by dropout, whose backward needs no input) goes here, while
+   * the dropout's output (a matmul operand) stays until backward. Forward-only code must not
+   * keep tensors made inside `fn` other than its result (probes: run without scopes).
+   */
+  scope(fn: () => Tensor): Tensor {
+    if (!this.enabled || !this.freeBuffers) return fn();
+    const start = this.#nodes.length;
+    const y = fn();
+    const nodes = this.#nodes.slice(start);
+    // By storage, in recording order: a storage first met as an input came from outside (views
+    // of it made inside share it and must not free it); one first met as an output was made here.
+    const seen = new Set<Storage>(), keep = new Set<Storage>([y.storage]);
+    for (const n of nodes) {
+      for (const t of n.inputs) {
+        if (t && !seen.has(t.storage)) keep.add(t.storage);
+        if (t) seen.add(t.storage);
+      }
+      for (const o of n.outputs) seen.add(o.storage);
+      for (const t of n.saved ?? [...n.inputs, ...n.outputs]) if (t) keep.add(t.storage);
+    }
+    for (const n of nodes) {
+      for (const o of n.outputs) {
+        const s = o.storage;
+        if (s.lifetime === "step" && !s.released && !keep.has(s)) o.backend.free(s);
+      }
+    }
+    return y;
   }
 
   /**
@@ -60,14 +99,17 @@ export class Tape {
    * Memory: a "step" buffer is freed as soon as nothing can read it any more: it is no input or
    * output of a node still to be walked and no pending gradient (reference counts per storage,
    * so views and gradients passed through unchanged are safe). The seed tensors, their upstream
-   * gradients and `keep` stay live. A closure's private tensors (e.g. LayerNorm's statistics) are
-   * not counted and live until `resetStep()`. Any later use of a freed buffer throws.
-   * `free: false` keeps everything until `resetStep()` (the same numbers; tests compare both).
+   * gradients and `keep` stay live. Buffers a backward closure allocates and does not return
+   * (its temporaries) are freed when it returns; those a forward op keeps for its closure (e.g.
+   * LayerNorm's statistics) live until `resetStep()`. Any later use of a freed buffer throws.
+   * With `freeBuffers` false everything stays until `resetStep()`.
    */
   backwardFrom(
     seeds: readonly (readonly [Tensor, Tensor])[],
-    o: { keep?: readonly Tensor[]; free?: boolean } = {},
+    o: { keep?: readonly Tensor[] } = {},
   ): void {
+    if (seeds.length === 0) return;
+    const backend = seeds[0][0].backend;
     const pinned = new Set<Storage>();
     for (const t of [...seeds.flat(), ...(o.keep ?? [])]) pinned.add(t.storage);
     const refs = new Map<Storage, number>(); // occurrences in the inputs/outputs of unwalked nodes
@@ -85,13 +127,13 @@ export class Tape {
       grads.set(t, g);
       count(g, 1);
     };
-    const freeIfDead = (t: Tensor | null) => {
+    const freeIfDead = (t: Tensor | Storage | null) => {
       if (!t) return;
-      const s = t.storage;
+      const s = t instanceof Tensor ? t.storage : t;
       if (
-        o.free !== false && s.lifetime === "step" && !s.released && !pinned.has(s) && !refs.get(s)
+        this.freeBuffers && s.lifetime === "step" && !s.released && !pinned.has(s) && !refs.get(s)
       ) {
-        t.backend.free(s);
+        backend.free(s);
       }
     };
     for (const [t, g] of seeds) {
@@ -110,8 +152,10 @@ export class Tape {
         for (const t of [...node.inputs, ...node.outputs]) freeIfDead(t);
         continue;
       }
-      const dIn = node.backward(dOut);
-      const stale: (Tensor | null)[] = [...node.inputs, ...node.outputs, ...dOut, ...dIn];
+      // The closure's own temporaries (e.g. the Mamba core's ddelta) die with it unless returned.
+      const [dIn, fresh] = collectAllocations(() => node.backward(dOut));
+      const stale: (Tensor | null | Storage)[] = [...node.inputs, ...node.outputs, ...dOut, ...dIn];
+      stale.push(...fresh);
       node.inputs.forEach((input, j) => {
         const g = dIn[j];
         if (!input || !g || !Tape.tracked(input)) return;

@@ -33,37 +33,37 @@ export function matmul(
   tape.record([a, b, o.bias ?? null], [y], ([dy]) => {
     const g = ops.matmulBackward(dy!, a, b, o);
     return [g.da, g.db, g.dbias];
-  });
+  }, [a, b]);
   return y;
 }
 
 export function add(tape: Tape, a: Tensor, b: Tensor): Tensor {
   const y = ops.add(a, b);
-  tape.record([a, b], [y], ([dy]) => [dy, dy]);
+  tape.record([a, b], [y], ([dy]) => [dy, dy], []);
   return y;
 }
 
 export function mul(tape: Tape, a: Tensor, b: Tensor): Tensor {
   const y = ops.mul(a, b);
-  tape.record([a, b], [y], ([dy]) => [ops.mul(dy!, b), ops.mul(dy!, a)]);
+  tape.record([a, b], [y], ([dy]) => [ops.mul(dy!, b), ops.mul(dy!, a)], [a, b]);
   return y;
 }
 
 export function scale(tape: Tape, x: Tensor, alpha: number): Tensor {
   const y = ops.scale(x, alpha);
-  tape.record([x], [y], ([dy]) => [ops.scale(dy!, alpha)]);
+  tape.record([x], [y], ([dy]) => [ops.scale(dy!, alpha)], []);
   return y;
 }
 
 export function gelu(tape: Tape, x: Tensor): Tensor {
   const y = ops.gelu(x);
-  tape.record([x], [y], ([dy]) => [ops.geluBackward(x, dy!)]);
+  tape.record([x], [y], ([dy]) => [ops.geluBackward(x, dy!)], [x]);
   return y;
 }
 
 export function silu(tape: Tape, x: Tensor): Tensor {
   const y = ops.silu(x);
-  tape.record([x], [y], ([dy]) => [ops.siluBackward(x, dy!)]);
+  tape.record([x], [y], ([dy]) => [ops.siluBackward(x, dy!)], [x]);
   return y;
 }
 
@@ -73,25 +73,25 @@ export function layerNorm(tape: Tape, x: Tensor, gamma: Tensor, beta: Tensor, ep
   tape.record([x, gamma, beta], [s.y], ([dy]) => {
     const g = ops.layerNormBackward(dy!, x, gamma, s);
     return [g.dx, g.dgamma, g.dbeta];
-  });
+  }, [x, gamma]);
   return s.y;
 }
 
 export function glu(tape: Tape, x: Tensor): Tensor {
   const y = gluOp(x);
-  tape.record([x], [y], ([dy]) => [gluBackward(x, dy!)]);
+  tape.record([x], [y], ([dy]) => [gluBackward(x, dy!)], [x]);
   return y;
 }
 
 export function flipTime(tape: Tape, x: Tensor): Tensor {
   const y = flipOp(x);
-  tape.record([x], [y], ([dy]) => [flipOp(dy!)]);
+  tape.record([x], [y], ([dy]) => [flipOp(dy!)], []);
   return y;
 }
 
 export function dropout(tape: Tape, x: Tensor, o: DropoutOptions): Tensor {
   const y = dropoutOp(x, o);
-  tape.record([x], [y], ([dy]) => [dropoutOp(dy!, o)]);
+  tape.record([x], [y], ([dy]) => [dropoutOp(dy!, o)], []); // the mask is recomputed
   return y;
 }
 
@@ -107,7 +107,7 @@ export function conv1dDepthwise(
   tape.record([x, w, bias], [y], ([dy]) => {
     const g = conv1dDepthwiseBackward(dy!, x, w, bias, o);
     return [g.dx.tensor, g.dw, bias ? g.dbias : null];
-  });
+  }, [x, w]);
   return y;
 }
 
@@ -153,76 +153,76 @@ export function sum(tape: Tape, x: Tensor): Tensor {
     const g = Tensor.empty(x.backend, x.shape);
     x.backend.upload(g.storage, new Float32Array(x.size).fill(v));
     return [g];
-  });
+  }, []);
   return y;
 }
 
 /** Same storage, another shape of the same size; the gradient is reshaped back. */
 export function reshape(tape: Tape, x: Tensor, shape: readonly number[]): Tensor {
   const y = x.reshape(shape);
-  tape.record([x], [y], ([dy]) => [dy!.reshape(x.shape)]);
+  tape.record([x], [y], ([dy]) => [dy!.reshape(x.shape)], []);
   return y;
 }
 
 /** Embedding lookup; table (V, D), ids (...) as exact floats (untracked). Returns (..., D). */
 export function embedding(tape: Tape, table: Tensor, ids: Tensor): Tensor {
   const y = layout.embedding(table, ids);
-  tape.record([table], [y], ([dy]) => [layout.embeddingBackward(dy!, ids, table.shape[0])]);
+  tape.record([table], [y], ([dy]) => [layout.embeddingBackward(dy!, ids, table.shape[0])], []);
   return y;
 }
 
 /** x[:, t0 : t0 + len]; x (B, T, W). */
 export function sliceTime(tape: Tape, x: Tensor, t0: number, len: number): Tensor {
   const y = layout.sliceTime(x, t0, len);
-  tape.record([x], [y], ([dy]) => [layout.sliceTimeBackward(dy!, t0, x.shape[1])]);
+  tape.record([x], [y], ([dy]) => [layout.sliceTimeBackward(dy!, t0, x.shape[1])], []);
   return y;
 }
 
 /** Concatenation along time of (B, T_k, W) tensors. */
 export function concatTime(tape: Tape, xs: readonly Tensor[]): Tensor {
   const y = layout.concatTime(xs);
-  tape.record(xs, [y], ([dy]) => layout.concatTimeBackward(dy!, xs.map((x) => x.shape[1])));
+  tape.record(xs, [y], ([dy]) => layout.concatTimeBackward(dy!, xs.map((x) => x.shape[1])), []);
   return y;
 }
 
 /** Frames t >= lengths[b] of x (B, T, W) set to `value` (lengths untracked). */
 export function maskedFillTime(tape: Tape, x: Tensor, lengths: Tensor, value = 0): Tensor {
   const y = layout.maskedFillTime(x, lengths, value);
-  tape.record([x], [y], ([dy]) => [layout.maskedFillTime(dy!, lengths, 0)]);
+  tape.record([x], [y], ([dy]) => [layout.maskedFillTime(dy!, lengths, 0)], []);
   return y;
 }
 
 /** Swaps axes `axis` and `axis + 1`. */
 export function swapAxes(tape: Tape, x: Tensor, axis: number): Tensor {
   const y = layout.swapAxes(x, axis);
-  tape.record([x], [y], ([dy]) => [layout.swapAxes(dy!, axis)]);
+  tape.record([x], [y], ([dy]) => [layout.swapAxes(dy!, axis)], []);
   return y;
 }
 
 /** Masked, scaled softmax of raw scores (B, H, Tq, S); the mask tensors are untracked. */
 export function attnSoftmax(tape: Tape, x: Tensor, o: attn.AttnMask = {}): Tensor {
   const y = attn.attnSoftmax(x, o);
-  tape.record([x], [y], ([dy]) => [attn.attnSoftmaxBackward(y, dy!, o)]);
+  tape.record([x], [y], ([dy]) => [attn.attnSoftmaxBackward(y, dy!, o)], [y]);
   return y;
 }
 
 /** RelPosMHAXL's relative shift, (..., S, 2S - 1) -> (..., S, S). */
 export function relShift(tape: Tape, x: Tensor): Tensor {
   const y = attn.relShift(x);
-  tape.record([x], [y], ([dy]) => [attn.relShiftBackward(dy!)]);
+  tape.record([x], [y], ([dy]) => [attn.relShiftBackward(dy!)], []);
   return y;
 }
 
 /** Sum over `axis`. */
 export function sumAxis(tape: Tape, x: Tensor, axis: number): Tensor {
   const y = reduce.sumAxis(x, axis);
-  tape.record([x], [y], ([dy]) => [reduce.sumAxisBackward(dy!, x.shape, axis)]);
+  tape.record([x], [y], ([dy]) => [reduce.sumAxisBackward(dy!, x.shape, axis)], []);
   return y;
 }
 
 /** Mean over `axis`. */
 export function meanAxis(tape: Tape, x: Tensor, axis: number): Tensor {
   const y = reduce.meanAxis(x, axis);
-  tape.record([x], [y], ([dy]) => [reduce.sumAxisBackward(dy!, x.shape, axis, true)]);
+  tape.record([x], [y], ([dy]) => [reduce.sumAxisBackward(dy!, x.shape, axis, true)], []);
   return y;
 }

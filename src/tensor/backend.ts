@@ -64,3 +64,23 @@ export function markReleased(storage: Storage): void {
   }
   storage.released = true;
 }
+
+/** Collectors of `collectAllocations`, innermost last. */
+const collectors: Storage[][] = [];
+
+/** Every backend calls this for each buffer it allocates. */
+export function noteAllocation(s: Storage): void {
+  if (collectors.length > 0) collectors[collectors.length - 1].push(s);
+}
+
+/** Runs fn and returns its result and the buffers allocated meanwhile (by any backend). */
+export function collectAllocations<T>(fn: () => T): [T, Storage[]] {
+  const mine: Storage[] = [];
+  collectors.push(mine);
+  try {
+    return [fn(), mine];
+  } finally {
+    collectors.pop();
+    if (collectors.length > 0) collectors[collectors.length - 1].push(...mine);
+  }
+}

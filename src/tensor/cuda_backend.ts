@@ -14,6 +14,7 @@ import {
   type BufferArg,
   type Lifetime,
   markReleased,
+  noteAllocation,
   type Storage,
 } from "./backend.ts";
 
@@ -148,6 +149,7 @@ export class CudaBackend implements Backend {
     }
     const s: Storage = { ptr, length, lifetime };
     if (lifetime === "step") this.#step.add(s);
+    noteAllocation(s);
     return s;
   }
 

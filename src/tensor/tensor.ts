@@ -17,6 +17,11 @@ export interface TapeNode {
   readonly outputs: readonly Tensor[];
   /** Input gradients from output gradients (null: no gradient reached that output). */
   readonly backward: (dOutputs: readonly (Tensor | null)[]) => readonly (Tensor | null)[];
+  /**
+   * The inputs and outputs `backward` reads (e.g. matmul: both operands; add: none); undefined
+   * means all of them. `Tape.scope` frees the outputs nobody saved when the scope ends.
+   */
+  readonly saved?: readonly (Tensor | null)[];
 }
 
 export class Tensor {

@@ -10,6 +10,7 @@ import {
   type BufferArg,
   type Lifetime,
   markReleased,
+  noteAllocation,
   type Storage,
 } from "./backend.ts";
 import {
@@ -134,6 +135,7 @@ export class WasmBackend implements Backend {
   alloc(length: number, lifetime: Lifetime): Storage {
     const s: Storage = { ptr: this.heap.alloc(length * 4), length, lifetime };
     if (lifetime === "step") this.#step.add(s);
+    noteAllocation(s);
     return s;
   }
 

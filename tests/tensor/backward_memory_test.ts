@@ -1,7 +1,8 @@
 /**
- * The tape frees step buffers during backward (src/tensor/autograd.ts): every model family's
- * gradients are bitwise those of a backward that frees nothing, the step's peak memory is lower,
- * and any use of a freed buffer throws instead of reading whatever reused the memory.
+ * The tape frees step buffers (src/tensor/autograd.ts): at the end of each layer's forward
+ * (Tape.scope: intermediates no backward reads) and during backward (after their last use). Every
+ * model family's gradients are bitwise those of a tape that frees nothing, the step's peak memory
+ * is lower, and any use of a freed buffer throws instead of reading whatever reused the memory.
  */
 import { InputNormalization } from "../../src/audio/input_normalization.ts";
 import { loadExperiment } from "../../src/config/load.ts";
@@ -49,6 +50,7 @@ for (const [name, over] of CASES) {
       const s = stepSettings(c);
       const run = (free: boolean) => {
         const tape = new Tape(), ctx = { tape, training: true, seed: 11, stream: 0 };
+        tape.freeBuffers = free;
         be.resetPeak();
         try {
           const rel = batch.frames.map((n) => Math.fround(n / batch.T));
@@ -59,7 +61,7 @@ for (const [name, over] of CASES) {
             ? model.decode(ctx, batch.tokensBos, [batch.B, U], enc.encOut, enc.encLengths)
             : null;
           const r = objectives(enc, dec, batch, { ...s, gradAccumulation: 1 });
-          tape.backwardFrom(r.seeds, { free });
+          tape.backwardFrom(r.seeds);
           return {
             loss: r.loss,
             peak: be.memoryStats().peakBytes,
@@ -126,6 +128,30 @@ Deno.test("freed buffers: use after the tape freed it, after resetStep, double f
     p.free();
     throws("double free", () => p.free());
     w.grad.toArray(); // parameter gradients are not step buffers
+  } finally {
+    be.close();
+  }
+});
+
+Deno.test("Tape.scope frees what no backward reads, keeps saved tensors, inputs and the result", async () => {
+  const be = await WasmBackend.create({ threads: 1 });
+  try {
+    const tape = new Tape();
+    const w = Tensor.param(be, [3, 3], [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const x = Tensor.from(be, [2, 3], [1, -1, 2, 0.5, 3, -2]); // from outside the scope
+    let h!: Tensor, g!: Tensor, d!: Tensor, xv!: Tensor;
+    const y = tape.scope(() => {
+      xv = ag.reshape(tape, x, [3, 2]); // a view of the outside tensor: must survive
+      h = ag.matmul(tape, ag.reshape(tape, xv, [2, 3]), w, { transB: true }); // GELU saves it
+      g = ag.gelu(tape, h); // read by dropout only, whose backward needs nothing: freed
+      d = ag.dropout(tape, g, { p: 0.5, seed: 1, stream: 0 }); // read by mul (saved): kept
+      return ag.mul(tape, d, h);
+    });
+    const state = (t: Tensor) => t.storage.released ? "freed" : "live";
+    const got = [x, xv, h, g, d, y].map(state).join(" ");
+    if (got !== "live live live freed live live") throw new Error(`x xv h g d y: ${got}`);
+    tape.backward(ag.sum(tape, y));
+    if (!w.grad) throw new Error("no gradient reached w");
   } finally {
     be.close();
   }
