@@ -24,10 +24,8 @@ export const TOKENS = 25;
 /**
  * Batch shapes: B utterances of T frames (10 ms), about 20 s of audio, within the 4 GiB of wasm32
  * memory. conmamba_large is the tight one: its parameters, gradients and Adam moments take 1.8 GB
- * and its step (the tape frees activations and gradients after their last use) peaks at about
- * 1.3 GB more at 2 x 1000 frames (measured: 3.1 GB live at the peak, 3.5 GB of linear memory with
- * fragmentation; 4 x 1000 runs out of memory). Before the tape freed buffers, 1 x 500 was the most
- * that fit (2.9 GB).
+ * and its step (the tape frees what is dead, docs/PERFORMANCE.md "Step memory") about 0.29 MB more
+ * per input frame: 2.5 GB in all at 2 x 1000 (measured; 4 x 1500 fits, 8 x 1000 does not).
  */
 export const TRAIN_SHAPES: Record<string, { B: number; T: number }> = {
   tiny: { B: 4, T: 500 },

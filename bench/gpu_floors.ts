@@ -380,7 +380,7 @@ export function floorsTable(r: FloorResult): string {
       `${ms(mmFlops / (0.4 * PEAKS.bf16Tensor))} ms (40% of the measured matmul peak: ` +
       `proportionally longer).`,
     `- Peak memory of the step as the code allocates and frees now (fp32; the tape frees ` +
-      `each activation and gradient after its last use in backward): ` +
+      `each activation and gradient after its last use: layer scopes, backward refcounts): ` +
       `${f2(r.peakBytes / 2 ** 30)} GiB, of which parameters, gradients and Adam moments ` +
       `${f2((4 * r.params * F) / 2 ** 30)} GiB.`,
   );
