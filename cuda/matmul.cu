@@ -222,8 +222,9 @@ void cm_matmul(const cm_matmul_params* p, const float* a, const float* b, const 
                p->trans_a,  p->trans_b,  p->accumulate};
   /* The runtime's precision mode (cm_cuda_set_matmul_precision; 0 unless a caller opts in):
    * 2 / 3 cuBLAS fp32 / bf16 when it loaded and takes the arguments, 1 / 3 our bf16 tensor-core
-   * kernel on sm_80+, else (and always in mode 0) the fp32 SIMT kernel below, the reference. */
-  const int mode = cm_matmul_precision();
+   * kernel on sm_80+, else (and always in mode 0) the fp32 SIMT kernel below, the reference.
+   * A call's bf16_inputs (the Wasm backend's bf16 mode, set per call) turns 0 / 2 into 1 / 3. */
+  const int mode = cm_matmul_precision() | (p->bf16_inputs ? 1 : 0);
   if ((mode == 2 || mode == 3) && cublas_matmul(q, a, b, bias, c, mode == 3)) return;
   if ((mode == 1 || mode == 3) && matmul_bf16_tc(q, a, b, bias, c)) return;
   int64_t big_tiles = (int64_t)((p->m + 127) / 128) * ((p->n + 127) / 128) * p->batch;

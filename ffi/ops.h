@@ -10,7 +10,7 @@
 #define CM_API
 #endif
 
-#define CM_OP_COUNT 48
+#define CM_OP_COUNT 50
 
 typedef struct cm_matmul_params {
   int32_t batch; /* number of independent products */
@@ -26,6 +26,7 @@ typedef struct cm_matmul_params {
   int32_t trans_a; /* 1: A is stored (K, M) */
   int32_t trans_b; /* 1: B is stored (N, K) */
   int32_t accumulate; /* 1: C += op(A) op(B); 0: C = op(A) op(B) */
+  int32_t bf16_inputs; /* 1: A and B rounded to bf16 (nearest even) first; fp32 accumulation */
 } cm_matmul_params;
 
 typedef struct cm_elementwise_params {
@@ -98,6 +99,10 @@ typedef struct cm_dropout_params {
   int32_t stream; /* which mask of the run (e.g. step * 4096 + call site) */
   int32_t index0; /* global index of this call's first element (set by the thread split) */
 } cm_dropout_params;
+
+typedef struct cm_bf16_params {
+  int32_t pairs; /* float32 slots of the packed side: 2 bf16 values each */
+} cm_bf16_params;
 
 typedef struct cm_ctc_params {
   int32_t batch; /* utterances handled by this call */
@@ -328,6 +333,16 @@ CM_API void cm_glu_backward(const cm_rows_params* p, const float* x, const float
  *   x: (n)
  *   y: (n) */
 CM_API void cm_dropout(const cm_dropout_params* p, const float* x, float* y);
+
+/* y = x rounded to bf16, nearest even (NaN stays NaN), two per float32 slot, element 2i in the low half: a saved matmul operand kept at half the memory in bf16 matmul mode.
+ *   x: (2 pairs)
+ *   y: (pairs) as (2 pairs) bf16 */
+CM_API void cm_bf16_pack(const cm_bf16_params* p, const float* x, float* y);
+
+/* y = x widened to float32 (exact): the inverse of bf16_pack up to its rounding.
+ *   x: (pairs) as (2 pairs) bf16
+ *   y: (2 pairs) */
+CM_API void cm_bf16_unpack(const cm_bf16_params* p, const float* x, float* y);
 
 /* y[b, t] = x[b, T - 1 - t] (BiMamba's backward direction, CONMAMBA_SPEC.md 4.9); its own backward. y must not alias x.
  *   x: (batch, seqlen, width)

@@ -87,7 +87,13 @@ export const MATMUL_PARAMS: ParamStruct = {
     ["trans_a", "i32", "1: A is stored (K, M)"],
     ["trans_b", "i32", "1: B is stored (N, K)"],
     ["accumulate", "i32", "1: C += op(A) op(B); 0: C = op(A) op(B)"],
+    ["bf16_inputs", "i32", "1: A and B rounded to bf16 (nearest even) first; fp32 accumulation"],
   ],
+};
+
+export const BF16_PARAMS: ParamStruct = {
+  name: "bf16",
+  fields: [["pairs", "i32", "float32 slots of the packed side: 2 bf16 values each"]],
 };
 
 export const ELEMENTWISE_PARAMS: ParamStruct = {
@@ -544,6 +550,22 @@ export const OPS: readonly OpSpec[] = [
       "on dy with the same seed and stream.",
   },
   {
+    name: "bf16_pack",
+    params: BF16_PARAMS,
+    split: { axis: "pairs", work: "2" },
+    args: [ax("x", "in", "(2 pairs)", "2"), ax("y", "out", "(pairs) as (2 pairs) bf16", "1")],
+    doc:
+      "y = x rounded to bf16, nearest even (NaN stays NaN), two per float32 slot, element 2i in " +
+      "the low half: a saved matmul operand kept at half the memory in bf16 matmul mode.",
+  },
+  {
+    name: "bf16_unpack",
+    params: BF16_PARAMS,
+    split: { axis: "pairs", work: "2" },
+    args: [ax("x", "in", "(pairs) as (2 pairs) bf16", "1"), ax("y", "out", "(2 pairs)", "2")],
+    doc: "y = x widened to float32 (exact): the inverse of bf16_pack up to its rounding.",
+  },
+  {
     name: "flip_time",
     params: SEQ_PARAMS,
     split: { axis: "batch", work: "seqlen*width" },
@@ -914,6 +936,7 @@ export const PARAM_STRUCTS: readonly ParamStruct[] = [
   IM2COL_PARAMS,
   MASK_PARAMS,
   DROPOUT_PARAMS,
+  BF16_PARAMS,
   CTC_PARAMS,
   LOSS_PARAMS,
   ADAM_PARAMS,

@@ -7,6 +7,7 @@
  * thread was given: results are identical for any thread count. */
 #include "../ffi/ops.h"
 #include "simd.h"
+#include "bf16.h"
 
 #define MR 4   /* rows of the register tile */
 #define NR 8   /* columns of the register tile (two f32x4) */
@@ -60,7 +61,7 @@ static void pack_a(const cm_matmul_params* q, const float* a, int32_t i0, int32_
         int32_t i = i0 + ib + r, k = p0 + p;
         float v = 0.0f;
         if (ib + r < mc) v = q->trans_a ? a[(int64_t)k * q->lda + i] : a[(int64_t)i * q->lda + k];
-        *ap++ = v;
+        *ap++ = q->bf16_inputs ? cm_bf16_round(v) : v;
       }
     }
   }
@@ -73,7 +74,7 @@ static void pack_b(const cm_matmul_params* q, const float* b, int32_t p0, int32_
   for (int32_t jb = 0; jb < nc; jb += NR) {
     for (int32_t p = 0; p < kc; p++) {
       int32_t k = p0 + p;
-      if (!q->trans_b && jb + NR <= nc) {
+      if (!q->trans_b && !q->bf16_inputs && jb + NR <= nc) {
         const float* row = b + (int64_t)k * q->ldb + j0 + jb;
         wasm_v128_store(bp, wasm_v128_load(row)), wasm_v128_store(bp + 4, wasm_v128_load(row + 4));
         bp += NR;
@@ -83,7 +84,7 @@ static void pack_b(const cm_matmul_params* q, const float* b, int32_t p0, int32_
         int32_t j = j0 + jb + c;
         float v = 0.0f;
         if (jb + c < nc) v = q->trans_b ? b[(int64_t)j * q->ldb + k] : b[(int64_t)k * q->ldb + j];
-        *bp++ = v;
+        *bp++ = q->bf16_inputs ? cm_bf16_round(v) : v;
       }
     }
   }

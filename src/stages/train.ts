@@ -382,16 +382,17 @@ export function makeTrainStage(opts: TrainStageOptions = {}) {
       const s2s = c.decoder_module !== null;
 
       const be = await createBackend(opts.threads ?? defaultThreads());
-      if (be instanceof CudaBackend && c.precision === "bf16") {
+      if (c.precision === "bf16") {
         // The recipe's bf16 autocast, as far as this build goes: matrix products take bf16 inputs
-        // with fp32 accumulation; weights, optimiser state, norms and losses stay fp32 (G26).
+        // with fp32 accumulation and keep their saved activation operands packed in bf16;
+        // weights, optimiser state, norms, softmax and losses stay fp32 (G26). Both backends.
         be.setMatmulPrecision("bf16");
       }
       ctx.progress.log(
         `train: computing on ${be.name}` +
           (be instanceof CudaBackend
             ? ` (${be.deviceName}, matmul ${be.matmulMode().precision})`
-            : ` (${be.threads} threads, fp32)`),
+            : ` (${be.threads} threads, matmul ${be.matmulPrecision})`),
       );
       const keptDir = join(ctx.scratch, "kept");
       const logPath = join(ctx.scratch, "train_log.jsonl");

@@ -20,6 +20,9 @@ export class Tape {
   /** Whether `scope` and `backwardFrom` free dead step buffers (false: everything lives until
    * resetStep; the numbers are the same, tests compare both). */
   freeBuffers = true;
+  /** Whether matmul keeps its saved activation operands packed in bf16 in bf16 matmul mode
+   * (autograd_ops.matmul; the same gradients, half the memory; tests compare both). */
+  packSaved = true;
 
   /** True when a gradient must flow into t: a parameter, or the output of a recorded op. */
   static tracked(t: Tensor | null | undefined): boolean {

@@ -5,7 +5,8 @@
  * B, C) are for fused layers that call the plain ops and record one node themselves.
  */
 import * as attn from "./attention_ops.ts";
-import type { Tape } from "./autograd.ts";
+import { Tape } from "./autograd.ts";
+import { packBf16, unpackBf16 } from "./bf16.ts";
 import { conv2d as conv2dOp, conv2dBackward, glu as gluOp, gluBackward } from "./conv_ops.ts";
 import { dropout as dropoutOp, type DropoutOptions } from "./dropout.ts";
 import {
@@ -22,7 +23,12 @@ import * as ops from "./ops.ts";
 import * as reduce from "./reduce_ops.ts";
 import { Tensor } from "./tensor.ts";
 
-/** op(a) op(b) + bias, a (..., M, K), b (..., K, N) (see ops.matmul). */
+/**
+ * op(a) op(b) + bias, a (..., M, K), b (..., K, N) (see ops.matmul). In bf16 matmul mode the
+ * operands that are activations are saved packed in bf16 (half the memory, the same gradients:
+ * the backward's products round them to bf16 anyway); the float32 originals are then free to go
+ * when nothing else saved them (Tape.scope, backward reference counts).
+ */
 export function matmul(
   tape: Tape,
   a: Tensor,
@@ -30,11 +36,22 @@ export function matmul(
   o: { transA?: boolean; transB?: boolean; bias?: Tensor | null } = {},
 ): Tensor {
   const y = ops.matmul(a, b, o);
-  tape.record([a, b, o.bias ?? null], [y], ([dy]) => {
-    const g = ops.matmulBackward(dy!, a, b, o);
+  const inputs = [a, b, o.bias ?? null];
+  if (!tape.enabled || !inputs.some(Tape.tracked)) return y;
+  const pa = packable(tape, a) ? packBf16(a) : null, pb = packable(tape, b) ? packBf16(b) : null;
+  tape.record(inputs, [y], ([dy]) => {
+    const be = dy!.backend;
+    const g = ops.matmulBackward(dy!, pa ? unpackBf16(be, pa) : a, pb ? unpackBf16(be, pb) : b, o);
+    for (const p of [pa, pb]) if (p) be.free(p.storage);
     return [g.da, g.db, g.dbias];
-  }, [a, b]);
+  }, [pa ? null : a, pb ? null : b]);
   return y;
+}
+
+/** A step tensor (an activation, not a parameter) worth keeping packed for matmul's backward. */
+function packable(tape: Tape, t: Tensor): boolean {
+  return tape.packSaved && t.backend.matmulPrecision === "bf16" && t.storage.lifetime === "step" &&
+    t.size > 0 && t.size % 2 === 0;
 }
 
 export function add(tape: Tape, a: Tensor, b: Tensor): Tensor {

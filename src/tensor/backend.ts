@@ -40,6 +40,12 @@ export interface Backend {
   run(name: string, params: Readonly<Record<string, number>>, args: readonly BufferArg[]): void;
   /** Bytes of memory the backend holds now (Wasm: its linear memory; CUDA: live device blocks). */
   memoryBytes(): number;
+  /**
+   * "bf16": matrix products round their inputs to bf16 (nearest even) and accumulate in fp32
+   * (the recipe's `precision: bf16`; autograd then keeps saved matmul operands packed in bf16,
+   * which loses nothing). "fp32" (the default) otherwise; backends without the mode omit it.
+   */
+  readonly matmulPrecision?: "fp32" | "bf16";
   /** Stops worker threads; the backend is unusable afterwards. */
   close(): void;
 }

@@ -4,7 +4,6 @@
  * `threads` workers. A run setting: never part of a cache key.
  */
 import { UserError } from "../pipeline/errors.ts";
-import type { Backend } from "./backend.ts";
 import { CudaBackend } from "./cuda_backend.ts";
 import { WasmBackend } from "./wasm_backend.ts";
 
@@ -29,6 +28,6 @@ export function selectDevice(): Device {
 }
 
 /** A backend on the selected device (Wasm: `threads` compute threads). */
-export async function createBackend(threads: number): Promise<Backend> {
+export async function createBackend(threads: number): Promise<WasmBackend | CudaBackend> {
   return selectDevice() === "cuda" ? CudaBackend.open() : await WasmBackend.create({ threads });
 }

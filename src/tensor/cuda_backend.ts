@@ -87,6 +87,7 @@ export class CudaBackend implements Backend {
   /** Live "step" buffers (back to the cache together at resetStep unless freed before). */
   #step = new Set<Storage>();
   #closed = false;
+  #precision: MatmulPrecision = "fp32";
 
   private constructor(lib: Lib, deviceName: string) {
     this.#lib = lib;
@@ -236,6 +237,12 @@ export class CudaBackend implements Backend {
     const mode = (precision === "bf16" ? 1 : 0) + (o.cublas ? 2 : 0);
     this.#lib.symbols.cm_cuda_set_matmul_precision(mode);
     this.#check(0, "setMatmulPrecision");
+    this.#precision = this.matmulMode().precision;
+  }
+
+  /** The precision setMatmulPrecision selected (what `matmulMode()` reports, kept host-side). */
+  get matmulPrecision(): MatmulPrecision {
+    return this.#precision;
   }
 
   /** The matmul path in use (after falling back from what this machine lacks). */

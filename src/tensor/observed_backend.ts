@@ -14,6 +14,9 @@ export class ObservedBackend implements Backend {
   get threads() {
     return this.inner.threads;
   }
+  get matmulPrecision() {
+    return this.inner.matmulPrecision;
+  }
   alloc(length: number, lifetime: Lifetime): Storage {
     return this.inner.alloc(length, lifetime);
   }

@@ -53,6 +53,7 @@ export class WasmBackend implements Backend {
   readonly name = "wasm";
   readonly memory: WebAssembly.Memory;
   readonly heap: LinearAllocator;
+  #bf16 = false;
   /** Live "step" buffers (freed together by resetStep unless freed before). */
   #step = new Set<Storage>();
   #fns: readonly KernelFn[];
@@ -188,7 +189,20 @@ export class WasmBackend implements Backend {
     return this.#profile;
   }
 
+  /** Matrix products with bf16 inputs and fp32 accumulation ("bf16") or fp32 ("fp32", default). */
+  setMatmulPrecision(precision: "fp32" | "bf16"): void {
+    if (precision !== "fp32" && precision !== "bf16") {
+      throw new KernelError(`matmul precision must be "fp32" or "bf16", got "${precision}"`);
+    }
+    this.#bf16 = precision === "bf16";
+  }
+
+  get matmulPrecision(): "fp32" | "bf16" {
+    return this.#bf16 ? "bf16" : "fp32";
+  }
+
   run(name: string, params: Readonly<Record<string, number>>, args: readonly BufferArg[]): void {
+    if (this.#bf16 && name === "matmul") params = { ...params, bf16_inputs: 1 };
     if (!this.#profile) return this.#run(name, params, args);
     const t0 = performance.now();
     this.#run(name, params, args);

@@ -21,6 +21,7 @@ import { patternedBatch, tokenPatterns } from "../fixtures/patterned_batch.ts";
 const SMALL = { d_model: "32", d_ffn: "64", num_encoder_layers: "1" };
 const VOCAB = { vocab_size: "30", output_neurons: "30" };
 const DEC = { ...VOCAB, num_decoder_layers: "1" };
+const LAYERS_DOMINATE = { num_encoder_layers: "3", cnn_out_channels: "[4, 4]", input_size: "80" };
 const CASES: [string, Record<string, string>][] = [
   ["tiny", { num_encoder_layers: "2", ...DEC }],
   ["conmambamamba_small", { ...SMALL, ...DEC }],
@@ -28,69 +29,116 @@ const CASES: [string, Record<string, string>][] = [
   ["conmamba_large_ctc", { ...SMALL, output_neurons: "30" }],
 ];
 
+interface Run {
+  loss: number;
+  peak: number;
+  grads: (Float32Array | null)[];
+}
+
+/** One forward + backward of family `name` on a fixed batch, once per tape setting in `modes`. */
+async function runFamily(
+  name: string,
+  over: Record<string, string>,
+  modes: { free: boolean; pack?: boolean; bf16?: boolean }[],
+): Promise<Run[]> {
+  const be = await WasmBackend.create({ threads: 1 });
+  try {
+    const c = loadExperiment(name, over);
+    const model = buildModel(be, c);
+    initialize(model, c.seed!);
+    const params = [...model.namedParameters()].map(([, p]) => p);
+    const rng = new Rng(5);
+    const patterns = tokenPatterns(30, c.n_mels!, rng);
+    const batch = patternedBatch([[5, 9, 12, 7], [3, 8, 20]], patterns, rng, 12);
+    new InputNormalization(c.n_mels!, 4).apply(
+      batch.feats,
+      batch.B,
+      batch.T,
+      batch.frames,
+      1,
+      true,
+    );
+    const s = stepSettings(c);
+    return modes.map((m) => {
+      const tape = new Tape(), ctx = { tape, training: true, seed: 11, stream: 0 };
+      tape.freeBuffers = m.free;
+      tape.packSaved = m.pack ?? true;
+      be.setMatmulPrecision(m.bf16 ? "bf16" : "fp32");
+      be.resetPeak();
+      try {
+        const rel = batch.frames.map((n) => Math.fround(n / batch.T));
+        const feats = Tensor.from(be, [batch.B, batch.T, batch.F], batch.feats);
+        const enc = model.encode(ctx, feats, rel);
+        const U = batch.tokensBos.length / batch.B;
+        const dec = model.isS2S
+          ? model.decode(ctx, batch.tokensBos, [batch.B, U], enc.encOut, enc.encLengths)
+          : null;
+        const r = objectives(enc, dec, batch, { ...s, gradAccumulation: 1 });
+        tape.backwardFrom(r.seeds);
+        return {
+          loss: r.loss,
+          peak: be.memoryStats().peakBytes,
+          grads: params.map((p) => p.grad ? p.grad.toArray() : null),
+        };
+      } finally {
+        tape.reset();
+        be.resetStep();
+        zeroGrad(params);
+      }
+    });
+  } finally {
+    be.close();
+  }
+}
+
+function assertBitwise(what: string, x: Run, y: Run): void {
+  if (!Object.is(x.loss, y.loss)) throw new Error(`${what}: loss ${x.loss} vs ${y.loss}`);
+  x.grads.forEach((g, i) => {
+    const h = y.grads[i];
+    if (!g || !h) throw new Error(`${what}: parameter ${i} got no gradient`);
+    const a = new Uint32Array(g.buffer), b = new Uint32Array(h.buffer);
+    for (let j = 0; j < a.length; j++) {
+      if (a[j] !== b[j]) {
+        throw new Error(`${what}: parameter ${i} element ${j}: ${g[j]} vs ${h[j]}`);
+      }
+    }
+  });
+}
+
 for (const [name, over] of CASES) {
   Deno.test(`backward frees dead buffers: ${name} gradients bitwise equal, lower peak`, async () => {
-    const be = await WasmBackend.create({ threads: 1 });
-    try {
-      const c = loadExperiment(name, over);
-      const model = buildModel(be, c);
-      initialize(model, c.seed!);
-      const params = [...model.namedParameters()].map(([, p]) => p);
-      const rng = new Rng(5);
-      const patterns = tokenPatterns(30, c.n_mels!, rng);
-      const batch = patternedBatch([[5, 9, 12, 7], [3, 8, 20]], patterns, rng, 12);
-      new InputNormalization(c.n_mels!, 4).apply(
-        batch.feats,
-        batch.B,
-        batch.T,
-        batch.frames,
-        1,
-        true,
-      );
-      const s = stepSettings(c);
-      const run = (free: boolean) => {
-        const tape = new Tape(), ctx = { tape, training: true, seed: 11, stream: 0 };
-        tape.freeBuffers = free;
-        be.resetPeak();
-        try {
-          const rel = batch.frames.map((n) => Math.fround(n / batch.T));
-          const feats = Tensor.from(be, [batch.B, batch.T, batch.F], batch.feats);
-          const enc = model.encode(ctx, feats, rel);
-          const U = batch.tokensBos.length / batch.B;
-          const dec = model.isS2S
-            ? model.decode(ctx, batch.tokensBos, [batch.B, U], enc.encOut, enc.encLengths)
-            : null;
-          const r = objectives(enc, dec, batch, { ...s, gradAccumulation: 1 });
-          tape.backwardFrom(r.seeds);
-          return {
-            loss: r.loss,
-            peak: be.memoryStats().peakBytes,
-            grads: params.map((p) => p.grad ? p.grad.toArray() : null),
-          };
-        } finally {
-          tape.reset();
-          be.resetStep();
-          zeroGrad(params);
-        }
-      };
-      const kept = run(false), freed = run(true);
-      if (kept.loss !== freed.loss) throw new Error(`loss ${kept.loss} vs ${freed.loss}`);
-      kept.grads.forEach((g, i) => {
-        const h = freed.grads[i];
-        if (!g || !h) throw new Error(`parameter ${i} got no gradient`);
-        const a = new Uint32Array(g.buffer), b = new Uint32Array(h.buffer);
-        for (let j = 0; j < a.length; j++) {
-          if (a[j] !== b[j]) throw new Error(`parameter ${i} element ${j}: ${g[j]} vs ${h[j]}`);
-        }
-      });
-      // The peak includes parameters and their gradients; the step's own share must shrink.
-      if (!(freed.peak < kept.peak)) {
-        throw new Error(`peak with freeing ${freed.peak} B, without ${kept.peak} B`);
-      }
-      model.free();
-    } finally {
-      be.close();
+    const [kept, freed] = await runFamily(name, over, [{ free: false }, { free: true }]);
+    assertBitwise("freeing", kept, freed);
+    // The peak includes parameters and their gradients; the step's own share must shrink.
+    if (!(freed.peak < kept.peak)) {
+      throw new Error(`peak with freeing ${freed.peak} B, without ${kept.peak} B`);
     }
+  });
+
+  // bf16 matmul mode: saved matmul operands packed in bf16 give the same bits (the backward's
+  // products round them to bf16 anyway) at a lower peak; and bf16 is near fp32 (a sanity bound:
+  // 8-bit mantissas on the products' inputs, relative L2 of the gradient ~1e-2 at most here).
+  Deno.test(`bf16 mode: ${name} packed saved operands bitwise equal, lower peak`, async () => {
+    // Three encoder layers and a 4-channel CNN: otherwise the front end's buffers set the peak.
+    const [fp32, unpacked, packed] = await runFamily(name, { ...over, ...LAYERS_DOMINATE }, [
+      { free: true },
+      { free: true, bf16: true, pack: false },
+      { free: true, bf16: true, pack: true },
+    ]);
+    assertBitwise("packing", unpacked, packed);
+    if (!(packed.peak < unpacked.peak)) {
+      throw new Error(`peak packed ${packed.peak} B, unpacked ${unpacked.peak} B`);
+    }
+    let num = 0, den = 0, same = true;
+    fp32.grads.forEach((g, i) => {
+      const h = packed.grads[i]!;
+      for (let j = 0; j < g!.length; j++) {
+        num += (g![j] - h[j]) ** 2, den += g![j] ** 2;
+        same &&= g![j] === h[j];
+      }
+    });
+    const rel = Math.sqrt(num / den);
+    if (same || !(rel < 3e-2)) throw new Error(`bf16 vs fp32 gradient rel L2 ${rel}`);
   });
 }
 

@@ -36,7 +36,7 @@ static void test_matmul(int batch, int m, int n, int k, int ta, int tb, int acc,
   float *bias = with_bias ? rand_buf(n) : NULL, *c = rand_buf((size_t)batch * m * n);
   float* c0 = malloc(sizeof(float) * batch * m * n);
   for (int i = 0; i < batch * m * n; i++) c0[i] = c[i];
-  cm_matmul_params p = {batch, m, n, k, ta ? m : k, tb ? k : n, n, m * k, k * n, m * n, ta, tb, acc};
+  cm_matmul_params p = {batch, m, n, k, ta ? m : k, tb ? k : n, n, m * k, k * n, m * n, ta, tb, acc, 0};
   cm_matmul(&p, a, b, bias, c);
   for (int t = 0; t < batch; t++)
     for (int i = 0; i < m; i++)
@@ -51,6 +51,48 @@ static void test_matmul(int batch, int m, int n, int k, int ta, int tb, int acc,
         check("matmul", c[(t * m + i) * n + j], s, (k + 3) * 0x1p-24 * mag + 1e-30);
       }
   free(a), free(b), free(bias), free(c), free(c0);
+}
+
+/* bf16 rounding, independently of the kernels' bit trick: keep 8 significant bits (7 stored),
+ * ties to even (nearbyint), the exponent clamped at float32's smallest normal. */
+static double bf16_ref(double x) {
+  if (x == 0 || isinf(x) || isnan(x)) return x;
+  int e = ilogb(x) < -126 ? -126 : ilogb(x);
+  double r = ldexp(nearbyint(ldexp(x, 7 - e)), e - 7);
+  return fabs(r) > 0x1.fe0p127 ? copysign(INFINITY, x) : r;
+}
+
+static void test_bf16(int pairs) {
+  float* x = rand_buf(2 * (size_t)pairs);
+  float specials[] = {0x1.01p0f, 0x1.03p0f, 0x1.00fp0f, -0x1.018p0f, 0x1p-130f, 3e38f, INFINITY, -0.0f};
+  for (int i = 0; i < 2 * pairs && i < 8; i++) x[i] = specials[i];
+  float* packed = malloc(sizeof(float) * (size_t)(pairs ? pairs : 1));
+  float* y = malloc(sizeof(float) * 2 * (size_t)(pairs ? pairs : 1));
+  cm_bf16_params p = {pairs};
+  cm_bf16_pack(&p, x, packed);
+  cm_bf16_unpack(&p, packed, y);
+  for (int i = 0; i < 2 * pairs; i++) {
+    if (y[i] != bf16_ref(x[i]) || signbit(y[i]) != signbit(x[i])) {
+      fprintf(stderr, "FAIL bf16_pack/unpack: %a -> %a, want %a\n", x[i], y[i], bf16_ref(x[i]));
+      failures++;
+    }
+  }
+  free(x), free(packed), free(y);
+  /* The matmul's bf16 mode: the product of the rounded inputs, summed in fp32. */
+  int m = 5, n = 11, k = 300;
+  float *a = rand_buf((size_t)m * k), *b = rand_buf((size_t)k * n), *c = rand_buf((size_t)m * n);
+  cm_matmul_params q = {1, m, n, k, k, n, n, 0, 0, 0, 0, 0, 0, 1};
+  cm_matmul(&q, a, b, NULL, c);
+  for (int i = 0; i < m; i++)
+    for (int j = 0; j < n; j++) {
+      double s = 0, mag = 0;
+      for (int t = 0; t < k; t++) {
+        double v = bf16_ref(a[i * k + t]) * bf16_ref(b[t * n + j]);
+        s += v, mag += fabs(v);
+      }
+      check("matmul bf16_inputs", c[i * n + j], s, (k + 3) * 0x1p-24 * mag + 1e-30);
+    }
+  free(a), free(b), free(c);
 }
 
 static void test_elementwise(int n) {
@@ -356,6 +398,8 @@ int main(void) {
       for (int tb = 0; tb < 2; tb++)
         test_matmul(s % 2 ? 2 : 1, shapes[s][0], shapes[s][1], shapes[s][2], ta, tb, (int)(s % 3 == 1),
                     (int)(s % 2 == 0));
+  int pairs[] = {0, 1, 4, 517};
+  for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) test_bf16(pairs[i]);
   int lens[] = {1, 3, 4, 7, 8, 1001};
   for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) test_elementwise(lens[i]);
   int rc[][2] = {{1, 1}, {3, 5}, {2, 144}, {4, 7}};

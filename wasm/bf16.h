@@ -1,0 +1,30 @@
+/* bf16 rounding shared by the matmul's bf16 mode (matmul.c) and the saved-operand packing
+ * (bf16.c): round to nearest, ties to even, as the CUDA kernels' __float2bfloat16_rn; NaN stays a
+ * (quiet) NaN, overflow rounds to infinity. */
+#ifndef CM_BF16_H
+#define CM_BF16_H
+
+#include <stdint.h>
+
+static inline uint32_t cm_f32_bits(float x) {
+  union { float f; uint32_t u; } v = {.f = x};
+  return v.u;
+}
+
+static inline float cm_bits_f32(uint32_t u) {
+  union { uint32_t u; float f; } v = {.u = u};
+  return v.f;
+}
+
+/* The upper 16 bits of x rounded to bf16. */
+static inline uint16_t cm_bf16_bits(float x) {
+  uint32_t u = cm_f32_bits(x);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u); /* quiet NaN */
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return (uint16_t)(u >> 16);
+}
+
+/* x rounded to the nearest bf16, as a float. */
+static inline float cm_bf16_round(float x) { return cm_bits_f32((uint32_t)cm_bf16_bits(x) << 16); }
+
+#endif
