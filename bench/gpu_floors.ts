@@ -94,6 +94,9 @@ export function cost(name: string, p: P, args: readonly BufferArg[]): Call {
       return c(8 * p.n, 3 * p.n);
     case "dropout": // compare + scale: 2 (the integer hash not counted); read x, write y
       return c(2 * p.n, 2 * p.n);
+    case "bf16_pack": // read 2 floats, write 1 slot of two bf16
+    case "bf16_unpack": // read 1 slot, write 2 floats
+      return c(0, 3 * p.pairs);
     case "fill": // write y
       return c(0, p.n);
     case "layernorm_forward": {
@@ -225,6 +228,7 @@ export function cost(name: string, p: P, args: readonly BufferArg[]): Call {
 export class CountingBackend implements Backend {
   readonly name = "counting";
   readonly threads = 1;
+  constructor(readonly matmulPrecision: "fp32" | "bf16" = "fp32") {}
   readonly calls: Call[] = [];
   recording = false;
   #next = 256;
@@ -284,6 +288,8 @@ export interface FloorResult {
   audioS: number;
   params: number;
   peakBytes: number;
+  /** The same step in bf16 matmul mode (saved matmul operands packed in bf16). */
+  peakBytesBf16?: number;
   rows: FloorRow[];
   calls: Call[];
 }
@@ -291,9 +297,13 @@ export interface FloorResult {
 const floorOf = (c: Call, bw: number) =>
   Math.max(c.flops / (c.tensor ? PEAKS.bf16Tensor : PEAKS.fp32), c.bytes / bw);
 
-export function floorsBench(experiment = "conmamba_large", shape = FLOOR_BATCH): FloorResult {
+export function floorsBench(
+  experiment = "conmamba_large",
+  shape = FLOOR_BATCH,
+  precision: "fp32" | "bf16" = "fp32",
+): FloorResult {
   const c = loadExperiment(experiment, {});
-  const be = new CountingBackend();
+  const be = new CountingBackend(precision);
   const model = buildModel(be, c);
   const tr = new AsrTrainer(model, new InputNormalization(c.n_mels!, 4), stepSettings(c));
   // Host-side batch only: token ids stay on the host, features are uploaded (and dropped).
@@ -398,11 +408,17 @@ export function floorsTable(r: FloorResult): string {
     `- Peak memory of the step as the code allocates and frees now (fp32; the tape frees ` +
       `each activation and gradient after its last use: layer scopes, backward refcounts): ` +
       `${f2(r.peakBytes / 2 ** 30)} GiB, of which parameters, gradients and Adam moments ` +
-      `${f2((4 * r.params * F) / 2 ** 30)} GiB.`,
+      `${f2((4 * r.params * F) / 2 ** 30)} GiB` +
+      (r.peakBytesBf16 === undefined ? "." : `; with the recipe's precision: bf16 (matmul ` +
+        `inputs rounded to bf16, saved matmul operands packed in bf16): ` +
+        `${f2(r.peakBytesBf16 / 2 ** 30)} GiB.`),
   );
   return out.join("\n");
 }
 
 if (import.meta.main) {
-  console.log(floorsTable(floorsBench(Deno.args[0] ?? "conmamba_large")));
+  const name = Deno.args[0] ?? "conmamba_large";
+  const r = floorsBench(name);
+  r.peakBytesBf16 = floorsBench(name, FLOOR_BATCH, "bf16").peakBytes;
+  console.log(floorsTable(r));
 }

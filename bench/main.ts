@@ -11,7 +11,7 @@
 import { audioBench } from "./audio_bench.ts";
 import { decodeBench, decodeTable } from "./decode_bench.ts";
 import { gemmBench, gemmTable } from "./ops_matmul.ts";
-import { floorsBench, floorsTable } from "./gpu_floors.ts";
+import { FLOOR_BATCH, floorsBench, floorsTable } from "./gpu_floors.ts";
 import { modelBench, modelTable } from "./model_bench.ts";
 import { pipelineBench, type Row } from "./pipeline_bench.ts";
 import { scanBench, scanTable } from "./ops_scan.ts";
@@ -41,10 +41,10 @@ const BENCHES: Record<string, () => Promise<void>> = {
   train: async () =>
     console.log(`\n### training step (Wasm, 1 thread vs all)\n\n${trainTable(await trainBench())}`),
   floors: () => {
+    const r = floorsBench();
+    r.peakBytesBf16 = floorsBench("conmamba_large", FLOOR_BATCH, "bf16").peakBytes;
     console.log(
-      `\n### GPU floors: conmamba_large S2S step (computed, no GPU)\n\n${
-        floorsTable(floorsBench())
-      }`,
+      `\n### GPU floors: conmamba_large S2S step (computed, no GPU)\n\n${floorsTable(r)}`,
     );
     return Promise.resolve();
   },
