@@ -77,7 +77,9 @@ Deno.test("gc keeps what current experiments reach, removes the rest; --dry-run 
 });
 
 Deno.test("status shows done / partial / missing with keys; --json for machines", async () => {
-  const { base, env, cache, cli } = await setup({ toy_a: { work_ms: 60 } });
+  // 200 ms per chunk: transform runs ~1.2 s, a wide window for the kill even on a loaded machine
+  // (60 ms once let transform finish before the SIGKILL landed).
+  const { base, env, cache, cli } = await setup({ toy_a: { work_ms: 200 } });
   const empty = JSON.parse((await cli("status", "toy_a", "--json")).stdout);
   assert.deepEqual(
     empty.stages.map((
