@@ -192,13 +192,18 @@ async function wasmDevice(): Promise<Device> {
     be,
     name: `Wasm, ${be.threads} threads (dry run: numbers mean nothing)`,
     sync: () => {},
-    peakBytes: () => NaN,
-    resetPeak: () => {},
+    peakBytes: () => be.memoryStats().peakBytes,
+    resetPeak: () => be.resetPeak(),
     memory: () => ({ live: be.heap.liveBytes, reserved: be.memoryBytes() }),
     copy: (dst, src, bytes) => {
       new Uint8Array(be.memory.buffer).copyWithin(dst.ptr, src.ptr, src.ptr + bytes);
     },
-    setMode: (m) => m === FP32_OURS ? null : "n/a on Wasm (dry run)",
+    // The Wasm kernels have both precisions (bf16 inputs, fp32 accumulation), not cuBLAS.
+    setMode: (m) => {
+      if (m.cublas) return "n/a on Wasm (dry run)";
+      be.setMatmulPrecision(m.precision);
+      return null;
+    },
     cublasNote: () => "no cuBLAS (Wasm dry run)",
     close: () => be.close(),
   };
