@@ -8,6 +8,7 @@
  * 0, CUDA's expf returns the subnormal there). LeakyReLU is the same single float32 product, so
  * its bits equal the Wasm kernel's. One thread per element: no reductions, nothing to order. */
 #include "common.cuh"
+#include "dropout_hash.cuh"
 
 namespace {
 
@@ -35,6 +36,31 @@ __global__ void __launch_bounds__(kThreads)
     double v = x[i];
     double pdf = kInvSqrt2Pi * exp(-0.5 * (v * v));
     dx[i] = (float)((double)dy[i] * (normcdf(v) + v * pdf)); /* dy (Phi(x) + x phi(x)) */
+  }
+}
+
+/* The FFN's inner GELU and dropout in one pass (wasm/activation.c): gelu_forward_kernel's float32
+ * value, then dropout's mask and single product, so the bits equal the two ops in sequence. */
+__global__ void __launch_bounds__(kThreads)
+    gelu_dropout_forward_kernel(int64_t n, uint32_t key, uint32_t index0, float p, float scale,
+                                const float* x, float* y) {
+  CM_FOR(i, n) {
+    double v = x[i];
+    float g = (float)(v * normcdf(v));
+    y[i] = cm_dropout_keep(key, index0 + (uint32_t)i, p) ? __fmul_rn(g, scale) : 0.0f;
+  }
+}
+
+/* dx = GELU'(x) dropout(dy): dropout's float32 value of dy, then gelu_backward_kernel's float64
+ * expression on it. */
+__global__ void __launch_bounds__(kThreads)
+    gelu_dropout_backward_kernel(int64_t n, uint32_t key, uint32_t index0, float p, float scale,
+                                 const float* x, const float* dy, float* dx) {
+  CM_FOR(i, n) {
+    float g = cm_dropout_keep(key, index0 + (uint32_t)i, p) ? __fmul_rn(dy[i], scale) : 0.0f;
+    double v = x[i];
+    double pdf = kInvSqrt2Pi * exp(-0.5 * (v * v));
+    dx[i] = (float)((double)g * (normcdf(v) + v * pdf));
   }
 }
 
@@ -115,6 +141,23 @@ void cm_gelu_backward(const cm_elementwise_params* p, const float* x, const floa
   if (p->n <= 0) return;
   gelu_backward_kernel<<<grid_for(p->n), kThreads, 0, cm_stream()>>>(p->n, x, dy, dx);
   CM_CHECK_LAUNCH("gelu_backward");
+}
+
+void cm_gelu_dropout_forward(const cm_dropout_params* p, const float* x, float* y) {
+  if (p->n <= 0) return;
+  float scale = 1.0f / (1.0f - p->p); /* float32 roundings, as the Wasm kernel */
+  gelu_dropout_forward_kernel<<<grid_for(p->n), kThreads, 0, cm_stream()>>>(
+      p->n, cm_dropout_key(p->seed, p->stream), (uint32_t)p->index0, p->p, scale, x, y);
+  CM_CHECK_LAUNCH("gelu_dropout_forward");
+}
+
+void cm_gelu_dropout_backward(const cm_dropout_params* p, const float* x, const float* dy,
+                              float* dx) {
+  if (p->n <= 0) return;
+  float scale = 1.0f / (1.0f - p->p);
+  gelu_dropout_backward_kernel<<<grid_for(p->n), kThreads, 0, cm_stream()>>>(
+      p->n, cm_dropout_key(p->seed, p->stream), (uint32_t)p->index0, p->p, scale, x, dy, dx);
+  CM_CHECK_LAUNCH("gelu_dropout_backward");
 }
 
 void cm_silu_forward(const cm_elementwise_params* p, const float* x, float* y) {

@@ -8,24 +8,14 @@
  * backends. The backward is this op on dy with the same seed and stream. One thread per element;
  * y may alias x. */
 #include "common.cuh"
+#include "dropout_hash.cuh"
 
 namespace {
-
-__host__ __device__ inline uint32_t fmix32(uint32_t h) {
-  h ^= h >> 16;
-  h *= 0x85ebca6bu;
-  h ^= h >> 13;
-  h *= 0xc2b2ae35u;
-  h ^= h >> 16;
-  return h;
-}
 
 __global__ void dropout_kernel(int64_t n, uint32_t key, uint32_t index0, float p, float scale,
                                const float* x, float* y) {
   CM_FOR(i, n) {
-    uint32_t h = fmix32(key ^ fmix32(index0 + (uint32_t)i));
-    float draw = (float)(h >> 8) * 0x1p-24f; /* uniform on [0, 1) in steps of 2^-24 */
-    y[i] = draw >= p ? __fmul_rn(x[i], scale) : 0.0f;
+    y[i] = cm_dropout_keep(key, index0 + (uint32_t)i, p) ? __fmul_rn(x[i], scale) : 0.0f;
   }
 }
 
@@ -34,7 +24,7 @@ __global__ void dropout_kernel(int64_t n, uint32_t key, uint32_t index0, float p
 void cm_dropout(const cm_dropout_params* p, const float* x, float* y) {
   int64_t n = p->n;
   if (n <= 0) return;
-  uint32_t key = fmix32(fmix32((uint32_t)p->seed ^ 0x243f6a88u) ^ (uint32_t)p->stream);
+  uint32_t key = cm_dropout_key(p->seed, p->stream);
   float scale = 1.0f / (1.0f - p->p); /* float32 roundings, as the Wasm kernel */
   dropout_kernel<<<cm_blocks(n, 256), 256, 0, cm_stream()>>>(n, key, (uint32_t)p->index0, p->p,
                                                             scale, x, y);

@@ -10,7 +10,7 @@
 #define CM_API
 #endif
 
-#define CM_OP_COUNT 50
+#define CM_OP_COUNT 52
 
 typedef struct cm_matmul_params {
   int32_t batch; /* number of independent products */
@@ -333,6 +333,17 @@ CM_API void cm_glu_backward(const cm_rows_params* p, const float* x, const float
  *   x: (n)
  *   y: (n) */
 CM_API void cm_dropout(const cm_dropout_params* p, const float* x, float* y);
+
+/* y = dropout(gelu(x)) in one pass: gelu_forward's float32 value, then dropout's mask and product, the bits of the two ops in sequence (the FFN's inner activation).
+ *   x: (n)
+ *   y: (n) */
+CM_API void cm_gelu_dropout_forward(const cm_dropout_params* p, const float* x, float* y);
+
+/* dx = gelu_backward(x, dropout(dy)) in one pass, the bits of the two ops in sequence; x is the GELU's input.
+ *   x: (n)
+ *   dy: (n)
+ *   dx: (n) */
+CM_API void cm_gelu_dropout_backward(const cm_dropout_params* p, const float* x, const float* dy, float* dx);
 
 /* y = x rounded to bf16, nearest even (NaN stays NaN), two per float32 slot, element 2i in the low half: a saved matmul operand kept at half the memory in bf16 matmul mode.
  *   x: (2 pairs)

@@ -550,6 +550,26 @@ export const OPS: readonly OpSpec[] = [
       "on dy with the same seed and stream.",
   },
   {
+    name: "gelu_dropout_forward",
+    params: DROPOUT_PARAMS,
+    split: { axis: "n", unit: 4, work: "1" },
+    splitBase: "index0",
+    args: [ax("x", "in", "(n)", "1"), ax("y", "out", "(n)", "1")],
+    doc:
+      "y = dropout(gelu(x)) in one pass: gelu_forward's float32 value, then dropout's mask and " +
+      "product, the bits of the two ops in sequence (the FFN's inner activation).",
+  },
+  {
+    name: "gelu_dropout_backward",
+    params: DROPOUT_PARAMS,
+    split: { axis: "n", unit: 4, work: "1" },
+    splitBase: "index0",
+    args: [ax("x", "in", "(n)", "1"), ax("dy", "in", "(n)", "1"), ax("dx", "out", "(n)", "1")],
+    doc:
+      "dx = gelu_backward(x, dropout(dy)) in one pass, the bits of the two ops in sequence; x is " +
+      "the GELU's input.",
+  },
+  {
     name: "bf16_pack",
     params: BF16_PARAMS,
     split: { axis: "pairs", work: "2" },

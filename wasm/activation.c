@@ -2,6 +2,7 @@
  * the Mamba gate and the Conformer convolution module), forward and backward. GELU runs on four
  * lanes at a time in float64 (two f64x2 halves); the rest is scalar float32. */
 #include "../ffi/ops.h"
+#include "dropout_hash.h"
 #include "mathf.h"
 #include "simd.h"
 
@@ -109,6 +110,61 @@ void cm_gelu_backward(const cm_elementwise_params* p, const float* x, const floa
   if (i < p->n) {
     float xt[4] = {0}, gt[4] = {0}, dt[4];
     for (int32_t j = i; j < p->n; j++) xt[j - i] = x[j], gt[j - i] = dy[j];
+    v128_t v = wasm_v128_load(xt), g = wasm_v128_load(gt);
+    wasm_v128_store(dt, join_ps(gelu_grad_pd(lo_pd(v), lo_pd(g)),
+                                gelu_grad_pd(hi_pd(v), hi_pd(g))));
+    for (int32_t j = i; j < p->n; j++) dx[j] = dt[j - i];
+  }
+}
+
+/* The FFN's inner GELU and dropout in one pass (no GELU output in memory): per element the
+ * float32 GELU of cm_gelu_forward, then cm_dropout's mask and product, so the bits equal the two
+ * ops in sequence; the tail goes through zero-padded vectors for GELU and the scalar mask. */
+void cm_gelu_dropout_forward(const cm_dropout_params* p, const float* x, float* y) {
+  uint32_t key = cm_dropout_key(p->seed, p->stream);
+  float scale = 1.0f / (1.0f - p->p);
+  v128_t vscale = wasm_f32x4_splat(scale);
+  int32_t i = 0;
+  for (; i + 4 <= p->n; i += 4) {
+    v128_t v = wasm_v128_load(x + i);
+    v128_t g = join_ps(gelu_pd(lo_pd(v)), gelu_pd(hi_pd(v)));
+    v128_t keep = cm_dropout_keep_v(key, (uint32_t)p->index0 + (uint32_t)i, p->p);
+    wasm_v128_store(y + i, wasm_v128_and(wasm_f32x4_mul(g, vscale), keep));
+  }
+  if (i < p->n) {
+    float xt[4] = {0}, gt[4];
+    for (int32_t j = i; j < p->n; j++) xt[j - i] = x[j];
+    v128_t v = wasm_v128_load(xt);
+    wasm_v128_store(gt, join_ps(gelu_pd(lo_pd(v)), gelu_pd(hi_pd(v))));
+    for (int32_t j = i; j < p->n; j++) {
+      y[j] = cm_dropout_keep(key, (uint32_t)p->index0 + (uint32_t)j, p->p) ? gt[j - i] * scale
+                                                                           : 0.0f;
+    }
+  }
+}
+
+/* dx = GELU'(x) dropout(dy): cm_dropout on dy (float32), then cm_gelu_backward's float64
+ * expression on it, so the bits equal the two ops in sequence. */
+void cm_gelu_dropout_backward(const cm_dropout_params* p, const float* x, const float* dy,
+                              float* dx) {
+  uint32_t key = cm_dropout_key(p->seed, p->stream);
+  float scale = 1.0f / (1.0f - p->p);
+  v128_t vscale = wasm_f32x4_splat(scale);
+  int32_t i = 0;
+  for (; i + 4 <= p->n; i += 4) {
+    v128_t keep = cm_dropout_keep_v(key, (uint32_t)p->index0 + (uint32_t)i, p->p);
+    v128_t g = wasm_v128_and(wasm_f32x4_mul(wasm_v128_load(dy + i), vscale), keep);
+    v128_t v = wasm_v128_load(x + i);
+    wasm_v128_store(dx + i, join_ps(gelu_grad_pd(lo_pd(v), lo_pd(g)),
+                                    gelu_grad_pd(hi_pd(v), hi_pd(g))));
+  }
+  if (i < p->n) {
+    float xt[4] = {0}, gt[4] = {0}, dt[4];
+    for (int32_t j = i; j < p->n; j++) {
+      xt[j - i] = x[j];
+      gt[j - i] = cm_dropout_keep(key, (uint32_t)p->index0 + (uint32_t)j, p->p) ? dy[j] * scale
+                                                                                : 0.0f;
+    }
     v128_t v = wasm_v128_load(xt), g = wasm_v128_load(gt);
     wasm_v128_store(dt, join_ps(gelu_grad_pd(lo_pd(v), lo_pd(g)),
                                 gelu_grad_pd(hi_pd(v), hi_pd(g))));

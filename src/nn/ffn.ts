@@ -47,7 +47,18 @@ export class PositionwiseFeedForward extends Module {
 
   /** x (B, T, d) -> (B, T, d). */
   forward(ctx: ForwardContext, x: Tensor): Tensor {
-    const h = activate(ctx.tape, this.ffn.l0.forward(ctx, x), this.activation);
+    const pre = this.ffn.l0.forward(ctx, x);
+    if (this.activation === "gelu" && ctx.training && this.dropoutP > 0) {
+      // GELU + dropout in one kernel (the same bits as the two, one pass less each way); it takes
+      // the dropout's stream as dropout() would.
+      const h = ag.geluDropout(ctx.tape, pre, {
+        p: this.dropoutP,
+        seed: ctx.seed,
+        stream: ctx.stream++,
+      });
+      return this.ffn.l3.forward(ctx, h);
+    }
+    const h = activate(ctx.tape, pre, this.activation);
     return this.ffn.l3.forward(ctx, dropout(ctx, h, this.dropoutP));
   }
 }

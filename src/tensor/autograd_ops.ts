@@ -8,7 +8,12 @@ import * as attn from "./attention_ops.ts";
 import { Tape } from "./autograd.ts";
 import { packBf16, unpackBf16 } from "./bf16.ts";
 import { conv2d as conv2dOp, conv2dBackward, glu as gluOp, gluBackward } from "./conv_ops.ts";
-import { dropout as dropoutOp, type DropoutOptions } from "./dropout.ts";
+import {
+  dropout as dropoutOp,
+  type DropoutOptions,
+  geluDropout as geluDropoutOp,
+  geluDropoutBackward,
+} from "./dropout.ts";
 import {
   conv1dDepthwise as conv1dOp,
   conv1dDepthwiseBackward,
@@ -109,6 +114,14 @@ export function flipTime(tape: Tape, x: Tensor): Tensor {
 export function dropout(tape: Tape, x: Tensor, o: DropoutOptions): Tensor {
   const y = dropoutOp(x, o);
   tape.record([x], [y], ([dy]) => [dropoutOp(dy!, o)], []); // the mask is recomputed
+  return y;
+}
+
+/** dropout(gelu(x)) fused (the FFN's inner activation): the bits of gelu then dropout, without
+ * the GELU's output in memory; the backward reads only x. */
+export function geluDropout(tape: Tape, x: Tensor, o: DropoutOptions): Tensor {
+  const y = geluDropoutOp(x, o);
+  tape.record([x], [y], ([dy]) => [geluDropoutBackward(x, dy!, o)], [x]);
   return y;
 }
 

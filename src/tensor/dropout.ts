@@ -25,3 +25,27 @@ export function dropout(x: Tensor, o: DropoutOptions): Tensor {
 
 /** dx = dy masked and scaled exactly as the forward did (the same op, same seed and stream). */
 export const dropoutBackward = (dy: Tensor, o: DropoutOptions) => dropout(dy, o);
+
+/** dropout(gelu(x)) in one pass (the FFN's inner activation): the bits of gelu then dropout. */
+export function geluDropout(x: Tensor, o: DropoutOptions): Tensor {
+  if (!(o.p >= 0 && o.p < 1)) throw new RangeError(`dropout p must lie in [0, 1), got ${o.p}`);
+  const y = Tensor.empty(x.backend, x.shape);
+  x.backend.run(
+    "gelu_dropout_forward",
+    { n: x.size, p: o.p, seed: o.seed | 0, stream: o.stream | 0 },
+    [tensorArg(x), tensorArg(y)],
+  );
+  return y;
+}
+
+/** dx = GELU'(x) dropout(dy), one pass; x is the GELU's input. */
+export function geluDropoutBackward(x: Tensor, dy: Tensor, o: DropoutOptions): Tensor {
+  if (dy.size !== x.size) throw new RangeError(`geluDropoutBackward: ${dy.size} vs ${x.size}`);
+  const dx = Tensor.empty(x.backend, x.shape);
+  x.backend.run(
+    "gelu_dropout_backward",
+    { n: x.size, p: o.p, seed: o.seed | 0, stream: o.stream | 0 },
+    [tensorArg(x), tensorArg(dy), tensorArg(dx)],
+  );
+  return dx;
+}

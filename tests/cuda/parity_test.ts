@@ -55,7 +55,12 @@ import {
 } from "../../src/tensor/conv_ops.ts";
 import { CudaBackend } from "../../src/tensor/cuda_backend.ts";
 import { packBf16, unpackBf16 } from "../../src/tensor/bf16.ts";
-import { dropout, dropoutBackward } from "../../src/tensor/dropout.ts";
+import {
+  dropout,
+  dropoutBackward,
+  geluDropout,
+  geluDropoutBackward,
+} from "../../src/tensor/dropout.ts";
 import {
   concatTime,
   embedding,
@@ -642,6 +647,28 @@ for (
       return {
         y: dropout(x, o).toArray(),
         dx: dropoutBackward(rt(be, [size], 51), o).toArray(),
+      };
+    },
+  });
+}
+
+// -- GELU + dropout fused (the FFN's inner activation): the mask exact, the GELU's float64 value
+// rounded once on each side, so TRANSCENDENTAL like gelu_forward / gelu_backward --
+for (
+  const [label, size] of [
+    ["conmamba_large FFN hidden (2, 60, 2048)", 2 * 60 * LARGE.ffn],
+    ["awkward 13", 13],
+  ] as const
+) {
+  addCase({
+    label: `gelu_dropout forward and backward: ${label}`,
+    ops: ["gelu_dropout_forward", "gelu_dropout_backward"],
+    bound: TRANSCENDENTAL,
+    run: (be) => {
+      const x = rt(be, [size], 52, 2), o = { p: 0.1, seed: 4321, stream: 78 };
+      return {
+        y: geluDropout(x, o).toArray(),
+        dx: geluDropoutBackward(x, rt(be, [size], 53), o).toArray(),
       };
     },
   });

@@ -1,4 +1,10 @@
-import { dropout, dropoutBackward } from "../../src/tensor/dropout.ts";
+import {
+  dropout,
+  dropoutBackward,
+  geluDropout,
+  geluDropoutBackward,
+} from "../../src/tensor/dropout.ts";
+import { gelu, geluBackward } from "../../src/tensor/ops.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { randn, withBackend } from "./helpers.ts";
 
@@ -61,6 +67,39 @@ Deno.test("dropout: the mask is exactly the documented hash of (seed, stream, in
           const want = draw >= pf ? Math.fround(xv[i] * scale) : 0;
           if (!Object.is(y[i], want)) {
             throw new Error(`${threads} thread(s), n ${n}, element ${i}: ${y[i]}, want ${want}`);
+          }
+        }
+      }
+    });
+  }
+});
+
+// The fused GELU + dropout promises the bits of the two ops in sequence (forward: gelu then
+// dropout; backward: dropout of dy then gelu_backward), for any thread split (2 threads, every
+// call split: parts start at other index0 values) and awkward lengths (SIMD tails).
+Deno.test("gelu_dropout: bitwise the two ops in sequence, forward and backward, any split", async () => {
+  for (const threads of [1, 2]) {
+    await withBackend(threads, (be) => {
+      for (const n of [1, 3, 4, 7, 1001, 20483]) {
+        const xv = randn(n, 10 + n, 2), dyv = randn(n, 20 + n);
+        xv[0] = 0, xv[n - 1] = -40; // GELU's zero and its far tail
+        const x = Tensor.from(be, [n], xv), dy = Tensor.from(be, [n], dyv);
+        const o = { p: 0.1, seed: 7775, stream: 40 + n };
+        const pairs: [string, Float32Array, Float32Array][] = [
+          ["forward", geluDropout(x, o).toArray(), dropout(gelu(x), o).toArray()],
+          [
+            "backward",
+            geluDropoutBackward(x, dy, o).toArray(),
+            geluBackward(x, dropoutBackward(dy, o)).toArray(),
+          ],
+        ];
+        for (const [what, fused, seq] of pairs) {
+          const a = new Uint32Array(fused.buffer), b = new Uint32Array(seq.buffer);
+          const i = a.findIndex((v, j) => v !== b[j]);
+          if (i >= 0) {
+            throw new Error(
+              `${threads} threads, n ${n}, ${what}: element ${i} ${fused[i]} vs ${seq[i]}`,
+            );
           }
         }
       }

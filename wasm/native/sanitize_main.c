@@ -204,6 +204,15 @@ static void test_model_ops(int B, int T, int C, int N) {
   for (size_t i = 0; i < n; i++) {
     if (y[i] != 0) check("dropout scale", y[i], x[i] / 0.75, 2 * 0x1p-24 * fabs(x[i]));
   }
+  /* The fused GELU + dropout: exactly the two ops in sequence, both ways. */
+  cm_gelu_dropout_forward(&dp, x, y);
+  cm_gelu_forward(&ep, x, y2);
+  cm_dropout(&dp, y2, y2);
+  for (size_t i = 0; i < n; i++) check("gelu_dropout_forward", y[i], y2[i], 0);
+  cm_gelu_dropout_backward(&dp, x, dy, y);
+  cm_dropout(&dp, dy, y2);
+  cm_gelu_backward(&ep, x, y2, y2);
+  for (size_t i = 0; i < n; i++) check("gelu_dropout_backward", y[i], y2[i], 0);
   if (C % 2 == 0) {
     cm_rows_params rp = {B * T, C / 2, C, 0, 0};
     float* g = rand_buf(n / 2);
