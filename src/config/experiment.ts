@@ -89,7 +89,9 @@ export const ExperimentFields = z.strictObject({
   loss_reduction: oneOf(["batchmean"]),
   /** Training-set order: random = CSV file order with sampler shuffling; or sorted by duration. */
   sorting: oneOf(["random", "ascending", "descending"]),
-  /** Training arithmetic: bf16 autocast with fp32 master weights, or plain fp32. */
+  /** Training arithmetic: bf16 (matrix products on bf16-rounded inputs, fp32 accumulation, saved
+   * matmul operands packed in bf16; fp32 master weights, optimiser, norms, losses), or plain fp32.
+   * Both backends. */
   precision: oneOf(["bf16", "fp32"]),
   /** Checkpoints kept per criterion (best, most recent); evaluation averages all kept (§13 G5). */
   avg_checkpoints: posInt(),
