@@ -473,8 +473,13 @@ function scanBench(dev: Device): ScanRow[] {
 
 // ---- matmul vs torch -----------------------------------------------------------------------
 
-/** (M, K, N) of C = X W^T, W (N, K) as nn.Linear keeps it: the models' products at B T'. */
-const MATMUL_SHAPES: [string, number, number, number][] = [
+/**
+ * (M, K, N) of C = X W^T, W (N, K) as nn.Linear keeps it: the models' products at B T'; rows
+ * marked "dW" are weight gradients C (out, in) = dY^T X over the rows of a recipe batch (32 x 390
+ * tokens), A stored (K, M) and used transposed: the long-k products the CUDA backend splits
+ * along k (cuda/matmul.cuh split_k_plan).
+ */
+const MATMUL_SHAPES: [string, number, number, number, "dW"?][] = [
   ["small FFN w1 (16x250 tokens)", 4000, 144, 1024],
   ["small FFN w2", 4000, 1024, 144],
   ["small Mamba in_proj", 4000, 144, 576],
@@ -487,6 +492,10 @@ const MATMUL_SHAPES: [string, number, number, number][] = [
   ["large Mamba out_proj", 2000, 1024, 512],
   ["large CTC head", 2000, 512, 5000],
   ["large decoder seq_lin (8x26 tokens)", 208, 512, 5000],
+  ["large FFN w1 dW (32x390 tokens)", 2048, 12480, 512, "dW"],
+  ["large Mamba in_proj dW", 2048, 12480, 512, "dW"],
+  ["large Mamba x_proj dW", 64, 12480, 1024, "dW"],
+  ["large Mamba dt_proj dW", 1024, 12480, 32, "dW"],
 ];
 
 interface MatmulRow {
@@ -504,14 +513,17 @@ function matmulBench(dev: Device): { rows: MatmulRow[]; paths: Record<string, st
   const be = dev.be, rows: MatmulRow[] = [], paths: Record<string, string> = {};
   try {
     for (const m of ALL_MODES) paths[m.label] = dev.setMode(m) ?? "ran";
-    for (const [layer, M0, K, N] of MATMUL_SHAPES) {
-      const M = Math.ceil(M0 / SHRINK);
-      const row: MatmulRow = { layer, shape: `${M}x${K}x${N}`, tflops: {} };
+    for (const [layer, M0, K0, N, kind] of MATMUL_SHAPES) {
+      const dW = kind === "dW"; // the rows are K here
+      const M = dW ? M0 : Math.ceil(M0 / SHRINK), K = dW ? Math.ceil(K0 / SHRINK) : K0;
+      const row: MatmulRow = { layer, shape: `${M}x${K}x${N}${dW ? " (A^T B)" : ""}`, tflops: {} };
       rows.push(row);
       const fill = (n: number) => Float32Array.from({ length: n }, () => Math.random() - 0.5);
-      const x = Tensor.from(be, [M, K], fill(M * K), "param");
-      const w = Tensor.from(be, [N, K], fill(N * K), "param");
+      // X W^T: x (M, K), w (N, K); dW: x = dY stored (K, M), w = X (K, N).
+      const x = Tensor.from(be, dW ? [K, M] : [M, K], fill(M * K), "param");
+      const w = Tensor.from(be, dW ? [K, N] : [N, K], fill(N * K), "param");
       const out = Tensor.empty(be, [M, N], "param");
+      const product = dW ? { transA: true, out } : { transB: true, out };
       try {
         for (const m of ALL_MODES) {
           row.tflops[m.label] = null;
@@ -521,7 +533,7 @@ function matmulBench(dev: Device): { rows: MatmulRow[]; paths: Record<string, st
             continue;
           }
           dev.setMode(m);
-          const ms = timeIt(dev, () => void matmul(x, w, { transB: true, out }), DRY ? 2 : 10);
+          const ms = timeIt(dev, () => void matmul(x, w, product), DRY ? 2 : 10);
           row.tflops[m.label] = (2 * M * N * K) / (ms / 1000) / 1e12;
         }
       } finally {
@@ -537,16 +549,19 @@ const TORCH = `
 import json, sys, torch
 assert torch.cuda.is_available()
 out = []
-for m, k, n in json.loads(sys.argv[1]):
-    x = torch.randn(m, k, device="cuda"); w = torch.randn(n, k, device="cuda")
+for m, k, n, dw in json.loads(sys.argv[1]):
+    # X W^T (x (m, k), w (n, k)), or a weight gradient dY^T X (x (k, m), w (k, n))
+    x = torch.randn(k, m, device="cuda") if dw else torch.randn(m, k, device="cuda")
+    w = torch.randn(k, n, device="cuda") if dw else torch.randn(n, k, device="cuda")
     r = {}
     for name, dt, tf32 in (("fp32", torch.float32, False), ("tf32", torch.float32, True), ("bf16", torch.bfloat16, False)):
         torch.backends.cuda.matmul.allow_tf32 = tf32
         a, b = x.to(dt), w.to(dt)
-        for _ in range(3): torch.matmul(a, b.t())
+        f = (lambda: torch.matmul(a.t(), b)) if dw else (lambda: torch.matmul(a, b.t()))
+        for _ in range(3): f()
         s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         s.record()
-        for _ in range(20): torch.matmul(a, b.t())
+        for _ in range(20): f()
         e.record(); torch.cuda.synchronize()
         r[name] = 2 * m * n * k / (s.elapsed_time(e) / 20 / 1000) / 1e12
     out.append(r)
@@ -555,7 +570,7 @@ print(json.dumps({"torch": torch.__version__, "rows": out}))
 
 async function torchBench(rows: MatmulRow[]): Promise<string> {
   if (DRY) return "torch: not measured (dry run)";
-  const shapes = MATMUL_SHAPES.map(([, m, k, n]) => [m, k, n]);
+  const shapes = MATMUL_SHAPES.map(([, m, k, n, kind]) => [m, k, n, kind === "dW" ? 1 : 0]);
   try {
     const r = await new Deno.Command("python3", {
       args: ["-c", TORCH, JSON.stringify(shapes)],
@@ -907,7 +922,7 @@ if (import.meta.main) {
           "",
           `### Matmul paths vs torch.matmul (TFLOP/s; ${torch})`,
           "",
-          "C = X W^T on the models' shapes, mean of 10 calls (ours, cuBLAS) / 20 calls (torch, " +
+          "C = X W^T on the models' shapes (A^T B: a weight gradient dY^T X), mean of 10 calls (ours, cuBLAS) / 20 calls (torch, " +
             "CUDA events) after warm-up. Our paths read and write fp32 (bf16: rounded inputs, " +
             "fp32 accumulation; cuBLAS bf16 packs the inputs to bf16 first); torch fp32 with " +
             "allow_tf32 off (the same arithmetic as fp32 ours), TF32, and bf16 on bf16 tensors. " +

@@ -13,8 +13,9 @@
  * added as zeros), and gets bias added last, as the Wasm kernel orders it (it loads C, adds the
  * products in order, then the bias). So results are deterministic and independent of the tile
  * shape; they differ from the Wasm kernel's bits only by the FMA (one rounding per step instead of
- * two). No split-K, no atomics. Any m, n, k (1 and non-multiples included), any lda / ldb / ldc,
- * batch strides (0: A or B shared by every batch; C must not be shared by several batches, which
+ * two). No atomics; cm_matmul splits a narrow product with a long k along k by a plan that
+ * depends on the shape alone (split_k_plan, matmul.cuh). Any m, n, k (1 and non-multiples
+ * included), any lda / ldb / ldc, batch strides (0: A or B shared by every batch; C must not be shared by several batches, which
  * no caller does). The 128 x 128 shape is capped at 128 registers (2 blocks per SM; ptxas reports
  * 8-24 bytes of spill): untimed, since this machine has no GPU; dropping the `2` of its
  * __launch_bounds__ gives 156 registers without spills, 1 block per SM.
@@ -186,6 +187,23 @@ void launch(const MatmulArgs& q, const float* a, const float* b, const float* bi
     matmul_kernel<BM, BN, BK, TM, TN, false, false><<<grid, kThreads, 0, cm_stream()>>>(q, a, b, bias, c);
 }
 
+/* The fp32 SIMT kernel: 128 x 128 tiles once there are enough to give every SM one. */
+void fp32_tiles(const MatmulArgs& q, const float* a, const float* b, const float* bias,
+                float* c) {
+  int64_t big_tiles = (int64_t)((q.m + 127) / 128) * ((q.n + 127) / 128) * q.batch;
+  if (big_tiles >= matmul_sm_count())
+    launch<128, 128, 8, 8, 8>(q, a, b, bias, c);
+  else
+    launch<64, 64, 8, 4, 4>(q, a, b, bias, c);
+  CM_CHECK_LAUNCH("matmul");
+}
+
+/* The bf16 tensor-core kernel (only chosen on sm_80+, where it always runs). */
+void bf16_tiles(const MatmulArgs& q, const float* a, const float* b, const float* bias,
+                float* c) {
+  matmul_bf16_tc(q, a, b, bias, c);
+}
+
 }  // namespace
 
 int matmul_sm_count() {
@@ -226,11 +244,10 @@ void cm_matmul(const cm_matmul_params* p, const float* a, const float* b, const 
    * A call's bf16_inputs (the Wasm backend's bf16 mode, set per call) turns 0 / 2 into 1 / 3. */
   const int mode = cm_matmul_precision() | (p->bf16_inputs ? 1 : 0);
   if ((mode == 2 || mode == 3) && cublas_matmul(q, a, b, bias, c, mode == 3)) return;
-  if ((mode == 1 || mode == 3) && matmul_bf16_tc(q, a, b, bias, c)) return;
-  int64_t big_tiles = (int64_t)((p->m + 127) / 128) * ((p->n + 127) / 128) * p->batch;
-  if (big_tiles >= matmul_sm_count())
-    launch<128, 128, 8, 8, 8>(q, a, b, bias, c);
-  else
-    launch<64, 64, 8, 4, 4>(q, a, b, bias, c);
-  CM_CHECK_LAUNCH("matmul");
+  /* Our kernels: the bf16 tensor-core one in modes 1 / 3 on sm_80+, else the fp32 SIMT one; a
+   * narrow product with a long k is split along k first (split_k_plan, matmul.cuh). */
+  const bool tc = (mode == 1 || mode == 3) && matmul_cc_major() >= 8;
+  const auto tiles = tc ? bf16_tiles : fp32_tiles;
+  if (matmul_split_k(q, a, b, bias, c, tiles)) return;
+  tiles(q, a, b, bias, c);
 }

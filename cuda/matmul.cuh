@@ -121,3 +121,71 @@ inline bool cublas_map(const MatmulArgs& q, CublasGemm& g) {
   g.first_is_b = true;
   return true;
 }
+
+/* ---- deterministic split-K for our kernels (modes 0 and 1) ----------------------------------
+ *
+ * A product with few output tiles and a long k (a weight gradient over every frame of a batch:
+ * C (out x in) = dY^T X with k = B T, e.g. x_proj's 64 x 1024 over 49 920 frames, 16 tiles of
+ * 64 x 64 for 132 SMs) would leave most of the GPU idle. It is cut along k into `full` chunks of
+ * `kc` (a multiple of 32, the bf16 kernel's stage) plus a remainder of `kr`, computed as one
+ * batched product into a workspace (parts x m x n, chunk s at A + s step_a, B + s step_b, the
+ * remainder as a second call) and summed by a small kernel in chunk order: C = (C or 0) + W_0 +
+ * W_1 + ... + bias. No atomics; the plan depends only on the shape (never on the device), so a
+ * step's bits are the same on every card, run after run. The partial sums differ from the
+ * one-chunk product by the order of fp32 additions only (parity bounds grow with k already). */
+struct SplitK {
+  int parts;   /* 1: no split */
+  int full;    /* chunks of kc */
+  int kc, kr;  /* chunk length, remainder (0: none) */
+  long long step_a, step_b; /* elements between chunks of A and of B */
+};
+
+/* Tiles of 64 x 64 below which a product counts as narrow, the shortest chunk worth a pass over
+ * the workspace, and the most chunks. */
+constexpr int kSplitTiles = 256, kSplitMinK = 1024, kSplitMaxParts = 64;
+
+inline SplitK split_k_plan(const MatmulArgs& q) {
+  SplitK s{1, 1, q.k, 0, 0, 0};
+  if (q.batch != 1 || q.m <= 0 || q.n <= 0 || q.k < 2 * kSplitMinK) return s;
+  const long long tiles = (long long)((q.m + 63) / 64) * ((q.n + 63) / 64);
+  if (tiles >= kSplitTiles) return s;
+  long long parts = (kSplitTiles + tiles - 1) / tiles;
+  if (parts > q.k / kSplitMinK) parts = q.k / kSplitMinK;
+  if (parts > kSplitMaxParts) parts = kSplitMaxParts;
+  if (parts < 2) return s;
+  int kc = (int)((q.k + parts - 1) / parts);
+  kc = (kc + 31) / 32 * 32;
+  const int full = q.k / kc, kr = q.k - full * kc;
+  const long long step_a = q.trans_a ? (long long)kc * q.lda : kc;
+  const long long step_b = q.trans_b ? kc : (long long)kc * q.ldb;
+  /* Batch strides are int in MatmulArgs; a workspace past 1 GiB is not worth it. */
+  if (step_a * full > 2147483647LL || step_b * full > 2147483647LL) return s;
+  if ((long long)(full + (kr > 0)) * q.m * q.n > (1LL << 28)) return s;
+  s.parts = full + (kr > 0);
+  s.full = full;
+  s.kc = kc;
+  s.kr = kr;
+  s.step_a = step_a;
+  s.step_b = step_b;
+  return s;
+}
+
+/* The batched product of the full chunks into the workspace W (parts x m x n, ldc = n). */
+inline MatmulArgs split_k_chunks(const MatmulArgs& q, const SplitK& s) {
+  return MatmulArgs{s.full,          q.m,          q.n,     s.kc,    q.lda,  q.ldb,
+                    q.n,             (int)s.step_a, (int)s.step_b, q.m * q.n, q.trans_a, q.trans_b,
+                    0};
+}
+
+/* The remainder's product (A and B advanced by full chunks, into W's last slice). */
+inline MatmulArgs split_k_rest(const MatmulArgs& q, const SplitK& s) {
+  return MatmulArgs{1, q.m, q.n, s.kr, q.lda, q.ldb, q.n, 0, 0, 0, q.trans_a, q.trans_b, 0};
+}
+
+/* Runs the split product when the plan splits (false: nothing queued, run the plain kernel).
+ * `tiles` runs one of our kernels (fp32 SIMT or bf16 tensor cores) on given args. Defined in
+ * matmul_split_k.cu. */
+bool matmul_split_k(const MatmulArgs& q, const float* a, const float* b, const float* bias,
+                    float* c,
+                    void (*tiles)(const MatmulArgs&, const float*, const float*, const float*,
+                                  float*));

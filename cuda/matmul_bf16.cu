@@ -19,7 +19,8 @@
  *
  * Arithmetic: each C element's accumulator starts at C (accumulate) or 0 and takes one mma per
  * k16 step, in increasing k, always in the same lanes and registers, whatever the tile shape,
- * grid or batch; bias is added last. No split-K, no atomics: results are bitwise repeatable and
+ * grid or batch; bias is added last. The kernel never splits k (cm_matmul may, by a plan that
+ * depends on the shape alone: split_k_plan, matmul.cuh); no atomics: results are bitwise repeatable and
  * independent of the launch configuration. They differ from the fp32 kernel by the bf16 rounding
  * of the inputs (2^-9 relative each) and the tensor core's internal summation within a k16
  * step; tests/cuda/parity_test.ts's bf16 bounds (CONMAMBA_PARITY_PRECISION=bf16) cover it. */

@@ -452,6 +452,29 @@ addCase({
   },
 });
 addCase({
+  // k = 4000 rows for a 41 x 288 result: the CUDA backend splits it along k (split_k_plan).
+  label: "matmul backward: conmamba_small x_proj weight gradient over 4 x 1000 frames (split-K)",
+  ops: ["matmul"],
+  bound: { da: MATMUL, db: MATMUL },
+  run: (be) => {
+    const di = SMALL.di, w = rt(be, [41, di], 19, 0.1);
+    const x = rt(be, [4, 1000, di], 20), dy = rt(be, [4, 1000, 41], 21);
+    const g = matmulBackward(dy, x, w, { transB: true });
+    return { da: g.da.toArray(), db: g.db.toArray() };
+  },
+});
+addCase({
+  label: "matmul long k: (41, 4100) . (4100, 72) + bias, accumulated into C (split-K, remainder)",
+  ops: ["matmul"],
+  bound: MATMUL,
+  run: (be) => {
+    const a = rt(be, [41, 4100], 22), b = rt(be, [4100, 72], 23, 1 / 64);
+    const out = rt(be, [41, 72], 24), bias = rt(be, [72], 25);
+    matmul(a, b, { bias, accumulate: true, out });
+    return { c: out.toArray() };
+  },
+});
+addCase({
   label: "matmul batched: conmamba_large decoder attention scores (2x8, 26, 64) . (2x8, 100, 64)^T",
   ops: ["matmul"],
   bound: MATMUL,
