@@ -24,7 +24,7 @@ import {
   selectiveScan,
   selectiveScanBackward,
 } from "../tensor/mamba_ops.ts";
-import { add, matmul, matmulBackward, mul, scale } from "../tensor/ops.ts";
+import { matmul, mul, scale } from "../tensor/ops.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import { Linear } from "./linear.ts";
 import { type ForwardContext, Module } from "./module.ts";
@@ -185,10 +185,12 @@ export function mambaCore(tape: Tape, xz: Tensor, p: DirectionParams, dState: nu
       n: r,
       k: rows,
     });
-    const mb = matmulBackward(ddbl, xc, p.xProj, { transB: true });
-    const dxc = add(g.du, mb.da);
+    // dxc = du + ddbl W_x: the product accumulates into the scan's du (no separate add); dW_x =
+    // ddbl^T xc over all B T rows.
+    const dxc = matmul(ddbl, p.xProj, { accumulate: true, out: g.du });
+    const dxProj = matmul(ddbl.reshape([rows, ldDbl]), xc.reshape([rows, di]), { transA: true });
     const cg = conv1dDepthwiseBackward(dxc, xv, convW, p.convB, { ...convOpts, into: dxz });
-    return [dxz, cg.dw, cg.dbias, mb.db, dDtW, g.ddeltaBias, mul(g.dA, A), g.dD];
+    return [dxz, cg.dw, cg.dbias, dxProj, dDtW, g.ddeltaBias, mul(g.dA, A), g.dD];
   }, inputs); // xz through its column views xv, zv; the rest is private to the closure
   return saved.out;
 }

@@ -23,6 +23,10 @@ export class Tape {
   /** Whether matmul keeps its saved activation operands packed in bf16 in bf16 matmul mode
    * (autograd_ops.matmul; the same gradients, half the memory; tests compare both). */
   packSaved = true;
+  /** Whether backward closures may add an input's gradient to its gradient so far in place (a
+   * kernel's accumulate flag, sparing an add; matmul and LayerNorm do); false: always a fresh
+   * gradient and an add (the same values up to the order of float32 additions; tests compare). */
+  accumulateInPlace = true;
 
   /** True when a gradient must flow into t: a parameter, or the output of a recorded op. */
   static tracked(t: Tensor | null | undefined): boolean {
@@ -155,8 +159,18 @@ export class Tape {
         for (const t of [...node.inputs, ...node.outputs]) freeIfDead(t);
         continue;
       }
+      // Where an input's gradient so far may be added to in place: a parameter's grad, or an
+      // activation's gradient that no pending gradient, node or seed shares (refs 1: the map's).
+      const into = node.inputs.map((input) => {
+        if (!this.accumulateInPlace || !input || !Tape.tracked(input)) return null;
+        if (input.requiresGrad && input.node === null) return paramGrad(input);
+        const prev = grads.get(input);
+        const own = prev && prev.storage.lifetime === "step" && !pinned.has(prev.storage) &&
+          refs.get(prev.storage) === 1;
+        return own ? prev : null;
+      });
       // The closure's own temporaries (e.g. the Mamba core's ddelta) die with it unless returned.
-      const [dIn, fresh] = collectAllocations(() => node.backward(dOut));
+      const [dIn, fresh] = collectAllocations(() => node.backward(dOut, into));
       const stale: (Tensor | null | Storage)[] = [...node.inputs, ...node.outputs, ...dOut, ...dIn];
       stale.push(...fresh);
       node.inputs.forEach((input, j) => {
@@ -165,6 +179,7 @@ export class Tape {
         if (g.size !== input.size) {
           throw new ShapeError(`backward gave [${g.shape}] for an input of [${input.shape}]`);
         }
+        if (into[j] && g.storage === into[j]!.storage) return; // added in place already
         if (input.requiresGrad && input.node === null) accumulateParamGrad(input, g);
         else {
           const prev = grads.get(input);
@@ -199,12 +214,18 @@ export class Tape {
   }
 }
 
-/** param.grad += g, allocating a zeroed "param" buffer the first time. */
-function accumulateParamGrad(param: Tensor, g: Tensor): void {
+/** param.grad, allocating a zeroed "param" buffer the first time. */
+function paramGrad(param: Tensor): Tensor {
   if (!param.grad) {
     param.grad = Tensor.from(param.backend, param.shape, new Float32Array(param.size), "param");
   }
-  add(param.grad, g.reshape(param.shape), param.grad);
+  return param.grad;
+}
+
+/** param.grad += g. */
+function accumulateParamGrad(param: Tensor, g: Tensor): void {
+  const grad = paramGrad(param);
+  add(grad, g.reshape(param.shape), grad);
 }
 
 /** Sets the gradients of `params` to zero (after the optimiser step). */

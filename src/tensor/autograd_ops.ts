@@ -44,9 +44,15 @@ export function matmul(
   const inputs = [a, b, o.bias ?? null];
   if (!tape.enabled || !inputs.some(Tape.tracked)) return y;
   const pa = packable(tape, a) ? packBf16(a) : null, pb = packable(tape, b) ? packBf16(b) : null;
-  tape.record(inputs, [y], ([dy]) => {
+  tape.record(inputs, [y], ([dy], [da, db, dbias]) => {
     const be = dy!.backend;
-    const g = ops.matmulBackward(dy!, pa ? unpackBf16(be, pa) : a, pb ? unpackBf16(be, pb) : b, o);
+    const g = ops.matmulBackward(
+      dy!,
+      pa ? unpackBf16(be, pa) : a,
+      pb ? unpackBf16(be, pb) : b,
+      o,
+      { da, db, dbias },
+    );
     for (const p of [pa, pb]) if (p) be.free(p.storage);
     return [g.da, g.db, g.dbias];
   }, [pa ? null : a, pb ? null : b]);
@@ -92,8 +98,9 @@ export function silu(tape: Tape, x: Tensor): Tensor {
 /** LayerNorm over the last axis; x (..., D), gamma and beta (D). */
 export function layerNorm(tape: Tape, x: Tensor, gamma: Tensor, beta: Tensor, eps: number): Tensor {
   const s = ops.layerNorm(x, gamma, beta, eps);
-  tape.record([x, gamma, beta], [s.y], ([dy]) => {
-    const g = ops.layerNormBackward(dy!, x, gamma, s);
+  tape.record([x, gamma, beta], [s.y], ([dy], [dx, dgamma, dbeta]) => {
+    const params = dgamma && dbeta ? { dgamma, dbeta } : null;
+    const g = ops.layerNormBackward(dy!, x, gamma, s, { dx, params });
     return [g.dx, g.dgamma, g.dbeta];
   }, [x, gamma]);
   return s.y;

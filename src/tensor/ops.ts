@@ -113,31 +113,49 @@ export interface MatmulGrads {
  * gradient as one product over all B M rows, (B M, N)^T (B M, K): the batched form would write B
  * weight-sized partial gradients and read them back to sum them (on conmamba_large, 28 of a
  * step's 200 GB of minimum traffic).
+ *
+ * `into.da` / `into.db` / `into.dbias`: tensors the gradient is added to in place (the tape's
+ * gradient so far, autograd.ts), used where one product yields the gradient whole; the result is
+ * then that tensor. Elsewhere a fresh gradient is returned and the caller adds it.
  */
 export function matmulBackward(
   dc: Tensor,
   a: Tensor,
   b: Tensor,
   o: { transA?: boolean; transB?: boolean; bias?: Tensor | null } = {},
+  into: { da?: Tensor | null; db?: Tensor | null; dbias?: Tensor | null } = {},
 ): MatmulGrads {
   const tA = !!o.transA, tB = !!o.transB;
-  const da = sumToShape(
-    tA ? matmul(b, dc, { transA: tB, transB: true }) : matmul(dc, b, { transB: !tB }),
-    a,
-  );
+  // A gradient accumulates into its `into` tensor where one product yields it whole (no sum
+  // over batches): the matmul's accumulate flag, C += op(A) op(B).
+  const product = (
+    x: Tensor,
+    y: Tensor,
+    mo: MatmulOptions,
+    target: Tensor,
+    acc?: Tensor | null,
+  ) => {
+    const whole = x.shape.length === 2 && y.shape.length === 2 || target.shape.length > 2;
+    if (acc && whole) return matmul(x, y, { ...mo, accumulate: true, out: acc });
+    return sumToShape(matmul(x, y, mo), target);
+  };
+  const da = tA
+    ? product(b, dc, { transA: tB, transB: true }, a, into.da)
+    : product(dc, b, { transB: !tB }, a, into.da);
   let db: Tensor;
   if (!tA && a.shape.length > 2 && b.shape.length === 2) {
     const k = a.shape[a.shape.length - 1], n = dc.shape[dc.shape.length - 1];
     const rows = a.shape.slice(0, -1).reduce((x, y) => x * y, 1); // B M
     const a2 = a.reshape([rows, k]), dc2 = dc.reshape([rows, n]);
-    db = tB ? matmul(dc2, a2, { transA: true }) : matmul(a2, dc2, { transA: true });
+    db = tB
+      ? product(dc2, a2, { transA: true }, b, into.db)
+      : product(a2, dc2, { transA: true }, b, into.db);
   } else {
-    db = sumToShape(
-      tB ? matmul(dc, a, { transA: true, transB: tA }) : matmul(a, dc, { transA: !tA }),
-      b,
-    );
+    db = tB
+      ? product(dc, a, { transA: true, transB: tA }, b, into.db)
+      : product(a, dc, { transA: !tA }, b, into.db);
   }
-  const dbias = o.bias ? sumRows(dc) : null; // sum over every row of dC
+  const dbias = o.bias ? sumRows(dc, into.dbias ?? undefined, !!into.dbias) : null;
   return { da, db, dbias };
 }
 
@@ -221,19 +239,28 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): 
   return { y, mean, rstd };
 }
 
-/** Gradients of layerNorm: dx (..., D), dgamma (D), dbeta (D). */
+/**
+ * Gradients of layerNorm: dx (..., D), dgamma (D), dbeta (D). `into.dx` (x's shape): dx is added
+ * to it (dx = into.dx + the gradient, the same bits as a separate add) and it is returned;
+ * `into.params` (dgamma and dbeta, both (D)): the parameter gradients are accumulated into them.
+ */
 export function layerNormBackward(
   dy: Tensor,
   x: Tensor,
   gamma: Tensor,
   saved: { mean: Tensor; rstd: Tensor },
+  into: { dx?: Tensor | null; params?: { dgamma: Tensor; dbeta: Tensor } | null } = {},
 ): { dx: Tensor; dgamma: Tensor; dbeta: Tensor } {
   sameShape("layerNormBackward", dy, x);
   const { rows, cols } = lastDim("layerNormBackward", x);
-  const dx = Tensor.empty(x.backend, x.shape);
-  const dgamma = Tensor.empty(x.backend, [cols]), dbeta = Tensor.empty(x.backend, [cols]);
-  const p = { rows, cols, ld: cols, accumulate: 0 };
-  x.backend.run("layernorm_backward", p, [
+  if (into.dx && into.dx.size !== x.size) throw new ShapeError("layerNormBackward: into.dx size");
+  const dx = into.dx ?? Tensor.empty(x.backend, x.shape);
+  const dgamma = into.params?.dgamma ?? Tensor.empty(x.backend, [cols]);
+  const dbeta = into.params?.dbeta ?? Tensor.empty(x.backend, [cols]);
+  if (dgamma.size !== cols || dbeta.size !== cols) {
+    throw new ShapeError(`layerNormBackward: into.params must be (${cols})`);
+  }
+  x.backend.run("layernorm_backward", { rows, cols, ld: cols, accumulate: into.dx ? 1 : 0 }, [
     arg(x),
     arg(gamma),
     arg(saved.mean),
@@ -241,7 +268,8 @@ export function layerNormBackward(
     arg(dy),
     arg(dx),
   ]);
-  x.backend.run("layernorm_backward_params", p, [
+  const pp = { rows, cols, ld: cols, accumulate: into.params ? 1 : 0 };
+  x.backend.run("layernorm_backward_params", pp, [
     arg(x),
     arg(saved.mean),
     arg(saved.rstd),

@@ -15,8 +15,16 @@ export function sizeOf(shape: readonly number[]): number {
 export interface TapeNode {
   readonly inputs: readonly (Tensor | null)[];
   readonly outputs: readonly Tensor[];
-  /** Input gradients from output gradients (null: no gradient reached that output). */
-  readonly backward: (dOutputs: readonly (Tensor | null)[]) => readonly (Tensor | null)[];
+  /**
+   * Input gradients from output gradients (null: no gradient reached that output). `into[j]`,
+   * when not null, holds input j's gradient so far (a parameter's `grad`, or an activation's
+   * gradient nothing else shares): the closure may add its gradient to it in place (a kernel's
+   * accumulate flag) and return it (a Tensor on the same storage), sparing the tape an add.
+   */
+  readonly backward: (
+    dOutputs: readonly (Tensor | null)[],
+    into: readonly (Tensor | null)[],
+  ) => readonly (Tensor | null)[];
   /**
    * The inputs and outputs `backward` reads (e.g. matmul: both operands; add: none); undefined
    * means all of them. `Tape.scope` frees the outputs nobody saved when the scope ends.

@@ -95,13 +95,20 @@ Deno.test("autograd: sum(r * gelu(layerNorm(x W^T + b))) + sum(x * x) vs finite 
     const grads = Object.fromEntries(Object.entries(p).map(([k, t]) => [k, t.grad!.toArray()]));
     checkGrads(f, inputs, grads);
 
-    // A second backward accumulates into the same buffers; zeroGrad clears them.
+    // A second backward accumulates into the same buffers; zeroGrad clears them. The kernels
+    // add their terms onto the first gradient one by one (matmul's accumulate: one rounding per
+    // product, K = 7 or M = 5 of them), so twice the gradient holds to a few float32 ulps of the
+    // largest: 1e-6 relative (2^-24 = 6e-8 per rounding), far below a missing or doubled term.
     tape.reset();
     tape.backward(forward());
-    const twice = p.w.grad!.toArray();
-    twice.forEach((v, i) => {
-      if (v !== 2 * grads.w[i]) throw new Error(`accumulated grad ${v} != 2 x ${grads.w[i]}`);
-    });
+    for (const [k, t] of Object.entries(p)) {
+      const twice = t.grad!.toArray(), big = Math.max(...grads[k].map(Math.abs));
+      twice.forEach((v, i) => {
+        if (!(Math.abs(v - 2 * grads[k][i]) <= 1e-6 * 2 * big)) {
+          throw new Error(`accumulated d${k}[${i}] ${v} != 2 x ${grads[k][i]}`);
+        }
+      });
+    }
     zeroGrad(Object.values(p));
     if (p.w.grad!.toArray().some((v) => v !== 0)) throw new Error("zeroGrad left values");
     tape.reset();
@@ -176,6 +183,63 @@ Deno.test("autograd: BiMamba-style direction, conv1d+SiLU -> selective scan -> f
     );
     const grads = Object.fromEntries(Object.entries(p).map(([k, t]) => [k, t.grad!.toArray()]));
     checkGrads(f, inputs, grads, 2);
+    tape.reset();
+    for (const t of Object.values(p)) t.grad!.free(), t.free();
+  });
+});
+
+// A gradient the tape passes unchanged to two inputs (add's backward: dz to both h and the
+// branch) must not be written in place by the branch's backward: here LayerNorm and a Linear
+// would add their dx into dz while reading it as their dy. Residual and shared-input patterns
+// (h feeds the LayerNorm, the Linear and both adds) with the in-place path on.
+Deno.test("autograd: a gradient shared by two inputs is never added to in place (residuals around LayerNorm and Linear)", async () => {
+  await withBackend(1, (be) => {
+    const [M, K, N] = [4, 5, 6];
+    const init: Record<string, Float32Array> = {
+      x: randn(M * K, 31),
+      w: randn(N * K, 32, 0.5),
+      w2: randn(N * N, 33, 0.4),
+      gamma: randn(N, 34, 0.3, 1),
+      beta: randn(N, 35, 0.2),
+    };
+    const r = randn(M * N, 36);
+    const tape = new Tape();
+    const p = {
+      x: Tensor.param(be, [M, K], init.x),
+      w: Tensor.param(be, [N, K], init.w),
+      w2: Tensor.param(be, [N, N], init.w2),
+      gamma: Tensor.param(be, [N], init.gamma),
+      beta: Tensor.param(be, [N], init.beta),
+    };
+    // h = x W^T;  z = h + LN(h);  y = z + z W2^T;  loss = sum(r * y)
+    const h = ag.matmul(tape, p.x, p.w, { transB: true });
+    const z = ag.add(tape, h, ag.layerNorm(tape, h, p.gamma, p.beta, 1e-5));
+    const y = ag.add(tape, z, ag.matmul(tape, z, p.w2, { transB: true }));
+    tape.backward(ag.sum(tape, ag.mul(tape, y, Tensor.from(be, [M, N], r))));
+    const mm = (a: ArrayLike<number>, b: ArrayLike<number>, m: number, k: number, n: number) =>
+      matmulRef(a, b, {
+        batch: 1,
+        m,
+        n,
+        k,
+        transA: false,
+        transB: true,
+        strideA: 0,
+        strideB: 0,
+        bias: null,
+      }).y;
+    const f = (v: Inputs) => {
+      const hh = mm(v.x, v.w, M, K, N);
+      const ln = layerNormRef(hh, v.gamma, v.beta, M, N, 1e-5).y;
+      const zz = hh.map((a, i) => a + ln[i]);
+      const zw = mm(zz, v.w2, M, N, N);
+      return zz.reduce((s, a, i) => s + r[i] * (a + zw[i]), 0);
+    };
+    const inputs = Object.fromEntries(
+      Object.entries(init).map(([k, v]) => [k, Float64Array.from(v)]),
+    );
+    const grads = Object.fromEntries(Object.entries(p).map(([k, t]) => [k, t.grad!.toArray()]));
+    checkGrads(f, inputs, grads);
     tape.reset();
     for (const t of Object.values(p)) t.grad!.free(), t.free();
   });

@@ -3,6 +3,7 @@
  * (Tape.scope: intermediates no backward reads) and during backward (after their last use). Every
  * model family's gradients are bitwise those of a tape that frees nothing, the step's peak memory
  * is lower, and any use of a freed buffer throws instead of reading whatever reused the memory.
+ * Gradients added in place (Tape.accumulateInPlace) match fresh ones with fewer adds.
  */
 import { InputNormalization } from "../../src/audio/input_normalization.ts";
 import { loadExperiment } from "../../src/config/load.ts";
@@ -33,15 +34,22 @@ interface Run {
   loss: number;
   peak: number;
   grads: (Float32Array | null)[];
+  adds: number; // "add" kernel calls (forward and backward)
 }
 
 /** One forward + backward of family `name` on a fixed batch, once per tape setting in `modes`. */
 async function runFamily(
   name: string,
   over: Record<string, string>,
-  modes: { free: boolean; pack?: boolean; bf16?: boolean }[],
+  modes: { free: boolean; pack?: boolean; bf16?: boolean; inPlace?: boolean }[],
 ): Promise<Run[]> {
   const be = await WasmBackend.create({ threads: 1 });
+  let adds = 0;
+  const run = be.run.bind(be);
+  be.run = (op, p, args) => {
+    if (op === "add") adds++;
+    return run(op, p, args);
+  };
   try {
     const c = loadExperiment(name, over);
     const model = buildModel(be, c);
@@ -63,6 +71,8 @@ async function runFamily(
       const tape = new Tape(), ctx = { tape, training: true, seed: 11, stream: 0 };
       tape.freeBuffers = m.free;
       tape.packSaved = m.pack ?? true;
+      tape.accumulateInPlace = m.inPlace ?? true;
+      adds = 0;
       be.setMatmulPrecision(m.bf16 ? "bf16" : "fp32");
       be.resetPeak();
       try {
@@ -79,6 +89,7 @@ async function runFamily(
           loss: r.loss,
           peak: be.memoryStats().peakBytes,
           grads: params.map((p) => p.grad ? p.grad.toArray() : null),
+          adds,
         };
       } finally {
         tape.reset();
@@ -106,6 +117,30 @@ function assertBitwise(what: string, x: Run, y: Run): void {
 }
 
 for (const [name, over] of CASES) {
+  // Gradients added in place (matmul's and LayerNorm's accumulate flags onto the gradient so
+  // far) instead of by a separate add: the same sums in another order of float32 additions, so
+  // equal to ~1e-6 relative (the backward's own error is ~1e-6, golden tests use 1e-4), with
+  // fewer add kernels. A gradient shared by two inputs and written in place would be off by
+  // O(1); a skipped accumulation by the whole gradient.
+  Deno.test(`backward adds in place: ${name} gradients equal to 1e-5, fewer adds`, async () => {
+    const [fresh, inPlace] = await runFamily(name, over, [
+      { free: true, inPlace: false },
+      { free: true, inPlace: true },
+    ]);
+    if (!Object.is(fresh.loss, inPlace.loss)) throw new Error("the forward changed");
+    fresh.grads.forEach((g, i) => {
+      const h = inPlace.grads[i]!;
+      let num = 0, den = 0;
+      for (let j = 0; j < g!.length; j++) num += (g![j] - h[j]) ** 2, den += g![j] ** 2;
+      if (!(Math.sqrt(num) <= 1e-5 * Math.sqrt(den) + 1e-30)) {
+        throw new Error(`parameter ${i}: relative L2 ${Math.sqrt(num / den)}`);
+      }
+    });
+    if (!(inPlace.adds < fresh.adds)) {
+      throw new Error(`adds in place ${inPlace.adds}, fresh ${fresh.adds}`);
+    }
+  });
+
   Deno.test(`backward frees dead buffers: ${name} gradients bitwise equal, lower peak`, async () => {
     const [kept, freed] = await runFamily(name, over, [{ free: false }, { free: true }]);
     assertBitwise("freeing", kept, freed);
