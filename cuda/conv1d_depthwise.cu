@@ -12,19 +12,25 @@
  * (in order of j), then dw[c, j] and dbias[c]: one block per (32 channels, tap j or the bias),
  * 32 x 16 threads; thread (c, g) sums rows b, t = g, g + 16, ... (batch outer, time inner) and the
  * 16 partials are added in order of g: a fixed order, no atomics (deterministic; not the Wasm
- * kernel's sequential order, so the last bits may differ from it). */
+ * kernel's sequential order, so the last bits may differ from it). `reverse` maps time t to row
+ * T-1-t everywhere (conv_t): the flipped sequence's arithmetic, in its order. */
 #include "common.cuh"
 
 namespace {
 
 struct Conv {
-  int32_t batch, T, C, K, pad;
+  int32_t batch, T, C, K, pad, rev;
   int64_t ld_x, ld_y;
 };
 
 Conv conv_of(const cm_conv1d_params* p) {
-  return Conv{p->batch, p->seqlen, p->channels, p->kernel, p->pad_left, p->ld_x, p->ld_y};
+  return Conv{p->batch, p->seqlen, p->channels, p->kernel, p->pad_left, p->reverse ? 1 : 0,
+              p->ld_x, p->ld_y};
 }
+
+/* Time t's row offset within a sequence: t, or T-1-t in reverse (the bits of flip, conv, flip:
+ * every sum runs over the flipped sequence's times in their order). Its own inverse. */
+__host__ __device__ inline int32_t conv_t(const Conv& g, int32_t t) { return g.rev ? g.T - 1 - t : t; }
 
 __device__ inline float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
@@ -37,7 +43,7 @@ __device__ inline float conv_pre(const Conv& g, const float* __restrict__ x,
   for (int32_t j = 0; j < g.K; j++) {
     int32_t ts = t - g.pad + j;
     if (ts < 0 || ts >= g.T) continue;
-    o = __fmaf_rn(wc[j], x[(b * g.T + ts) * g.ld_x + c], o);
+    o = __fmaf_rn(wc[j], x[(b * g.T + conv_t(g, ts)) * g.ld_x + c], o);
   }
   return o;
 }
@@ -47,8 +53,8 @@ __global__ void conv_forward_kernel(int64_t n, Conv g, int32_t act, const float*
                                     float* __restrict__ y) {
   CM_FOR(i, n) {
     int32_t c = (int32_t)(i % g.C);
-    int64_t bt = i / g.C;
-    int32_t t = (int32_t)(bt % g.T);
+    int64_t bt = i / g.C; /* the output's row */
+    int32_t t = conv_t(g, (int32_t)(bt % g.T));
     int64_t b = bt / g.T;
     float v = conv_pre(g, x, w, bias, b, t, c);
     if (act) v = v * sigmoid(v);
@@ -65,7 +71,7 @@ __global__ void conv_dpre_kernel(int64_t n, Conv g, int32_t act, const float* __
     int64_t bt = i / g.C;
     int64_t o = bt * g.ld_y + c;
     if (act) {
-      int32_t t = (int32_t)(bt % g.T);
+      int32_t t = conv_t(g, (int32_t)(bt % g.T));
       int64_t b = bt / g.T;
       float v = conv_pre(g, x, w, bias, b, t, c), s = sigmoid(v);
       dpre[o] = dy[o] * (s * (1.0f + v * (1.0f - s)));
@@ -81,14 +87,14 @@ __global__ void conv_dx_kernel(int64_t n, Conv g, const float* __restrict__ w,
   CM_FOR(i, n) {
     int32_t c = (int32_t)(i % g.C);
     int64_t bt = i / g.C;
-    int32_t t = (int32_t)(bt % g.T);
+    int32_t t = conv_t(g, (int32_t)(bt % g.T));
     int64_t b = bt / g.T;
     const float* wc = w + (int64_t)c * g.K;
     float o = 0.0f;
     for (int32_t j = 0; j < g.K; j++) {
       int32_t tt = t + g.pad - j;
       if (tt < 0 || tt >= g.T) continue;
-      o = __fmaf_rn(wc[j], dpre[(b * g.T + tt) * g.ld_y + c], o);
+      o = __fmaf_rn(wc[j], dpre[(b * g.T + conv_t(g, tt)) * g.ld_y + c], o);
     }
     dx[bt * g.ld_x + c] = o;
   }
@@ -109,7 +115,7 @@ __global__ void __launch_bounds__(32 * DW_GROUPS)
       const float* gp = dpre + (int64_t)b * g.T * g.ld_y + c;
       const float* xp = x + (int64_t)b * g.T * g.ld_x + c;
       if (j == g.K) {
-        for (int32_t t = grp; t < g.T; t += DW_GROUPS) acc += gp[(int64_t)t * g.ld_y];
+        for (int32_t t = grp; t < g.T; t += DW_GROUPS) acc += gp[(int64_t)conv_t(g, t) * g.ld_y];
       } else {
         /* the t whose tap j reads inside [0, T): 0 <= t - pad + j < T */
         int32_t lo = g.pad - j > 0 ? g.pad - j : 0;
@@ -117,7 +123,8 @@ __global__ void __launch_bounds__(32 * DW_GROUPS)
         int32_t t = grp;
         if (t < lo) t += (lo - t + DW_GROUPS - 1) / DW_GROUPS * DW_GROUPS;
         for (; t < hi; t += DW_GROUPS)
-          acc = __fmaf_rn(gp[(int64_t)t * g.ld_y], xp[(int64_t)(t - g.pad + j) * g.ld_x], acc);
+          acc = __fmaf_rn(gp[(int64_t)conv_t(g, t) * g.ld_y],
+                          xp[(int64_t)conv_t(g, t - g.pad + j) * g.ld_x], acc);
       }
     }
   }

@@ -41,13 +41,20 @@ constexpr int MAX_SUBS = SCAN_MAX_CHUNK / SUB;    /* sub-chunk starts per chunk 
 constexpr int FWD_THREADS = 64;
 
 struct Scan {
-  int32_t batch, T, channels, ns, softplus, chunk, nchunks;
+  int32_t batch, T, channels, ns, softplus, chunk, nchunks, rev;
   int64_t ld_u, ld_bc, ld_z, ld_state;
 };
 
 Scan scan_of(const cm_scan_params* p) {
-  return Scan{p->batch, p->seqlen, p->channels, p->dstate, p->delta_softplus, p->chunk,
-              p->nchunks, p->ld_u, p->ld_bc, p->ld_z, p->ld_state};
+  return Scan{p->batch,  p->seqlen,  p->channels, p->dstate,
+              p->delta_softplus, p->chunk, p->nchunks, p->reverse ? 1 : 0,
+              p->ld_u,   p->ld_bc,   p->ld_z,     p->ld_state};
+}
+
+/* The row of step t of sequence b: b T + t, or b T + T-1-t in reverse (the bits of flip, scan,
+ * flip: the recurrence runs over the flipped sequence in its order). */
+__device__ __forceinline__ int64_t scan_row(const Scan& p, int64_t b, int32_t t) {
+  return b * p.T + (p.rev ? p.T - 1 - t : t);
 }
 
 /* exp(x) for the decay factors: x = n ln2 + r, n = round(x / ln2) by adding 1.5 2^23 (the low
@@ -129,7 +136,7 @@ __global__ void __launch_bounds__(FWD_THREADS)
         if (n < ns) s[n] = h[n];
     }
     if (++in_chunk == p.chunk) in_chunk = 0, k++;
-    int64_t row = b * T + t, i = row * p.ld_u + c, ibc = row * p.ld_bc;
+    int64_t row = scan_row(p, b, t), i = row * p.ld_u + c, ibc = row * p.ld_bc;
     float ut = u[i];
     float d = scan_delta(p.softplus, __fadd_rn(delta[i], bias));
     float y = scan_step<NS>(ns, a, B + ibc, C + ibc, d, __fmul_rn(d, ut), h, nullptr, nullptr);
@@ -212,7 +219,7 @@ __global__ void __launch_bounds__(32)
 #pragma unroll
         for (int n = 0; n < NS; n++) starts[(t - t0) / SUB][n] = h[n];
       }
-      int64_t row = b * T + t, i = row * p.ld_u + c, ibc = row * p.ld_bc;
+      int64_t row = scan_row(p, b, t), i = row * p.ld_u + c, ibc = row * p.ld_bc;
       float ut = valid ? u[i] : 0.0f;
       float d = scan_delta(p.softplus, __fadd_rn(valid ? delta[i] : 0.0f, bias));
       scan_step<NS>(ns, a, B + ibc, C + ibc, d, __fmul_rn(d, ut), h, nullptr, nullptr);
@@ -226,7 +233,7 @@ __global__ void __launch_bounds__(32)
 #pragma unroll
       for (int n = 0; n < NS; n++) h[n] = starts[(s0 - t0) / SUB][n];
       for (int32_t t = s0; t < s1; t++) {
-        int64_t row = b * T + t, i = row * p.ld_u + c, ibc = row * p.ld_bc;
+        int64_t row = scan_row(p, b, t), i = row * p.ld_u + c, ibc = row * p.ld_bc;
         float ut = valid ? u[i] : 0.0f;
         float d = scan_delta(p.softplus, __fadd_rn(valid ? delta[i] : 0.0f, bias));
         d_s[t - s0] = d;
@@ -236,7 +243,7 @@ __global__ void __launch_bounds__(32)
       }
       /* the reverse recurrence */
       for (int32_t t = s1 - 1; t >= s0; t--) {
-        const int64_t row = b * T + t, i = row * p.ld_u + c, ibc = row * p.ld_bc;
+        const int64_t row = scan_row(p, b, t), i = row * p.ld_u + c, ibc = row * p.ld_bc;
         const float *bt = B + ibc, *ct = C + ibc;
         const float *hp = hs[t - s0], *e = es[t - s0];
         const float ut = valid ? u[i] : 0.0f;
@@ -276,7 +283,7 @@ __global__ void __launch_bounds__(32)
 #pragma unroll
           for (int m = 0; m < PW; m++) v[m] = 0.0f;
         }
-        float* pt = part_b + (int64_t)t * PW;
+        float* pt = part_b + (int64_t)(p.rev ? T - 1 - t : t) * PW; /* by row, as dB and dC */
 #pragma unroll
         for (int r = 0; r < PW / 32; r++) {
           float w32[32];

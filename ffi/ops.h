@@ -54,6 +54,7 @@ typedef struct cm_scan_params {
   int32_t chunk; /* time steps between saved states (the backward recomputes inside a chunk) */
   int32_t nchunks; /* ceil(seqlen / chunk) */
   int32_t ld_state; /* elements between saved states of one sequence: Di of the whole call * dstate */
+  int32_t reverse; /* 1: step t reads and writes row T-1-t (the bits of flip, scan, flip) */
 } cm_scan_params;
 
 typedef struct cm_conv1d_params {
@@ -65,6 +66,7 @@ typedef struct cm_conv1d_params {
   int32_t ld_x; /* row stride of x and dx (>= channels) */
   int32_t ld_y; /* row stride of y, dy and dpre (>= channels) */
   int32_t activation; /* 0: none, 1: SiLU fused after the bias */
+  int32_t reverse; /* 1: time t is row T-1-t of every tensor (the bits of flip, conv, flip) */
 } cm_conv1d_params;
 
 typedef struct cm_seq_params {

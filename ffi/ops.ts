@@ -133,6 +133,7 @@ export const SCAN_PARAMS: ParamStruct = {
       "i32",
       "elements between saved states of one sequence: Di of the whole call * dstate",
     ],
+    ["reverse", "i32", "1: step t reads and writes row T-1-t (the bits of flip, scan, flip)"],
   ],
 };
 
@@ -147,6 +148,7 @@ export const CONV1D_PARAMS: ParamStruct = {
     ["ld_x", "i32", "row stride of x and dx (>= channels)"],
     ["ld_y", "i32", "row stride of y, dy and dpre (>= channels)"],
     ["activation", "i32", "0: none, 1: SiLU fused after the bias"],
+    ["reverse", "i32", "1: time t is row T-1-t of every tensor (the bits of flip, conv, flip)"],
   ],
 };
 

@@ -4,9 +4,16 @@
  * 'same' conv (K 31, pad 15, no activation: 4.6). Channels are the innermost loop, four lanes at
  * a time (contiguous, and vectorised without reordering any sum), over blocks of channels whose
  * filters are first transposed to (K, block) so that tap j of the block is contiguous too; each
- * element's arithmetic is fixed whatever the channel split. */
+ * element's arithmetic is fixed whatever the channel split. `reverse` runs time backwards
+ * (conv_row). */
 #include "../ffi/ops.h"
 #include "mathf_simd.h"
+
+/* The row of time t of sequence b: t, or T-1-t in reverse (BiMamba's backward direction
+ * convolved in place: every operation as on the flipped sequence, the bits of flip, conv, flip). */
+static inline int64_t conv_row(const cm_conv1d_params* p, int32_t b, int32_t t) {
+  return (int64_t)b * p->seqlen + (p->reverse ? p->seqlen - 1 - t : t);
+}
 
 /* Channels per block: the transposed filters (and dw's partial sums) of a block fill 16 KiB. */
 static inline int32_t block_channels(int32_t K) {
@@ -40,12 +47,12 @@ static void conv_pre(const cm_conv1d_params* p, const float* x, const float* w, 
     transpose_filters(w, c0, cn, K, wt);
     for (int32_t b = 0; b < p->batch; b++) {
       for (int32_t t = 0; t < T; t++) {
-        float* o = out + ((int64_t)b * T + t) * ld_out + c0;
+        float* o = out + conv_row(p, b, t) * ld_out + c0;
         for (int32_t c = 0; c < cn; c++) o[c] = bias ? bias[c0 + c] : 0.0f;
         for (int32_t j = 0; j < K; j++) {
           int32_t ts = t - p->pad_left + j;
           if (ts < 0 || ts >= T) continue;
-          axpy(o, wt + (int64_t)j * cn, x + ((int64_t)b * T + ts) * p->ld_x + c0, cn);
+          axpy(o, wt + (int64_t)j * cn, x + conv_row(p, b, ts) * p->ld_x + c0, cn);
         }
       }
     }
@@ -101,12 +108,12 @@ void cm_conv1d_depthwise_backward(const cm_conv1d_params* p, const float* x, con
     /* dx[t] = sum_j w[j] dpre[t + pad - j], terms in order of j */
     for (int32_t b = 0; b < p->batch; b++) {
       for (int32_t t = 0; t < T; t++) {
-        float* o = dx + ((int64_t)b * T + t) * p->ld_x + c0;
+        float* o = dx + conv_row(p, b, t) * p->ld_x + c0;
         for (int32_t c = 0; c < cn; c++) o[c] = 0.0f;
         for (int32_t j = 0; j < K; j++) {
           int32_t tt = t + p->pad_left - j;
           if (tt < 0 || tt >= T) continue;
-          axpy(o, wt + (int64_t)j * cn, dpre + ((int64_t)b * T + tt) * p->ld_y + c0, cn);
+          axpy(o, wt + (int64_t)j * cn, dpre + conv_row(p, b, tt) * p->ld_y + c0, cn);
         }
       }
     }
@@ -116,7 +123,7 @@ void cm_conv1d_depthwise_backward(const cm_conv1d_params* p, const float* x, con
     for (int64_t i = 0; i < (int64_t)K * cn; i++) dwt[i] = 0.0f;
     for (int32_t b = 0; b < p->batch; b++) {
       for (int32_t t = 0; t < T; t++) {
-        const float* g = dpre + ((int64_t)b * T + t) * p->ld_y + c0;
+        const float* g = dpre + conv_row(p, b, t) * p->ld_y + c0;
         int32_t c = 0;
         for (; c + 4 <= cn; c += 4)
           wasm_v128_store(db + c, wasm_f32x4_add(wasm_v128_load(db + c), wasm_v128_load(g + c)));
@@ -124,7 +131,7 @@ void cm_conv1d_depthwise_backward(const cm_conv1d_params* p, const float* x, con
         for (int32_t j = 0; j < K; j++) {
           int32_t ts = t - p->pad_left + j;
           if (ts < 0 || ts >= T) continue;
-          axpy(dwt + (int64_t)j * cn, g, x + ((int64_t)b * T + ts) * p->ld_x + c0, cn);
+          axpy(dwt + (int64_t)j * cn, g, x + conv_row(p, b, ts) * p->ld_x + c0, cn);
         }
       }
     }

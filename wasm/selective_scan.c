@@ -132,6 +132,13 @@ static void load_states(const float* s, v128_t* h, int32_t lanes, int32_t ns) {
   }
 }
 
+/* The row of step t of sequence b: t itself, or T-1-t in reverse (BiMamba's backward direction
+ * scanned in place: every operation as on the flipped sequence, the same bits as flip, scan,
+ * flip). */
+static inline int64_t scan_row(const cm_scan_params* p, int32_t b, int32_t t) {
+  return (int64_t)b * p->seqlen + (p->reverse ? p->seqlen - 1 - t : t);
+}
+
 void cm_selective_scan_forward(const cm_scan_params* p, const float* u, const float* delta,
                                const float* A, const float* B, const float* C, const float* D,
                                const float* z, const float* delta_bias, float* out,
@@ -149,13 +156,13 @@ void cm_selective_scan_forward(const cm_scan_params* p, const float* u, const fl
           float* s = states + ((int64_t)b * p->nchunks + t / p->chunk) * p->ld_state + (int64_t)c0 * ns;
           save_states(s, h, lanes, ns);
         }
-        int64_t i = ((int64_t)b * T + t) * p->ld_u + c0, ibc = ((int64_t)b * T + t) * p->ld_bc;
+        int64_t row = scan_row(p, b, t), i = row * p->ld_u + c0, ibc = row * p->ld_bc;
         v128_t ut = load_lanes(u + i, lanes, 0.0f);
         v128_t d = scan_delta(p, wasm_f32x4_add(load_lanes(delta + i, lanes, 0.0f), g.bias));
         v128_t y = scan_step(&g, ns, B + ibc, C + ibc, d, wasm_f32x4_mul(d, ut), h, 0, 0);
         if (D) y = wasm_f32x4_add(y, wasm_f32x4_mul(g.D, ut));
         if (z) {
-          v128_t zt = load_lanes(z + ((int64_t)b * T + t) * p->ld_z + c0, lanes, 0.0f);
+          v128_t zt = load_lanes(z + row * p->ld_z + c0, lanes, 0.0f);
           y = wasm_f32x4_mul(y, wasm_f32x4_mul(zt, cm_sigmoidf_v(zt))); /* silu(z) */
         }
         store_lanes(out + i, y, lanes);
@@ -180,7 +187,7 @@ void cm_selective_scan_backward(const cm_scan_params* p, const float* u, const f
   for (int32_t n = ns; n < ns4; n++) gB[n] = gC[n] = splat(0.0f);
   for (int32_t b = 0; b < p->batch; b++) {
     for (int32_t t = 0; t < T; t++) {
-      int64_t ibc = ((int64_t)b * T + t) * p->ld_bc;
+      int64_t ibc = scan_row(p, b, t) * p->ld_bc;
       for (int32_t n = 0; n < ns; n++) dB[ibc + n] = dC[ibc + n] = 0.0f;
     }
     for (int32_t c0 = 0; c0 < p->channels; c0 += 4) {
@@ -193,7 +200,7 @@ void cm_selective_scan_backward(const cm_scan_params* p, const float* u, const f
         load_states(states + ((int64_t)b * p->nchunks + k) * p->ld_state + (int64_t)c0 * ns, h,
                     lanes, ns);
         for (int32_t t = t0; t < t1; t++) { /* recompute the chunk as the forward did */
-          int64_t i = ((int64_t)b * T + t) * p->ld_u + c0, ibc = ((int64_t)b * T + t) * p->ld_bc;
+          int64_t row = scan_row(p, b, t), i = row * p->ld_u + c0, ibc = row * p->ld_bc;
           v128_t ut = load_lanes(u + i, lanes, 0.0f);
           v128_t d = scan_delta(p, wasm_f32x4_add(load_lanes(delta + i, lanes, 0.0f), g.bias));
           int32_t r = (t - t0) * ns;
@@ -203,7 +210,7 @@ void cm_selective_scan_backward(const cm_scan_params* p, const float* u, const f
           y_pre[t - t0] = D ? wasm_f32x4_add(y, wasm_f32x4_mul(g.D, ut)) : y;
         }
         for (int32_t t = t1 - 1; t >= t0; t--) {
-          int64_t i = ((int64_t)b * T + t) * p->ld_u + c0, ibc = ((int64_t)b * T + t) * p->ld_bc;
+          int64_t row = scan_row(p, b, t), i = row * p->ld_u + c0, ibc = row * p->ld_bc;
           const float *bt = B + ibc, *ct = C + ibc;
           const v128_t *hp = h_prev + (t - t0) * ns, *e = ea + (t - t0) * ns;
           v128_t ut = load_lanes(u + i, lanes, 0.0f);
@@ -211,7 +218,7 @@ void cm_selective_scan_backward(const cm_scan_params* p, const float* u, const f
           v128_t d = d_at[t - t0];
           v128_t dy = load_lanes(dout + i, lanes, 0.0f); /* padding 0: no share of dB, dC */
           if (z) {
-            int64_t iz = ((int64_t)b * T + t) * p->ld_z + c0;
+            int64_t iz = row * p->ld_z + c0;
             v128_t zt = load_lanes(z + iz, lanes, 0.0f), sg = cm_sigmoidf_v(zt);
             if (dz) { /* silu'(z) = s (1 + z (1 - s)) */
               v128_t ds = wasm_f32x4_mul(

@@ -10,7 +10,8 @@
  *
  * Each direction's core is one tape node with a hand-written backward: x, z, B, C and delta_r are
  * column views of in_proj's and x_proj's outputs (no copies), which the whole-tensor autograd ops
- * cannot express. The delta_r @ W_dt^T product reads strided columns, so it calls the matmul kernel
+ * cannot express. The backward direction runs its conv and scan with `reverse` (time t at row
+ * T-1-t): the bits of flip, core, flip without the two flips and their gradients' flips. The delta_r @ W_dt^T product reads strided columns, so it calls the matmul kernel
  * with explicit row strides (matmulStrided below; no new kernel).
  */
 import type { Tape } from "../tensor/autograd.ts";
@@ -108,10 +109,7 @@ export class BiMamba extends Module {
     const tape = ctx.tape;
     const xz = this.in_proj.forward(ctx, u); // (B, T, 2Di)
     const oF = mambaCore(tape, xz, this.direction("forward"), this.dState);
-    const oB = ag.flipTime(
-      tape,
-      mambaCore(tape, ag.flipTime(tape, xz), this.direction("backward"), this.dState),
-    );
+    const oB = mambaCore(tape, xz, this.direction("backward"), this.dState, true); // flip∘core∘flip
     const avg = ag.scale(tape, ag.add(tape, oF, oB), 0.5); // (o_f + flip(o_b)) / 2
     return this.out_proj.forward(ctx, avg);
   }
@@ -122,12 +120,18 @@ export class BiMamba extends Module {
  * dt_proj on delta_r's columns, and the selective scan gated by SiLU(z). Returns (B, T, Di) before
  * out_proj. One tape node; inputs [xz, convW, convB, xProj, dtW, dtB, aLog, d].
  */
-export function mambaCore(tape: Tape, xz: Tensor, p: DirectionParams, dState: number): Tensor {
+export function mambaCore(
+  tape: Tape,
+  xz: Tensor,
+  p: DirectionParams,
+  dState: number,
+  reverse = false,
+): Tensor {
   const [b, t, w] = xz.shape, di = w / 2, k = p.convW.shape[2];
   const r = p.dtW.shape[1], ldDbl = r + 2 * dState, rows = b * t, be = xz.backend;
   const xv = colView(xz, 0, di), zv = colView(xz, di, di);
   const convW = p.convW.reshape([di, k]);
-  const convOpts = { padLeft: k - 1, silu: true };
+  const convOpts = { padLeft: k - 1, silu: true, reverse };
   const xc = conv1dDepthwise(xv, convW, p.convB, convOpts); // (B, T, Di)
   const dbl = matmul(xc, p.xProj, { transB: true }); // (B, T, R + 2Ns)
   const delta = Tensor.empty(be, [b, t, di]); // delta_r W_dt^T, delta_r = dbl[..., :R]
@@ -154,6 +158,7 @@ export function mambaCore(tape: Tape, xz: Tensor, p: DirectionParams, dState: nu
     z: zv,
     deltaBias: p.dtB,
     deltaSoftplus: true,
+    reverse,
   };
   const saved = selectiveScan(q);
   const inputs = [xz, p.convW, p.convB, p.xProj, p.dtW, p.dtB, p.aLog, p.d];

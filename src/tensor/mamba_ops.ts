@@ -38,6 +38,9 @@ export interface Conv1dOptions {
   padLeft: number;
   /** Fuse SiLU after the bias (Mamba). */
   silu?: boolean;
+  /** Run time backwards: time t is row T-1-t of x, y and their gradients, so the result is
+   * flip(conv(flip(x))) to the bit without the flips (BiMamba's backward direction). */
+  reverse?: boolean;
 }
 
 function conv1dParams(x: ColView, w: Tensor, o: Conv1dOptions) {
@@ -59,6 +62,7 @@ function conv1dParams(x: ColView, w: Tensor, o: Conv1dOptions) {
     ld_x: ldOf(x),
     ld_y: x.cols,
     activation: o.silu ? 1 : 0,
+    reverse: o.reverse ? 1 : 0,
   };
 }
 
@@ -131,6 +135,9 @@ export interface ScanInputs {
   deltaBias?: Tensor | null; // (Di): dt_proj.bias
   /** softplus(delta + deltaBias), identity above 20 (default true, as Mamba calls it). */
   deltaSoftplus?: boolean;
+  /** Scan from t = T-1 down to 0: flip(scan(flip(every per-step input))) to the bit, without
+   * the flips (BiMamba's backward direction); the gradients likewise. */
+  reverse?: boolean;
 }
 
 export interface ScanSaved {
@@ -170,6 +177,7 @@ function scanParams(q: ScanInputs) {
     chunk: SCAN_CHUNK,
     nchunks,
     ld_state: channels * dstate,
+    reverse: q.reverse ? 1 : 0,
   };
   return { params, B, C, z };
 }

@@ -927,21 +927,24 @@ for (
     ["awkward C 7, K 5, T 3", 3, 3, 7, 5, 2, false, false],
   ] as const
 ) {
-  addCase({
-    label: `conv1d_depthwise forward + backward: ${label}`,
-    ops: ["conv1d_depthwise_forward", "conv1d_depthwise_backward"],
-    bound: { y: SUMS, dx: SUMS, dw: SUMS, dbias: SUMS },
-    run: (be) => {
-      const xt = rt(be, [B, T, view ? 2 * C : C], 100);
-      const x = view ? colView(xt, 0, C) : xt;
-      const w = rt(be, [C, K], 101, 0.3), bias = rt(be, [C], 102, 0.1);
-      const dy = rt(be, [B, T, C], 103);
-      const o = { padLeft: pad, silu: act };
-      const y = conv1dDepthwise(x, w, bias, o);
-      const g = conv1dDepthwiseBackward(dy, x, w, bias, o);
-      return { y: y.toArray(), dx: columns(g.dx), dw: g.dw.toArray(), dbias: g.dbias.toArray() };
-    },
-  });
+  // Each also in reverse time (BiMamba's backward direction: rows T-1-t).
+  for (const reverse of [false, true]) {
+    addCase({
+      label: `conv1d_depthwise forward + backward: ${label}${reverse ? ", reverse time" : ""}`,
+      ops: ["conv1d_depthwise_forward", "conv1d_depthwise_backward"],
+      bound: { y: SUMS, dx: SUMS, dw: SUMS, dbias: SUMS },
+      run: (be) => {
+        const xt = rt(be, [B, T, view ? 2 * C : C], 100);
+        const x = view ? colView(xt, 0, C) : xt;
+        const w = rt(be, [C, K], 101, 0.3), bias = rt(be, [C], 102, 0.1);
+        const dy = rt(be, [B, T, C], 103);
+        const o = { padLeft: pad, silu: act, reverse };
+        const y = conv1dDepthwise(x, w, bias, o);
+        const g = conv1dDepthwiseBackward(dy, x, w, bias, o);
+        return { y: y.toArray(), dx: columns(g.dx), dw: g.dw.toArray(), dbias: g.dbias.toArray() };
+      },
+    });
+  }
 }
 for (
   const [label, B, T, Di, Ns, R, views, optional] of [
@@ -969,52 +972,54 @@ for (
     ["awkward length 1", 2, 1, 5, 16, 1, true, true],
   ] as const
 ) {
-  addCase({
-    label: `selective_scan forward + backward: ${label}`,
-    ops: ["selective_scan_forward", "selective_scan_backward", "sum_rows"],
-    bound: SCAN,
-    run: (be) => {
-      const bt = B * T, W = R + 2 * Ns;
-      const u = rt(be, [B, T, Di], 110), delta = rt(be, [B, T, Di], 111, 0.5);
-      // S4D-real A = -(n + 1), jittered; dt_proj.bias = softplus^-1(dt), dt in [1e-3, 0.1]
-      const A = t(
-        be,
-        [Di, Ns],
-        Float32Array.from(randn(Di * Ns, 112, 0.1), (v, i) => -(1 + (i % Ns)) * Math.exp(v)),
-      );
-      const xdbl = rt(be, [B, T, W], 113), xz = rt(be, [B, T, 2 * Di], 114);
-      const D = optional ? rt(be, [Di], 115, 0.3, 1) : null;
-      const deltaBias = optional
-        ? t(
+  for (const reverse of [false, true]) {
+    addCase({
+      label: `selective_scan forward + backward: ${label}${reverse ? ", reverse time" : ""}`,
+      ops: ["selective_scan_forward", "selective_scan_backward", "sum_rows"],
+      bound: SCAN,
+      run: (be) => {
+        const bt = B * T, W = R + 2 * Ns;
+        const u = rt(be, [B, T, Di], 110), delta = rt(be, [B, T, Di], 111, 0.5);
+        // S4D-real A = -(n + 1), jittered; dt_proj.bias = softplus^-1(dt), dt in [1e-3, 0.1]
+        const A = t(
           be,
-          [Di],
-          Float32Array.from(
-            randn(Di, 116),
-            (v) => Math.log(Math.expm1(Math.exp(-4.6 + 2.3 * (0.5 + 0.2 * v)))),
-          ),
-        )
-        : null;
-      const Bv = views ? colView(xdbl, R, Ns) : rt(be, [bt, Ns], 117);
-      const Cv = views ? colView(xdbl, R + Ns, Ns) : rt(be, [bt, Ns], 118);
-      const z = optional ? (views ? colView(xz, Di, Di) : rt(be, [B, T, Di], 119)) : null;
-      const q = { u, delta, A, B: Bv, C: Cv, D, z, deltaBias, deltaSoftplus: true };
-      const saved = selectiveScan(q);
-      const g = selectiveScanBackward(rt(be, [B, T, Di], 120), q, saved);
-      const out: Outputs = {
-        out: saved.out.toArray(),
-        states: saved.states.toArray(),
-        du: g.du.toArray(),
-        ddelta: g.ddelta.toArray(),
-        dA: g.dA.toArray(),
-        dB: columns(g.dB),
-        dC: columns(g.dC),
-      };
-      if (g.dD) out.dD = g.dD.toArray();
-      if (g.dz) out.dz = columns(g.dz);
-      if (g.ddeltaBias) out.ddeltaBias = g.ddeltaBias.toArray();
-      return out;
-    },
-  });
+          [Di, Ns],
+          Float32Array.from(randn(Di * Ns, 112, 0.1), (v, i) => -(1 + (i % Ns)) * Math.exp(v)),
+        );
+        const xdbl = rt(be, [B, T, W], 113), xz = rt(be, [B, T, 2 * Di], 114);
+        const D = optional ? rt(be, [Di], 115, 0.3, 1) : null;
+        const deltaBias = optional
+          ? t(
+            be,
+            [Di],
+            Float32Array.from(
+              randn(Di, 116),
+              (v) => Math.log(Math.expm1(Math.exp(-4.6 + 2.3 * (0.5 + 0.2 * v)))),
+            ),
+          )
+          : null;
+        const Bv = views ? colView(xdbl, R, Ns) : rt(be, [bt, Ns], 117);
+        const Cv = views ? colView(xdbl, R + Ns, Ns) : rt(be, [bt, Ns], 118);
+        const z = optional ? (views ? colView(xz, Di, Di) : rt(be, [B, T, Di], 119)) : null;
+        const q = { u, delta, A, B: Bv, C: Cv, D, z, deltaBias, deltaSoftplus: true, reverse };
+        const saved = selectiveScan(q);
+        const g = selectiveScanBackward(rt(be, [B, T, Di], 120), q, saved);
+        const out: Outputs = {
+          out: saved.out.toArray(),
+          states: saved.states.toArray(),
+          du: g.du.toArray(),
+          ddelta: g.ddelta.toArray(),
+          dA: g.dA.toArray(),
+          dB: columns(g.dB),
+          dC: columns(g.dC),
+        };
+        if (g.dD) out.dD = g.dD.toArray();
+        if (g.dz) out.dz = columns(g.dz);
+        if (g.ddeltaBias) out.ddeltaBias = g.ddeltaBias.toArray();
+        return out;
+      },
+    });
+  }
 }
 
 // -- the CNN front end: conv2d as im2col + matmul --
