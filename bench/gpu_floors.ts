@@ -141,11 +141,11 @@ export function cost(name: string, p: P, args: readonly BufferArg[]): Call {
     }
     case "conv1d_depthwise_backward": {
       // recompute pre-activation 2 K (+ SiLU backward 8), dx 2 K, dw 2 K, dbias 1; read x, w,
-      // bias, dy; write dx, dw, dbias (dpre is scratch: not counted)
+      // bias, dy; write dx (read too when accumulating), dw, dbias (dpre is scratch: not counted)
       const e = p.batch * p.seqlen * p.channels;
       const fl = e * (6 * p.kernel + 1 + (p.activation ? 9 : 0));
       const wb = p.channels * p.kernel + p.channels;
-      return c(fl, 3 * e + 2 * wb);
+      return c(fl + (p.accumulate_dx ? e : 0), (3 + (p.accumulate_dx ? 1 : 0)) * e + 2 * wb);
     }
     case "selective_scan_forward": {
       // per state element (b, t, c, n): exp(d A) 2, d B u 2, h update 2, C . h 2 = 8; per
@@ -162,11 +162,11 @@ export function cost(name: string, p: P, args: readonly BufferArg[]): Call {
       // per state element: recompute 8 + backward 16 (dh, dB, dC, ddelta, dA terms) = 24; per
       // (b, t, c) ~ 20 (softplus, silu(z) and their gradients, D). Read u, delta, z, dout
       // (B T Di each), B, C, A, D, delta_bias, the saved states; write du, ddelta, dz (B T Di),
-      // dB, dC (B T Ns), dA (B Di Ns), dD, ddelta_bias (B Di).
+      // dB, dC (B T Ns), dA (B Di Ns), dD, ddelta_bias (B Di); dz read too when accumulating.
       const btc = p.batch * p.seqlen * p.channels, bt = p.batch * p.seqlen, ns = p.dstate;
       const z = has(6) ? 1 : 0;
-      const ins = (3 + z) * btc + 2 * bt * ns + p.channels * ns + 2 * p.channels +
-        p.batch * p.nchunks * p.channels * ns;
+      const ins = (3 + z + (z && p.accumulate_dz ? 1 : 0)) * btc + 2 * bt * ns + p.channels * ns +
+        2 * p.channels + p.batch * p.nchunks * p.channels * ns;
       const outs = (2 + z) * btc + 2 * bt * ns + p.batch * p.channels * ns +
         (has(15) ? p.batch * p.channels : 0) + (has(17) ? p.batch * p.channels : 0);
       return c(btc * ns * 24 + btc * 20, ins + outs);

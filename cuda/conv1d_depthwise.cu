@@ -19,13 +19,13 @@
 namespace {
 
 struct Conv {
-  int32_t batch, T, C, K, pad, rev;
+  int32_t batch, T, C, K, pad, rev, acc_dx;
   int64_t ld_x, ld_y;
 };
 
 Conv conv_of(const cm_conv1d_params* p) {
   return Conv{p->batch, p->seqlen, p->channels, p->kernel, p->pad_left, p->reverse ? 1 : 0,
-              p->ld_x, p->ld_y};
+              p->accumulate_dx ? 1 : 0, p->ld_x, p->ld_y};
 }
 
 /* Time t's row offset within a sequence: t, or T-1-t in reverse (the bits of flip, conv, flip:
@@ -96,7 +96,8 @@ __global__ void conv_dx_kernel(int64_t n, Conv g, const float* __restrict__ w,
       if (tt < 0 || tt >= g.T) continue;
       o = __fmaf_rn(wc[j], dpre[(b * g.T + conv_t(g, tt)) * g.ld_y + c], o);
     }
-    dx[bt * g.ld_x + c] = o;
+    float* d = dx + bt * g.ld_x + c;
+    *d = g.acc_dx ? __fadd_rn(*d, o) : o; /* a separate add's bits */
   }
 }
 

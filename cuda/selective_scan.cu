@@ -41,13 +41,13 @@ constexpr int MAX_SUBS = SCAN_MAX_CHUNK / SUB;    /* sub-chunk starts per chunk 
 constexpr int FWD_THREADS = 64;
 
 struct Scan {
-  int32_t batch, T, channels, ns, softplus, chunk, nchunks, rev;
+  int32_t batch, T, channels, ns, softplus, chunk, nchunks, rev, acc_dz;
   int64_t ld_u, ld_bc, ld_z, ld_state;
 };
 
 Scan scan_of(const cm_scan_params* p) {
   return Scan{p->batch,  p->seqlen,  p->channels, p->dstate,
-              p->delta_softplus, p->chunk, p->nchunks, p->reverse ? 1 : 0,
+              p->delta_softplus, p->chunk, p->nchunks, p->reverse ? 1 : 0, p->accumulate_dz ? 1 : 0,
               p->ld_u,   p->ld_bc,   p->ld_z,     p->ld_state};
 }
 
@@ -254,7 +254,10 @@ __global__ void __launch_bounds__(32)
           const int64_t iz = row * p.ld_z + c;
           const float zt = valid ? z[iz] : 0.0f, sg = sigmoid(zt);
           if (dz && valid) /* silu'(z) = s (1 + z (1 - s)) */
-            dz[iz] = (dy * ypre_s[t - s0]) * (sg * (1.0f + zt * (1.0f - sg)));
+          {
+            const float g = (dy * ypre_s[t - s0]) * (sg * (1.0f + zt * (1.0f - sg)));
+            dz[iz] = p.acc_dz ? __fadd_rn(dz[iz], g) : g; /* no FMA: a separate add's bits */
+          }
           dy = dy * (zt * sg);
         }
         float du_t = 0.0f, dd = 0.0f;

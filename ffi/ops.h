@@ -55,6 +55,7 @@ typedef struct cm_scan_params {
   int32_t nchunks; /* ceil(seqlen / chunk) */
   int32_t ld_state; /* elements between saved states of one sequence: Di of the whole call * dstate */
   int32_t reverse; /* 1: step t reads and writes row T-1-t (the bits of flip, scan, flip) */
+  int32_t accumulate_dz; /* 1: dz += its gradient (the bits of a separate add), 0: dz = */
 } cm_scan_params;
 
 typedef struct cm_conv1d_params {
@@ -67,6 +68,7 @@ typedef struct cm_conv1d_params {
   int32_t ld_y; /* row stride of y, dy and dpre (>= channels) */
   int32_t activation; /* 0: none, 1: SiLU fused after the bias */
   int32_t reverse; /* 1: time t is row T-1-t of every tensor (the bits of flip, conv, flip) */
+  int32_t accumulate_dx; /* 1: dx += its gradient (the bits of a separate add), 0: dx = */
 } cm_conv1d_params;
 
 typedef struct cm_seq_params {

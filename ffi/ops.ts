@@ -134,6 +134,7 @@ export const SCAN_PARAMS: ParamStruct = {
       "elements between saved states of one sequence: Di of the whole call * dstate",
     ],
     ["reverse", "i32", "1: step t reads and writes row T-1-t (the bits of flip, scan, flip)"],
+    ["accumulate_dz", "i32", "1: dz += its gradient (the bits of a separate add), 0: dz ="],
   ],
 };
 
@@ -149,6 +150,7 @@ export const CONV1D_PARAMS: ParamStruct = {
     ["ld_y", "i32", "row stride of y, dy and dpre (>= channels)"],
     ["activation", "i32", "0: none, 1: SiLU fused after the bias"],
     ["reverse", "i32", "1: time t is row T-1-t of every tensor (the bits of flip, conv, flip)"],
+    ["accumulate_dx", "i32", "1: dx += its gradient (the bits of a separate add), 0: dx ="],
   ],
 };
 

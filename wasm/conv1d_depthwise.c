@@ -105,16 +105,20 @@ void cm_conv1d_depthwise_backward(const cm_conv1d_params* p, const float* x, con
   for (int32_t c0 = 0; c0 < nc; c0 += cb) {
     int32_t cn = nc - c0 < cb ? nc - c0 : cb;
     transpose_filters(w, c0, cn, K, wt);
-    /* dx[t] = sum_j w[j] dpre[t + pad - j], terms in order of j */
+    /* dx[t] = sum_j w[j] dpre[t + pad - j], terms in order of j (into dwt as a row buffer when
+     * accumulating: dx + the whole sum, a separate add's bits) */
     for (int32_t b = 0; b < p->batch; b++) {
       for (int32_t t = 0; t < T; t++) {
-        float* o = dx + conv_row(p, b, t) * p->ld_x + c0;
+        float* d = dx + conv_row(p, b, t) * p->ld_x + c0;
+        float* o = p->accumulate_dx ? dwt : d;
         for (int32_t c = 0; c < cn; c++) o[c] = 0.0f;
         for (int32_t j = 0; j < K; j++) {
           int32_t tt = t + p->pad_left - j;
           if (tt < 0 || tt >= T) continue;
           axpy(o, wt + (int64_t)j * cn, dpre + conv_row(p, b, tt) * p->ld_y + c0, cn);
         }
+        if (p->accumulate_dx)
+          for (int32_t c = 0; c < cn; c++) d[c] = d[c] + o[c];
       }
     }
     /* dw[c, j] = sum over b, then t, of dpre[b, t, c] x[b, t - pad + j, c]; dbias likewise */

@@ -224,7 +224,9 @@ void cm_selective_scan_backward(const cm_scan_params* p, const float* u, const f
               v128_t ds = wasm_f32x4_mul(
                   sg, wasm_f32x4_add(splat(1.0f),
                                      wasm_f32x4_mul(zt, wasm_f32x4_sub(splat(1.0f), sg))));
-              store_lanes(dz + iz, wasm_f32x4_mul(wasm_f32x4_mul(dy, y_pre[t - t0]), ds), lanes);
+              v128_t g = wasm_f32x4_mul(wasm_f32x4_mul(dy, y_pre[t - t0]), ds);
+              if (p->accumulate_dz) g = wasm_f32x4_add(load_lanes(dz + iz, lanes, 0.0f), g);
+              store_lanes(dz + iz, g, lanes);
             }
             dy = wasm_f32x4_mul(dy, wasm_f32x4_mul(zt, sg));
           }

@@ -162,9 +162,13 @@ export function mambaCore(
   };
   const saved = selectiveScan(q);
   const inputs = [xz, p.convW, p.convB, p.xProj, p.dtW, p.dtB, p.aLog, p.d];
-  tape.record(inputs, [saved.out], ([dy]) => {
-    const ddbl = Tensor.empty(be, dbl.shape), dxz = Tensor.empty(be, xz.shape);
-    const g = selectiveScanBackward(dy!, q, saved, { bc: ddbl, z: dxz }); // dB, dC -> ddbl, dz -> dxz
+  tape.record(inputs, [saved.out], ([dy], [dxzSoFar]) => {
+    // xz's gradient so far (the other direction's, when the tape offers it): the scan adds dz and
+    // the conv dx to it in place (the bits of the tape's add), else a fresh dxz.
+    const ddbl = Tensor.empty(be, dbl.shape), dxz = dxzSoFar ?? Tensor.empty(be, xz.shape);
+    const acc = dxzSoFar !== null;
+    // dB, dC -> ddbl, dz -> dxz
+    const g = selectiveScanBackward(dy!, q, saved, { bc: ddbl, z: dxz, accumulateZ: acc });
     // ddbl[..., :R] = ddelta W_dt;  dW_dt = ddelta^T delta_r
     matmulStrided(be, {
       a: g.ddelta,
@@ -194,7 +198,11 @@ export function mambaCore(
     // ddbl^T xc over all B T rows.
     const dxc = matmul(ddbl, p.xProj, { accumulate: true, out: g.du });
     const dxProj = matmul(ddbl.reshape([rows, ldDbl]), xc.reshape([rows, di]), { transA: true });
-    const cg = conv1dDepthwiseBackward(dxc, xv, convW, p.convB, { ...convOpts, into: dxz });
+    const cg = conv1dDepthwiseBackward(dxc, xv, convW, p.convB, {
+      ...convOpts,
+      into: dxz,
+      accumulate: acc,
+    });
     return [dxz, cg.dw, cg.dbias, dxProj, dDtW, g.ddeltaBias, mul(g.dA, A), g.dD];
   }, inputs); // xz through its column views xv, zv; the rest is private to the closure
   return saved.out;

@@ -94,17 +94,22 @@ export interface Conv1dGrads {
   dbias: Tensor; // (C)
 }
 
-/** Gradients of conv1dDepthwise; dx goes to x's columns of `into` (shaped like x's tensor). */
+/**
+ * Gradients of conv1dDepthwise; dx goes to x's columns of `into` (shaped like x's tensor), added
+ * to what is there with `accumulate` (the bits of a separate add).
+ */
 export function conv1dDepthwiseBackward(
   dy: Tensor,
   x: Tensor | ColView,
   w: Tensor,
   bias: Tensor | null,
-  o: Conv1dOptions & { into?: Tensor },
+  o: Conv1dOptions & { into?: Tensor; accumulate?: boolean },
 ): Conv1dGrads {
-  const xv = asView(x), p = conv1dParams(xv, w, o), be = w.backend;
+  const xv = asView(x), be = w.backend;
+  const p = { ...conv1dParams(xv, w, o), accumulate_dx: o.accumulate ? 1 : 0 };
   expectShape("conv1d dy", dy, [p.batch, p.seqlen, p.channels]);
   if (o.into) expectShape("conv1d dx buffer", o.into, xv.tensor.shape);
+  if (o.accumulate && !o.into) throw new ShapeError("conv1d backward: accumulate needs `into`");
   // dx has x's layout: the same columns of a tensor shaped like x's (only they are written).
   const dx: ColView = { ...xv, tensor: o.into ?? Tensor.empty(be, xv.tensor.shape) };
   const dpre = Tensor.empty(be, dy.shape);
@@ -214,17 +219,22 @@ export interface ScanGrads {
 }
 
 /**
- * Gradients of selectiveScan for upstream dout (B, T, Di). dB and dC are written into `intoBC`
+ * Gradients of selectiveScan for upstream dout (B, T, Di). dB and dC are written into `into.bc`
  * (a tensor shaped like B's and C's, at their columns; only those columns are written) when B
- * and C are views, dz into `intoZ` likewise; otherwise into fresh tensors.
+ * and C are views, dz into `into.z` likewise (added to what is there with `into.accumulateZ`:
+ * the bits of a separate add); otherwise into fresh tensors.
  */
 export function selectiveScanBackward(
   dout: Tensor,
   q: ScanInputs,
   saved: ScanSaved,
-  into: { bc?: Tensor; z?: Tensor } = {},
+  into: { bc?: Tensor; z?: Tensor; accumulateZ?: boolean } = {},
 ): ScanGrads {
-  const { params: p, B, C, z } = scanParams(q), be = q.u.backend;
+  const s = scanParams(q), { B, C, z } = s, be = q.u.backend;
+  const p = { ...s.params, accumulate_dz: into.accumulateZ ? 1 : 0 };
+  if (into.accumulateZ && !(into.z && z)) {
+    throw new ShapeError("scan backward: accumulateZ needs z and `into.z`");
+  }
   expectShape("scan dout", dout, q.u.shape);
   const bcBuf = (v: ColView) => {
     if (into.bc) expectShape("scan dB/dC buffer", into.bc, v.tensor.shape);

@@ -940,7 +940,9 @@ for (
         const dy = rt(be, [B, T, C], 103);
         const o = { padLeft: pad, silu: act, reverse };
         const y = conv1dDepthwise(x, w, bias, o);
-        const g = conv1dDepthwiseBackward(dy, x, w, bias, o);
+        // reverse time also adds dx to a buffer's x columns (BiMamba's second direction)
+        const into = reverse ? rt(be, [B, T, view ? 2 * C : C], 104) : undefined;
+        const g = conv1dDepthwiseBackward(dy, x, w, bias, { ...o, into, accumulate: reverse });
         return { y: y.toArray(), dx: columns(g.dx), dw: g.dw.toArray(), dbias: g.dbias.toArray() };
       },
     });
@@ -1003,7 +1005,11 @@ for (
         const z = optional ? (views ? colView(xz, Di, Di) : rt(be, [B, T, Di], 119)) : null;
         const q = { u, delta, A, B: Bv, C: Cv, D, z, deltaBias, deltaSoftplus: true, reverse };
         const saved = selectiveScan(q);
-        const g = selectiveScanBackward(rt(be, [B, T, Di], 120), q, saved);
+        // reverse time also adds dz to a buffer (BiMamba's second direction), where z is a view
+        const intoZ = reverse && z && views
+          ? { z: rt(be, [B, T, 2 * Di], 121), accumulateZ: true }
+          : {};
+        const g = selectiveScanBackward(rt(be, [B, T, Di], 120), q, saved, intoZ);
         const out: Outputs = {
           out: saved.out.toArray(),
           states: saved.states.toArray(),

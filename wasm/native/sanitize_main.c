@@ -223,7 +223,7 @@ static void test_model_ops(int B, int T, int C, int N) {
   /* conv1d: causal K 4 with SiLU, x strided in a (B, T, 2C) buffer */
   float *xz = rand_buf(2 * n), *w = rand_buf((size_t)C * 4), *bias = rand_buf(C);
   float *dpre = rand_buf(n), *dxz = rand_buf(2 * n), *dw = rand_buf((size_t)C * 4), *db = rand_buf(C);
-  cm_conv1d_params cp = {B, T, C, 4, 3, 2 * C, C, 1, 0};
+  cm_conv1d_params cp = {B, T, C, 4, 3, 2 * C, C, 1, 0, 0};
   cm_conv1d_depthwise_forward(&cp, xz, w, bias, y);
   cm_conv1d_depthwise_backward(&cp, xz, w, bias, dy, dpre, dxz, dw, db);
   /* selective scan, z the second half of xz, B and C columns of a (B, T, 2N + 3) buffer */
@@ -231,15 +231,16 @@ static void test_model_ops(int B, int T, int C, int N) {
   float *A = rand_buf((size_t)C * N), *bc = rand_buf((size_t)B * T * W), *D = rand_buf(C);
   float *dbias = rand_buf(C), *states = rand_buf((size_t)B * nch * C * N);
   for (int i = 0; i < C * N; i++) A[i] = -fabsf(A[i]);
-  cm_scan_params sc = {B, T, C, N, C, W, 2 * C, 1, chunk, nch, C * N, 0};
+  cm_scan_params sc = {B, T, C, N, C, W, 2 * C, 1, chunk, nch, C * N, 0, 0};
   cm_selective_scan_forward(&sc, y, x, A, bc + 3, bc + 3 + N, D, xz + C, dbias, y2, states);
   for (size_t i = 0; i < n; i++) check("scan finite", isfinite(y2[i]), 1, 0);
   float *du = rand_buf(n), *ddelta = rand_buf(n), *dA = rand_buf((size_t)B * C * N);
   float *dbc = rand_buf((size_t)B * T * W), *dD = rand_buf((size_t)B * C), *ddb = rand_buf((size_t)B * C);
   cm_selective_scan_backward(&sc, y, x, A, bc + 3, bc + 3 + N, D, xz + C, dbias, states, dy, du,
                              ddelta, dA, dbc + 3, dbc + 3 + N, dD, dxz + C, ddb);
-  /* the same in reverse time (BiMamba's backward direction): rows T-1-t, in bounds too */
-  cp.reverse = 1, sc.reverse = 1;
+  /* the same in reverse time (BiMamba's backward direction): rows T-1-t, in bounds too; and
+   * adding dx, dz to what is there */
+  cp.reverse = 1, sc.reverse = 1, cp.accumulate_dx = 1, sc.accumulate_dz = 1;
   cm_conv1d_depthwise_forward(&cp, xz, w, bias, y);
   cm_conv1d_depthwise_backward(&cp, xz, w, bias, dy, dpre, dxz, dw, db);
   cm_selective_scan_forward(&sc, y, x, A, bc + 3, bc + 3 + N, D, xz + C, dbias, y2, states);
