@@ -92,6 +92,10 @@ export function cost(name: string, p: P, args: readonly BufferArg[]): Call {
       return c(6 * p.n, 2 * p.n);
     case "gelu_dropout_backward": // compare and scale 2 + GELU' 10; read x, dy, write dx
       return c(12 * p.n, 3 * p.n);
+    case "dropout_add": // compare, scale, alpha, add: 4; read x, y, write s
+      return c(4 * p.n, 3 * p.n);
+    case "scale_dropout": // alpha, compare and scale: 3; read x, write y
+      return c(3 * p.n, 2 * p.n);
     case "silu_forward": // exp, add, div, mul: 4; read x, write y
       return c(4 * p.n, 2 * p.n);
     case "silu_backward": // sigmoid (3) + 5: 8; read x, dy, write dx

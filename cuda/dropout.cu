@@ -30,3 +30,46 @@ void cm_dropout(const cm_dropout_params* p, const float* x, float* y) {
                                                             scale, x, y);
   CM_CHECK_LAUNCH("dropout");
 }
+
+namespace {
+
+/* s = x + alpha dropout(y): dropout's product, alpha times it, the sum, each one IEEE operation
+ * (no FMA contraction), the bits of dropout, scale, add in sequence on both backends. */
+__global__ void dropout_add_kernel(int64_t n, uint32_t key, uint32_t index0, float p, float scale,
+                                   float alpha, const float* x, const float* y, float* s) {
+  CM_FOR(i, n) {
+    const float d = cm_dropout_keep(key, index0 + (uint32_t)i, p) ? __fmul_rn(y[i], scale) : 0.0f;
+    s[i] = __fadd_rn(x[i], __fmul_rn(d, alpha));
+  }
+}
+
+/* y = dropout(alpha x): the bits of scale then dropout. */
+__global__ void scale_dropout_kernel(int64_t n, uint32_t key, uint32_t index0, float p,
+                                     float scale, float alpha, const float* x, float* y) {
+  CM_FOR(i, n) {
+    y[i] = cm_dropout_keep(key, index0 + (uint32_t)i, p) ? __fmul_rn(__fmul_rn(x[i], alpha), scale)
+                                                          : 0.0f;
+  }
+}
+
+}  // namespace
+
+void cm_dropout_add(const cm_dropout_add_params* p, const float* x, const float* y, float* s) {
+  int64_t n = p->n;
+  if (n <= 0) return;
+  uint32_t key = cm_dropout_key(p->seed, p->stream);
+  float scale = 1.0f / (1.0f - p->p);
+  dropout_add_kernel<<<cm_blocks(n, 256), 256, 0, cm_stream()>>>(
+      n, key, (uint32_t)p->index0, p->p, scale, p->alpha, x, y, s);
+  CM_CHECK_LAUNCH("dropout_add");
+}
+
+void cm_scale_dropout(const cm_dropout_add_params* p, const float* x, float* y) {
+  int64_t n = p->n;
+  if (n <= 0) return;
+  uint32_t key = cm_dropout_key(p->seed, p->stream);
+  float scale = 1.0f / (1.0f - p->p);
+  scale_dropout_kernel<<<cm_blocks(n, 256), 256, 0, cm_stream()>>>(
+      n, key, (uint32_t)p->index0, p->p, scale, p->alpha, x, y);
+  CM_CHECK_LAUNCH("scale_dropout");
+}

@@ -10,7 +10,7 @@
 #define CM_API
 #endif
 
-#define CM_OP_COUNT 52
+#define CM_OP_COUNT 54
 
 typedef struct cm_matmul_params {
   int32_t batch; /* number of independent products */
@@ -103,6 +103,15 @@ typedef struct cm_dropout_params {
   int32_t stream; /* which mask of the run (e.g. step * 4096 + call site) */
   int32_t index0; /* global index of this call's first element (set by the thread split) */
 } cm_dropout_params;
+
+typedef struct cm_dropout_add_params {
+  int32_t n; /* elements handled by this call */
+  float p; /* drop probability in [0, 1) */
+  float alpha; /* scale of the dropped-out branch (0.5: the macaron FFN's half step) */
+  int32_t seed; /* run seed */
+  int32_t stream; /* which mask of the run (e.g. step * 4096 + call site) */
+  int32_t index0; /* global index of this call's first element (set by the thread split) */
+} cm_dropout_add_params;
 
 typedef struct cm_bf16_params {
   int32_t pairs; /* float32 slots of the packed side: 2 bf16 values each */
@@ -348,6 +357,17 @@ CM_API void cm_gelu_dropout_forward(const cm_dropout_params* p, const float* x, 
  *   dy: (n)
  *   dx: (n) */
 CM_API void cm_gelu_dropout_backward(const cm_dropout_params* p, const float* x, const float* dy, float* dx);
+
+/* s = x + alpha dropout(y) in one pass (a residual around a dropped-out branch): dropout's mask and product, then alpha times it, then the sum, each rounded as the three ops in sequence. The backward is dx = ds and dy = scale_dropout(ds).
+ *   x: (n)
+ *   y: (n)
+ *   s: (n) */
+CM_API void cm_dropout_add(const cm_dropout_add_params* p, const float* x, const float* y, float* s);
+
+/* y = dropout(alpha x) in one pass (dropout_add's backward for its branch): the bits of scale then dropout.
+ *   x: (n)
+ *   y: (n) */
+CM_API void cm_scale_dropout(const cm_dropout_add_params* p, const float* x, float* y);
 
 /* y = x rounded to bf16, nearest even (NaN stays NaN), two per float32 slot, element 2i in the low half: a saved matmul operand kept at half the memory in bf16 matmul mode.
  *   x: (2 pairs)

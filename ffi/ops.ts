@@ -199,6 +199,18 @@ export const DROPOUT_PARAMS: ParamStruct = {
   ],
 };
 
+export const DROPOUT_ADD_PARAMS: ParamStruct = {
+  name: "dropout_add",
+  fields: [
+    ["n", "i32", "elements handled by this call"],
+    ["p", "f32", "drop probability in [0, 1)"],
+    ["alpha", "f32", "scale of the dropped-out branch (0.5: the macaron FFN's half step)"],
+    ["seed", "i32", "run seed"],
+    ["stream", "i32", "which mask of the run (e.g. step * 4096 + call site)"],
+    ["index0", "i32", "global index of this call's first element (set by the thread split)"],
+  ],
+};
+
 export const CTC_PARAMS: ParamStruct = {
   name: "ctc",
   fields: [
@@ -572,6 +584,26 @@ export const OPS: readonly OpSpec[] = [
     doc:
       "dx = gelu_backward(x, dropout(dy)) in one pass, the bits of the two ops in sequence; x is " +
       "the GELU's input.",
+  },
+  {
+    name: "dropout_add",
+    params: DROPOUT_ADD_PARAMS,
+    split: { axis: "n", unit: 4, work: "1" },
+    splitBase: "index0",
+    args: [ax("x", "in", "(n)", "1"), ax("y", "in", "(n)", "1"), ax("s", "out", "(n)", "1")],
+    doc:
+      "s = x + alpha dropout(y) in one pass (a residual around a dropped-out branch): dropout's " +
+      "mask and product, then alpha times it, then the sum, each rounded as the three ops in " +
+      "sequence. The backward is dx = ds and dy = scale_dropout(ds).",
+  },
+  {
+    name: "scale_dropout",
+    params: DROPOUT_ADD_PARAMS,
+    split: { axis: "n", unit: 4, work: "1" },
+    splitBase: "index0",
+    args: [ax("x", "in", "(n)", "1"), ax("y", "out", "(n)", "1")],
+    doc: "y = dropout(alpha x) in one pass (dropout_add's backward for its branch): the bits of " +
+      "scale then dropout.",
   },
   {
     name: "bf16_pack",
@@ -960,6 +992,7 @@ export const PARAM_STRUCTS: readonly ParamStruct[] = [
   IM2COL_PARAMS,
   MASK_PARAMS,
   DROPOUT_PARAMS,
+  DROPOUT_ADD_PARAMS,
   BF16_PARAMS,
   CTC_PARAMS,
   LOSS_PARAMS,

@@ -18,3 +18,39 @@ void cm_dropout(const cm_dropout_params* p, const float* x, float* y) {
     y[i] = cm_dropout_keep(key, (uint32_t)p->index0 + (uint32_t)i, p->p) ? x[i] * scale : 0.0f;
   }
 }
+
+/* s = x + alpha dropout(y): the mask and product, alpha times it, the sum: three roundings in the
+ * order of dropout, scale, add (the residual around the macaron FFN's dropped-out output). */
+void cm_dropout_add(const cm_dropout_add_params* p, const float* x, const float* y, float* s) {
+  uint32_t key = cm_dropout_key(p->seed, p->stream);
+  float scale = 1.0f / (1.0f - p->p);
+  v128_t vscale = wasm_f32x4_splat(scale), valpha = wasm_f32x4_splat(p->alpha);
+  int32_t i = 0;
+  for (; i + 4 <= p->n; i += 4) {
+    v128_t keep = cm_dropout_keep_v(key, (uint32_t)p->index0 + (uint32_t)i, p->p);
+    v128_t d = wasm_v128_and(wasm_f32x4_mul(wasm_v128_load(y + i), vscale), keep);
+    wasm_v128_store(s + i, wasm_f32x4_add(wasm_v128_load(x + i), wasm_f32x4_mul(d, valpha)));
+  }
+  for (; i < p->n; i++) {
+    float d = cm_dropout_keep(key, (uint32_t)p->index0 + (uint32_t)i, p->p) ? y[i] * scale : 0.0f;
+    s[i] = x[i] + d * p->alpha;
+  }
+}
+
+/* y = dropout(alpha x): the bits of scale then dropout (dropout_add's backward for its branch). */
+void cm_scale_dropout(const cm_dropout_add_params* p, const float* x, float* y) {
+  uint32_t key = cm_dropout_key(p->seed, p->stream);
+  float scale = 1.0f / (1.0f - p->p);
+  v128_t vscale = wasm_f32x4_splat(scale), valpha = wasm_f32x4_splat(p->alpha);
+  int32_t i = 0;
+  for (; i + 4 <= p->n; i += 4) {
+    v128_t keep = cm_dropout_keep_v(key, (uint32_t)p->index0 + (uint32_t)i, p->p);
+    v128_t kept = wasm_f32x4_mul(wasm_f32x4_mul(wasm_v128_load(x + i), valpha), vscale);
+    wasm_v128_store(y + i, wasm_v128_and(kept, keep));
+  }
+  for (; i < p->n; i++) {
+    y[i] = cm_dropout_keep(key, (uint32_t)p->index0 + (uint32_t)i, p->p)
+               ? (x[i] * p->alpha) * scale
+               : 0.0f;
+  }
+}

@@ -59,18 +59,15 @@ export class ConformerLayer extends Module {
   /** x (B, S, d) -> (B, S, d). `name` prefixes the probes of ctx.capture. */
   forward(ctx: ForwardContext, x: Tensor, m: ConformerMasks, name = "layer"): Tensor {
     const tape = ctx.tape, cap = ctx.capture;
-    const f1 = this.ffn_module1.forward(ctx, x);
-    cap?.(`${name}.ffn_module1`, f1);
-    const a = ag.add(tape, x, ag.scale(tape, f1, 0.5));
+    const a = this.ffn_module1.residual(ctx, x, 0.5, (f) => cap?.(`${name}.ffn_module1`, f));
     const att = this.mha_layer.forward(ctx, this.norm1.forward(ctx, a), m.posEmb, m.keyLengths);
     cap?.(`${name}.mha_layer`, att);
     const b = ag.add(tape, a, att);
     const cv = this.convolution_module.forward(ctx, b, m.padLengths);
     cap?.(`${name}.convolution_module`, cv);
     const c = ag.add(tape, b, cv);
-    const f2 = this.ffn_module2.forward(ctx, c);
-    cap?.(`${name}.ffn_module2`, f2);
-    const y = this.norm2.forward(ctx, ag.add(tape, c, ag.scale(tape, f2, 0.5)));
+    const s = this.ffn_module2.residual(ctx, c, 0.5, (f) => cap?.(`${name}.ffn_module2`, f));
+    const y = this.norm2.forward(ctx, s);
     cap?.(name, y);
     return y;
   }

@@ -53,18 +53,19 @@ export class ConMambaLayer extends Module {
   /** x (B, T, d) -> (B, T, d). `name` prefixes the probes of ctx.capture. */
   forward(ctx: ForwardContext, x: Tensor, name = "layer"): Tensor {
     const tape = ctx.tape, cap = ctx.capture;
-    const f1 = this.ffn_module1.forward(ctx, x);
-    cap?.(`${name}.ffn_module1`, f1);
-    const a = ag.add(tape, x, ag.scale(tape, f1, 0.5));
+    // Residuals around a dropped-out branch are one kernel in training (`residual`: the bits of
+    // dropout, scale and add), the ops in sequence under probes.
+    const a = this.ffn_module1.residual(ctx, x, 0.5, (f) => cap?.(`${name}.ffn_module1`, f));
     const m = this.mamba.forward(ctx, this.norm1.forward(ctx, a));
     cap?.(`${name}.mamba`, m);
     const b = ag.add(tape, a, m);
-    const cv = this.convolution_module.forward(ctx, b);
-    cap?.(`${name}.convolution_module`, cv);
-    const c = ag.add(tape, b, cv);
-    const f2 = this.ffn_module2.forward(ctx, c);
-    cap?.(`${name}.ffn_module2`, f2);
-    const y = this.norm2.forward(ctx, ag.add(tape, c, ag.scale(tape, f2, 0.5)));
+    const c = this.convolution_module.residual(
+      ctx,
+      b,
+      (f) => cap?.(`${name}.convolution_module`, f),
+    );
+    const s = this.ffn_module2.residual(ctx, c, 0.5, (f) => cap?.(`${name}.ffn_module2`, f));
+    const y = this.norm2.forward(ctx, s);
     cap?.(name, y);
     return y;
   }

@@ -67,6 +67,28 @@ export class ConvolutionModule extends Module {
 
   /** x (B, T, d) -> (B, T, d); with padLengths (B), output frames t >= padLengths[b] become 0. */
   forward(ctx: ForwardContext, x: Tensor, padLengths: Tensor | null = null): Tensor {
+    const y = dropout(ctx, this.beforeDropout(ctx, x), this.dropoutP);
+    return padLengths ? ag.maskedFillTime(ctx.tape, y, padLengths, 0) : y;
+  }
+
+  /**
+   * x + forward(x) (the layer's residual; no padding mask). When training with dropout and no
+   * probe, the final dropout and the add run as one kernel (the same bits and dropout stream as
+   * the two ops); else the ops in sequence, and `probe` sees the module's output.
+   */
+  residual(ctx: ForwardContext, x: Tensor, probe?: (f: Tensor) => void): Tensor {
+    if (ctx.training && this.dropoutP > 0 && !ctx.capture) {
+      const y = this.beforeDropout(ctx, x);
+      const o = { p: this.dropoutP, seed: ctx.seed, stream: ctx.stream++ };
+      return ag.dropoutAdd(ctx.tape, x, y, 1, o);
+    }
+    const f = this.forward(ctx, x);
+    probe?.(f);
+    return ag.add(ctx.tape, x, f);
+  }
+
+  /** The module up to its final dropout: LN, pointwise conv + GLU, depthwise conv, LN, act, Linear. */
+  private beforeDropout(ctx: ForwardContext, x: Tensor): Tensor {
     const tape = ctx.tape, d = this.d, pw = this.bottleneck.pw;
     const u = this.layer_norm.forward(ctx, x);
     const v = ag.matmul(tape, u, reshape(tape, pw.weight, [2 * d, d]), {
@@ -82,7 +104,6 @@ export class ConvolutionModule extends Module {
       { padLeft: (this.kernelSize - 1) / 2 },
     );
     const a = activate(tape, this.after_conv.norm.forward(ctx, h), this.activation);
-    const y = dropout(ctx, this.after_conv.linear.forward(ctx, a), this.dropoutP);
-    return padLengths ? ag.maskedFillTime(tape, y, padLengths, 0) : y;
+    return this.after_conv.linear.forward(ctx, a);
   }
 }

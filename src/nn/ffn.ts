@@ -82,4 +82,21 @@ export class FfnModule extends Module {
   forward(ctx: ForwardContext, x: Tensor): Tensor {
     return dropout(ctx, this.ff.forward(ctx, this.norm.forward(ctx, x)), this.dropoutP);
   }
+
+  /**
+   * x + alpha forward(x), the macaron half step (alpha 0.5). When training with dropout and no
+   * probe, the module's last dropout, the scale and the residual add run as one kernel (the same
+   * bits and the same dropout stream as the three ops); else the ops in sequence, and `probe`
+   * sees the module's output.
+   */
+  residual(ctx: ForwardContext, x: Tensor, alpha: number, probe?: (f: Tensor) => void): Tensor {
+    if (ctx.training && this.dropoutP > 0 && !ctx.capture) {
+      const y = this.ff.forward(ctx, this.norm.forward(ctx, x));
+      const o = { p: this.dropoutP, seed: ctx.seed, stream: ctx.stream++ };
+      return ag.dropoutAdd(ctx.tape, x, y, alpha, o);
+    }
+    const f = this.forward(ctx, x);
+    probe?.(f);
+    return ag.add(ctx.tape, x, alpha === 1 ? f : ag.scale(ctx.tape, f, alpha));
+  }
 }

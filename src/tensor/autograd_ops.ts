@@ -10,9 +10,11 @@ import { packBf16, unpackBf16 } from "./bf16.ts";
 import { conv2d as conv2dOp, conv2dBackward, glu as gluOp, gluBackward } from "./conv_ops.ts";
 import {
   dropout as dropoutOp,
+  dropoutAdd as dropoutAddOp,
   type DropoutOptions,
   geluDropout as geluDropoutOp,
   geluDropoutBackward,
+  scaleDropout,
 } from "./dropout.ts";
 import {
   conv1dDepthwise as conv1dOp,
@@ -130,6 +132,14 @@ export function geluDropout(tape: Tape, x: Tensor, o: DropoutOptions): Tensor {
   const y = geluDropoutOp(x, o);
   tape.record([x], [y], ([dy]) => [geluDropoutBackward(x, dy!, o)], [x]);
   return y;
+}
+
+/** x + alpha dropout(y) fused (a residual around a dropped-out branch): the bits of the three ops;
+ * its backward passes ds to x and gives y dropout(alpha ds) in one pass. Saves nothing. */
+export function dropoutAdd(tape: Tape, x: Tensor, y: Tensor, alpha: number, o: DropoutOptions) {
+  const s = dropoutAddOp(x, y, alpha, o);
+  tape.record([x, y], [s], ([ds]) => [ds, scaleDropout(ds!, alpha, o)], []);
+  return s;
 }
 
 /** Depthwise conv over time; x (B, T, C), w (C, K), bias (C). */

@@ -49,3 +49,29 @@ export function geluDropoutBackward(x: Tensor, dy: Tensor, o: DropoutOptions): T
   );
   return dx;
 }
+
+/** s = x + alpha dropout(y) in one pass (a residual around a dropped-out branch): the bits of
+ * dropout, scale and add in sequence. Backward: dx = ds, dy = scaleDropout(ds, alpha). */
+export function dropoutAdd(x: Tensor, y: Tensor, alpha: number, o: DropoutOptions): Tensor {
+  if (!(o.p >= 0 && o.p < 1)) throw new RangeError(`dropout p must lie in [0, 1), got ${o.p}`);
+  if (y.size !== x.size) throw new RangeError(`dropoutAdd: ${y.size} vs ${x.size} elements`);
+  const s = Tensor.empty(x.backend, x.shape);
+  x.backend.run(
+    "dropout_add",
+    { n: x.size, p: o.p, alpha, seed: o.seed | 0, stream: o.stream | 0 },
+    [tensorArg(x), tensorArg(y), tensorArg(s)],
+  );
+  return s;
+}
+
+/** dropout(alpha x) in one pass: the bits of scale then dropout (dropoutAdd's branch gradient). */
+export function scaleDropout(x: Tensor, alpha: number, o: DropoutOptions): Tensor {
+  if (!(o.p >= 0 && o.p < 1)) throw new RangeError(`dropout p must lie in [0, 1), got ${o.p}`);
+  const y = Tensor.empty(x.backend, x.shape);
+  x.backend.run(
+    "scale_dropout",
+    { n: x.size, p: o.p, alpha, seed: o.seed | 0, stream: o.stream | 0 },
+    [tensorArg(x), tensorArg(y)],
+  );
+  return y;
+}

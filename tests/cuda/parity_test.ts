@@ -57,9 +57,11 @@ import { CudaBackend } from "../../src/tensor/cuda_backend.ts";
 import { packBf16, unpackBf16 } from "../../src/tensor/bf16.ts";
 import {
   dropout,
+  dropoutAdd,
   dropoutBackward,
   geluDropout,
   geluDropoutBackward,
+  scaleDropout,
 } from "../../src/tensor/dropout.ts";
 import {
   concatTime,
@@ -692,6 +694,29 @@ for (
       return {
         y: geluDropout(x, o).toArray(),
         dx: geluDropoutBackward(x, rt(be, [size], 53), o).toArray(),
+      };
+    },
+  });
+}
+
+// -- dropout + scale + residual add fused (the macaron FFN's half step), and its branch
+// gradient: three correctly rounded operations behind the exact mask, so EXACT --
+for (
+  const [label, size, alpha] of [
+    ["conmamba_large residual (2, 60, 512), alpha 0.5", 2 * 60 * LARGE.d, 0.5],
+    ["awkward 13, alpha 0.3", 13, 0.3],
+  ] as const
+) {
+  addCase({
+    label: `dropout_add and scale_dropout: ${label}`,
+    ops: ["dropout_add", "scale_dropout"],
+    bound: EXACT,
+    run: (be) => {
+      const o = { p: 0.1, seed: 4321, stream: 79 };
+      const x = rt(be, [size], 54), y = rt(be, [size], 55);
+      return {
+        s: dropoutAdd(x, y, alpha, o).toArray(),
+        dy: scaleDropout(rt(be, [size], 56), alpha, o).toArray(),
       };
     },
   });

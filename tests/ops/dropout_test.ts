@@ -1,10 +1,12 @@
 import {
   dropout,
+  dropoutAdd,
   dropoutBackward,
   geluDropout,
   geluDropoutBackward,
+  scaleDropout,
 } from "../../src/tensor/dropout.ts";
-import { gelu, geluBackward } from "../../src/tensor/ops.ts";
+import { add, gelu, geluBackward, scale } from "../../src/tensor/ops.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { randn, withBackend } from "./helpers.ts";
 
@@ -100,6 +102,43 @@ Deno.test("gelu_dropout: bitwise the two ops in sequence, forward and backward, 
             throw new Error(
               `${threads} threads, n ${n}, ${what}: element ${i} ${fused[i]} vs ${seq[i]}`,
             );
+          }
+        }
+      }
+    });
+  }
+});
+
+Deno.test("dropout_add and scale_dropout: bitwise dropout, scale, add in sequence, any split", async () => {
+  for (const threads of [1, 2]) {
+    await withBackend(threads, (be) => {
+      for (const n of [1, 3, 4, 7, 1001, 20483]) {
+        const x = Tensor.from(be, [n], randn(n, 30 + n)),
+          y = Tensor.from(be, [n], randn(n, 40 + n));
+        for (const alpha of [0.5, 1, 0.3]) {
+          const o = { p: 0.1, seed: 4242, stream: 50 + n };
+          const pairs: [string, Float32Array, Float32Array][] = [
+            [
+              "dropout_add",
+              dropoutAdd(x, y, alpha, o).toArray(),
+              add(x, scale(dropout(y, o), alpha)).toArray(),
+            ],
+            [
+              "scale_dropout",
+              scaleDropout(y, alpha, o).toArray(),
+              dropout(scale(y, alpha), o).toArray(),
+            ],
+          ];
+          for (const [what, fused, seq] of pairs) {
+            const a = new Uint32Array(fused.buffer), b = new Uint32Array(seq.buffer);
+            const i = a.findIndex((v, j) => v !== b[j]);
+            if (i >= 0) {
+              throw new Error(
+                `${threads} threads, n ${n}, alpha ${alpha}, ${what}: element ${i} ${fused[i]} vs ${
+                  seq[i]
+                }`,
+              );
+            }
           }
         }
       }

@@ -41,7 +41,7 @@ interface Run {
 async function runFamily(
   name: string,
   over: Record<string, string>,
-  modes: { free: boolean; pack?: boolean; bf16?: boolean; inPlace?: boolean }[],
+  modes: { free: boolean; pack?: boolean; bf16?: boolean; inPlace?: boolean; probe?: boolean }[],
 ): Promise<Run[]> {
   const be = await WasmBackend.create({ threads: 1 });
   let adds = 0;
@@ -68,7 +68,9 @@ async function runFamily(
     );
     const s = stepSettings(c);
     return modes.map((m) => {
-      const tape = new Tape(), ctx = { tape, training: true, seed: 11, stream: 0 };
+      // A no-op probe: the layers run their ops in sequence (no fused residual, no scopes).
+      const capture = m.probe ? () => {} : undefined;
+      const tape = new Tape(), ctx = { tape, training: true, seed: 11, stream: 0, capture };
       tape.freeBuffers = m.free;
       tape.packSaved = m.pack ?? true;
       tape.accumulateInPlace = m.inPlace ?? true;
@@ -138,6 +140,19 @@ for (const [name, over] of CASES) {
     });
     if (!(inPlace.adds < fresh.adds)) {
       throw new Error(`adds in place ${inPlace.adds}, fresh ${fresh.adds}`);
+    }
+  });
+
+  // The residuals around dropped-out branches (FFN half steps, the convolution module) as one
+  // dropout_add kernel in training: the same bits as dropout, scale and add in sequence.
+  Deno.test(`fused residual dropout: ${name} loss and gradients bitwise the ops in sequence`, async () => {
+    const [seq, fused] = await runFamily(name, over, [
+      { free: true, probe: true },
+      { free: true },
+    ]);
+    assertBitwise("fused residual", seq, fused);
+    if (!(fused.adds < seq.adds)) {
+      throw new Error(`adds fused ${fused.adds}, in sequence ${seq.adds}`);
     }
   });
 

@@ -213,6 +213,18 @@ static void test_model_ops(int B, int T, int C, int N) {
   cm_dropout(&dp, dy, y2);
   cm_gelu_backward(&ep, x, y2, y2);
   for (size_t i = 0; i < n; i++) check("gelu_dropout_backward", y[i], y2[i], 0);
+  /* The residual around a dropped-out branch and its backward: the ops in sequence, bitwise. */
+  cm_dropout_add_params dap = {(int32_t)n, 0.25f, 0.5f, 7, 3, 0};
+  cm_elementwise_params half = {(int32_t)n, 0.5f};
+  cm_dropout_add(&dap, x, dy, y);
+  cm_dropout(&dp, dy, y2);
+  cm_scale(&half, y2, y2);
+  cm_add(&ep, x, y2, y2);
+  for (size_t i = 0; i < n; i++) check("dropout_add", y[i], y2[i], 0);
+  cm_scale_dropout(&dap, dy, y);
+  cm_scale(&half, dy, y2);
+  cm_dropout(&dp, y2, y2);
+  for (size_t i = 0; i < n; i++) check("scale_dropout", y[i], y2[i], 0);
   if (C % 2 == 0) {
     cm_rows_params rp = {B * T, C / 2, C, 0, 0};
     float* g = rand_buf(n / 2);
