@@ -114,7 +114,7 @@ __global__ void __launch_bounds__(FWD_THREADS)
                         const float* __restrict__ B, const float* __restrict__ C,
                         const float* __restrict__ D, const float* __restrict__ z,
                         const float* __restrict__ delta_bias, float* __restrict__ out,
-                        float* __restrict__ states) {
+                        float* __restrict__ states, const float* __restrict__ avg_with) {
   int32_t tile = blockIdx.x % tiles;
   int64_t b = blockIdx.x / tiles;
   int32_t c = tile * FWD_THREADS + threadIdx.x;
@@ -145,7 +145,8 @@ __global__ void __launch_bounds__(FWD_THREADS)
       float zt = z[row * p.ld_z + c];
       y = y * (zt * sigmoid(zt)); /* silu(z) */
     }
-    out[i] = y;
+    /* with avg_with: (o_f + o_b) / 2, add then the exact halving (no FMA) */
+    out[i] = avg_with ? __fmul_rn(__fadd_rn(avg_with[i], y), 0.5f) : y;
   }
 }
 
@@ -346,10 +347,10 @@ bool check_params(const Scan& p, const char* op, int32_t max_chunk) {
 template <int NS>
 void launch_forward(const Scan& p, const float* u, const float* delta, const float* A,
                     const float* B, const float* C, const float* D, const float* z,
-                    const float* delta_bias, float* out, float* states) {
+                    const float* delta_bias, float* out, float* states, const float* avg_with) {
   int32_t tiles = (p.channels + FWD_THREADS - 1) / FWD_THREADS;
   scan_forward_kernel<NS><<<(unsigned)((int64_t)tiles * p.batch), FWD_THREADS, 0, cm_stream()>>>(
-      p, tiles, u, delta, A, B, C, D, z, delta_bias, out, states);
+      p, tiles, u, delta, A, B, C, D, z, delta_bias, out, states, avg_with);
 }
 
 template <int NS>
@@ -391,17 +392,17 @@ void launch_backward(const Scan& p, const float* u, const float* delta, const fl
 void cm_selective_scan_forward(const cm_scan_params* pp, const float* u, const float* delta,
                                const float* A, const float* B, const float* C, const float* D,
                                const float* z, const float* delta_bias, float* out,
-                               float* states) {
+                               float* states, const float* avg_with) {
   Scan p = scan_of(pp);
   if (p.batch <= 0 || p.T <= 0 || p.channels <= 0) return;
   if (p.ns < 0) p.ns = 0;
   if (!check_params(p, "selective_scan_forward", 2147483647)) return;
   if (p.ns <= 16)
-    launch_forward<16>(p, u, delta, A, B, C, D, z, delta_bias, out, states);
+    launch_forward<16>(p, u, delta, A, B, C, D, z, delta_bias, out, states, avg_with);
   else if (p.ns <= 32)
-    launch_forward<32>(p, u, delta, A, B, C, D, z, delta_bias, out, states);
+    launch_forward<32>(p, u, delta, A, B, C, D, z, delta_bias, out, states, avg_with);
   else
-    launch_forward<64>(p, u, delta, A, B, C, D, z, delta_bias, out, states);
+    launch_forward<64>(p, u, delta, A, B, C, D, z, delta_bias, out, states, avg_with);
   CM_CHECK_LAUNCH("selective_scan_forward");
 }
 

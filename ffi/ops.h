@@ -408,7 +408,7 @@ CM_API void cm_conv1d_depthwise_forward(const cm_conv1d_params* p, const float* 
  *   dbias: (channels) */
 CM_API void cm_conv1d_depthwise_backward(const cm_conv1d_params* p, const float* x, const float* w, const float* bias, const float* dy, float* dpre, float* dx, float* dw, float* dbias);
 
-/* The Mamba recurrence (CONMAMBA_SPEC.md 4.7): d = softplus(delta + delta_bias), h_t = exp(d A) h_(t-1) + d B_t u_t, y_t = C_t . h_t + D u_t, out = y silu(z). Saves h at the start of every chunk for the backward. states' row stride is the whole call's channels * dstate.
+/* The Mamba recurrence (CONMAMBA_SPEC.md 4.7): d = softplus(delta + delta_bias), h_t = exp(d A) h_(t-1) + d B_t u_t, y_t = C_t . h_t + D u_t, out = y silu(z). Saves h at the start of every chunk for the backward. states' row stride is the whole call's channels * dstate. With avg_with, out = (avg_with + y silu(z)) 0.5: BiMamba's average of its two directions, the bits of add then scale.
  *   u: (batch, seqlen, ld_u)
  *   delta: (batch, seqlen, ld_u)
  *   A: (channels, dstate)
@@ -418,8 +418,9 @@ CM_API void cm_conv1d_depthwise_backward(const cm_conv1d_params* p, const float*
  *   z: (batch, seqlen, ld_z), may be NULL
  *   delta_bias: (channels), may be NULL
  *   out: (batch, seqlen, ld_u)
- *   states: (batch, nchunks, channels of the call, dstate) */
-CM_API void cm_selective_scan_forward(const cm_scan_params* p, const float* u, const float* delta, const float* A, const float* B, const float* C, const float* D, const float* z, const float* delta_bias, float* out, float* states);
+ *   states: (batch, nchunks, channels of the call, dstate)
+ *   avg_with: (batch, seqlen, ld_u), may be NULL */
+CM_API void cm_selective_scan_forward(const cm_scan_params* p, const float* u, const float* delta, const float* A, const float* B, const float* C, const float* D, const float* z, const float* delta_bias, float* out, float* states, const float* avg_with);
 
 /* Gradients of selective_scan_forward: states are recomputed chunk by chunk from the saved ones (no (T, Ns) state per channel is stored). Parameter gradients come out per sequence; the caller sums them over the batch (sum_rows), so no two threads add into one value.
  *   u: (batch, seqlen, ld_u)

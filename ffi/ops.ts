@@ -691,11 +691,13 @@ export const OPS: readonly OpSpec[] = [
       { ...ax("delta_bias", "in", "(channels)", "1"), optional: true },
       ax("out", "out", "(batch, seqlen, ld_u)", "1"),
       ax("states", "out", "(batch, nchunks, channels of the call, dstate)", "dstate"),
+      { ...ax("avg_with", "in", "(batch, seqlen, ld_u)", "1"), optional: true },
     ],
     doc: "The Mamba recurrence (CONMAMBA_SPEC.md 4.7): d = softplus(delta + delta_bias), " +
       "h_t = exp(d A) h_(t-1) + d B_t u_t, y_t = C_t . h_t + D u_t, out = y silu(z). Saves " +
       "h at the start of every chunk for the backward. states' row stride is the whole call's " +
-      "channels * dstate.",
+      "channels * dstate. With avg_with, out = (avg_with + y silu(z)) 0.5: BiMamba's average " +
+      "of its two directions, the bits of add then scale.",
   },
   {
     name: "selective_scan_backward",

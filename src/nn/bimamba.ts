@@ -109,8 +109,8 @@ export class BiMamba extends Module {
     const tape = ctx.tape;
     const xz = this.in_proj.forward(ctx, u); // (B, T, 2Di)
     const oF = mambaCore(tape, xz, this.direction("forward"), this.dState);
-    const oB = mambaCore(tape, xz, this.direction("backward"), this.dState, true); // flip∘core∘flip
-    const avg = ag.scale(tape, ag.add(tape, oF, oB), 0.5); // (o_f + flip(o_b)) / 2
+    // flip∘core∘flip by reverse time, and (o_f + that) / 2 by its scan's avgWith
+    const avg = mambaCore(tape, xz, this.direction("backward"), this.dState, true, oF);
     return this.out_proj.forward(ctx, avg);
   }
 }
@@ -118,7 +118,9 @@ export class BiMamba extends Module {
 /**
  * One direction of the Mamba core on xz (B, T, 2Di): the causal conv + SiLU on x's columns, x_proj,
  * dt_proj on delta_r's columns, and the selective scan gated by SiLU(z). Returns (B, T, Di) before
- * out_proj. One tape node; inputs [xz, convW, convB, xProj, dtW, dtB, aLog, d].
+ * out_proj. One tape node; inputs [xz, convW, convB, xProj, dtW, dtB, aLog, d, avgWith]. `reverse`:
+ * time runs backwards (flip, core, flip to the bit); `avgWith`: returns (avgWith + the core's
+ * output) / 2 from its scan (BiMamba's average of both directions, the bits of add and scale).
  */
 export function mambaCore(
   tape: Tape,
@@ -126,6 +128,7 @@ export function mambaCore(
   p: DirectionParams,
   dState: number,
   reverse = false,
+  avgWith: Tensor | null = null,
 ): Tensor {
   const [b, t, w] = xz.shape, di = w / 2, k = p.convW.shape[2];
   const r = p.dtW.shape[1], ldDbl = r + 2 * dState, rows = b * t, be = xz.backend;
@@ -159,10 +162,13 @@ export function mambaCore(
     deltaBias: p.dtB,
     deltaSoftplus: true,
     reverse,
+    avgWith,
   };
   const saved = selectiveScan(q);
   const inputs = [xz, p.convW, p.convB, p.xProj, p.dtW, p.dtB, p.aLog, p.d];
-  tape.record(inputs, [saved.out], ([dy], [dxzSoFar]) => {
+  tape.record([...inputs, avgWith], [saved.out], ([dOut], [dxzSoFar]) => {
+    // With avgWith the output is (avgWith + y) / 2: y and avgWith both get dOut / 2.
+    const dy = avgWith ? scale(dOut!, 0.5) : dOut;
     // xz's gradient so far (the other direction's, when the tape offers it): the scan adds dz and
     // the conv dx to it in place (the bits of the tape's add), else a fresh dxz.
     const ddbl = Tensor.empty(be, dbl.shape), dxz = dxzSoFar ?? Tensor.empty(be, xz.shape);
@@ -203,8 +209,8 @@ export function mambaCore(
       into: dxz,
       accumulate: acc,
     });
-    return [dxz, cg.dw, cg.dbias, dxProj, dDtW, g.ddeltaBias, mul(g.dA, A), g.dD];
-  }, inputs); // xz through its column views xv, zv; the rest is private to the closure
+    return [dxz, cg.dw, cg.dbias, dxProj, dDtW, g.ddeltaBias, mul(g.dA, A), g.dD, avgWith && dy];
+  }, inputs); // xz through its column views xv, zv; the rest is private to the closure (not avgWith)
   return saved.out;
 }
 

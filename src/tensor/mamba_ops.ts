@@ -143,6 +143,9 @@ export interface ScanInputs {
   /** Scan from t = T-1 down to 0: flip(scan(flip(every per-step input))) to the bit, without
    * the flips (BiMamba's backward direction); the gradients likewise. */
   reverse?: boolean;
+  /** (B, T, Di): out = (avgWith + the scan's output) / 2 (BiMamba's average of its directions,
+   * the bits of add then scale by 0.5). The backward is unchanged: the caller halves dout. */
+  avgWith?: Tensor | null;
 }
 
 export interface ScanSaved {
@@ -190,6 +193,7 @@ function scanParams(q: ScanInputs) {
 /** out = selective_scan(u, delta, A, B, C, D, z, deltaBias) as CONMAMBA_SPEC.md 4.7. */
 export function selectiveScan(q: ScanInputs): ScanSaved {
   const { params: p, B, C, z } = scanParams(q), be = q.u.backend;
+  if (q.avgWith) expectShape("scan avgWith", q.avgWith, q.u.shape);
   const out = Tensor.empty(be, q.u.shape);
   const states = Tensor.empty(be, [p.batch, p.nchunks, p.channels, p.dstate]);
   be.run("selective_scan_forward", p, [
@@ -203,6 +207,7 @@ export function selectiveScan(q: ScanInputs): ScanSaved {
     tensorArg(q.deltaBias),
     tensorArg(out),
     tensorArg(states),
+    tensorArg(q.avgWith),
   ]);
   return { out, states };
 }

@@ -1028,7 +1028,21 @@ for (
         const Bv = views ? colView(xdbl, R, Ns) : rt(be, [bt, Ns], 117);
         const Cv = views ? colView(xdbl, R + Ns, Ns) : rt(be, [bt, Ns], 118);
         const z = optional ? (views ? colView(xz, Di, Di) : rt(be, [B, T, Di], 119)) : null;
-        const q = { u, delta, A, B: Bv, C: Cv, D, z, deltaBias, deltaSoftplus: true, reverse };
+        // reverse time also averages with another direction's output (BiMamba's second direction)
+        const avgWith = reverse ? rt(be, [B, T, Di], 122) : null;
+        const q = {
+          u,
+          delta,
+          A,
+          B: Bv,
+          C: Cv,
+          D,
+          z,
+          deltaBias,
+          deltaSoftplus: true,
+          reverse,
+          avgWith,
+        };
         const saved = selectiveScan(q);
         // reverse time also adds dz to a buffer (BiMamba's second direction), where z is a view
         const intoZ = reverse && z && views

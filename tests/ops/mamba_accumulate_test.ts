@@ -2,7 +2,8 @@
  * The Mamba core's backward adds its dxz to the other direction's in place (src/nn/bimamba.ts):
  * conv1d backward's `accumulate` (dx) and the scan backward's `accumulateZ` (dz) must give the
  * bits of a fresh gradient followed by a separate add, in the columns they own, and leave the
- * other columns as they were. Both time directions, 1 and 2 threads.
+ * other columns as they were; the scan forward's `avgWith` must give the bits of add then scale
+ * by 0.5 (the average of both directions). Both time directions, 1 and 2 threads.
  */
 import { colView } from "../../src/tensor/col_view.ts";
 import {
@@ -10,7 +11,7 @@ import {
   selectiveScan,
   selectiveScanBackward,
 } from "../../src/tensor/mamba_ops.ts";
-import { add } from "../../src/tensor/ops.ts";
+import { add, scale } from "../../src/tensor/ops.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { randn, withBackend } from "./helpers.ts";
 
@@ -72,6 +73,11 @@ for (const threads of [1, 2]) {
         selectiveScanBackward(dout, q, s, { z: acc, accumulateZ: true });
         selectiveScanBackward(dout, q, s, { z: fresh });
         assertBits("dxz", acc.toArray(), add(t([...bt, 2 * Di], prev), fresh).toArray());
+        // the forward's average with another direction's output
+        const other = t([...bt, Di], randn(n * Di, 19));
+        const avg = selectiveScan({ ...q, avgWith: other });
+        assertBits("avgWith", avg.out.toArray(), scale(add(other, s.out), 0.5).toArray());
+        assertBits("avgWith states", avg.states.toArray(), s.states.toArray());
       });
     });
   }
