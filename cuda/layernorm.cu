@@ -9,10 +9,12 @@
  * only on cols, so results are deterministic (a few ulp from the Wasm kernel's 4-lane order).
  * mean and rstd are two passes over the row, as in the Wasm kernel; rstd = 1 / sqrtf (IEEE).
  *
- * backward_params: one thread per column walks the rows in order with separately rounded float32
- * products and sums (no FMA contraction), exactly the Wasm kernel's arithmetic, so dgamma and dbeta
- * are the same bits. The sequential row order (the op's contract) limits the parallelism to cols
- * threads; loads are batched eight rows ahead so the memory latency overlaps. */
+ * backward_params: below 1024 rows one thread per column walks the rows in order with separately
+ * rounded float32 products and sums (no FMA contraction), exactly the Wasm kernel's arithmetic, so
+ * dgamma and dbeta are the same bits (loads batched eight rows ahead). From 1024 rows (every
+ * LayerNorm of a training step) the chunked plan of column_sums.cuh: the same element terms, summed
+ * in a fixed chunked order over all SMs, a few ulp from the Wasm sums. */
+#include "column_sums.cuh"
 #include "common.cuh"
 
 namespace {
@@ -166,10 +168,28 @@ void cm_layernorm_backward(const cm_rows_params* p, const float* x, const float*
   CM_CHECK_LAUNCH("layernorm_backward");
 }
 
+/* (dy xhat, dy) of element (r, j), the sequential kernel's roundings (column_sums.cuh). */
+struct LnParamTerms {
+  const float *x, *mean, *rstd, *dy;
+  int64_t ld;
+  __device__ void operator()(int r, int j, float* v) const {
+    const int64_t o = (int64_t)r * ld + j;
+    const float g = dy[o];
+    v[0] = __fmul_rn(g, __fmul_rn(__fsub_rn(x[o], mean[r]), rstd[r]));
+    v[1] = g;
+  }
+};
+
 void cm_layernorm_backward_params(const cm_rows_params* p, const float* x, const float* mean,
                                   const float* rstd, const float* dy, float* dgamma,
                                   float* dbeta) {
   if (p->cols <= 0) return;
+  if (p->rows >= kColSplitRows) {
+    col_sums_chunked<2>(p->rows, p->cols, p->accumulate, LnParamTerms{x, mean, rstd, dy, p->ld},
+                        dgamma, dbeta,
+                        "layernorm_backward_params (chunked: out of device memory for the partial sums)");
+    return;
+  }
   /* rows == 0 still runs: it zeroes dgamma and dbeta unless accumulating, as the Wasm kernel. */
   layernorm_backward_params_kernel<<<cm_blocks(p->cols, kColThreads), kColThreads, 0, cm_stream()>>>(
       p->rows < 0 ? 0 : p->rows, p->cols, p->ld, p->accumulate, x, mean, rstd, dy, dgamma, dbeta);

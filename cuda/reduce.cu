@@ -3,13 +3,16 @@
  *
  * sum_rows and sum_axis: one thread per output element adds its column in order (rows, or i of the
  * reduced axis), starting from 0 (or y when sum_rows accumulates), float32 adds, then the one
- * division; exactly the Wasm kernel's arithmetic, so the bits are the same. The sequential order
- * is the ops' contract; loads are batched eight rows ahead to overlap memory latency.
+ * division; exactly the Wasm kernel's arithmetic, so the bits are the same; loads are batched
+ * eight rows ahead to overlap memory latency. sum_rows over 1024 rows or more (a bias gradient
+ * over a batch's frames) uses the chunked plan of column_sums.cuh instead: fixed order, all SMs
+ * busy, a few ulp from the Wasm sum.
  * broadcast_axis: one thread per output element, x / divisor (IEEE division; as the Wasm kernel it
  * divides even by 1). max_last: a warp (cols <= 1024) or a 256-thread block per row; each thread
  * keeps the first maximum of its columns, ties resolved to the smaller index in a fixed tree, so
  * the result is the Wasm kernel's: the value and first index of the maximum, NaNs after x[0]
  * skipped, and (NaN, 0) when x[0] is NaN (the sequential `x[j] > m` never replaces a NaN m). */
+#include "column_sums.cuh"
 #include "common.cuh"
 
 namespace {
@@ -132,8 +135,20 @@ inline unsigned capped(unsigned g, unsigned cap) { return g > cap ? cap : g; }
 
 }  // namespace
 
+/* x[r, j] as the chunked column sum's element (column_sums.cuh). */
+struct RowsOf {
+  const float* x;
+  int64_t ld;
+  __device__ void operator()(int r, int j, float* v) const { v[0] = x[(int64_t)r * ld + j]; }
+};
+
 void cm_sum_rows(const cm_rows_params* p, float const* x, float* y) {
   if (p->cols <= 0) return;
+  if (p->rows >= kColSplitRows) { /* many rows: chunked, in a fixed order (column_sums.cuh) */
+    col_sums_chunked<1>(p->rows, p->cols, p->accumulate, RowsOf{x, p->ld}, y, nullptr,
+                        "sum_rows (chunked: out of device memory for the partial sums)");
+    return;
+  }
   /* rows == 0 still runs: y becomes 0 unless accumulating, as in the Wasm kernel. */
   int t = col_threads(p->cols);
   sum_rows_kernel<<<cm_blocks(p->cols, t), t, 0, cm_stream()>>>(p->rows < 0 ? 0 : p->rows, p->cols,

@@ -510,6 +510,16 @@ addCase({
   },
 });
 addCase({
+  // from 1024 rows the CUDA kernel sums chunks of 256 rows in a fixed order (column_sums.cuh)
+  label: "sum_rows: bias gradient over a batch (5000, 520), chunked, and accumulate",
+  ops: ["sum_rows"],
+  bound: SUMS,
+  run: (be) => {
+    const x = rt(be, [5000, 520], 19), y = rt(be, [520], 20);
+    return { s: sumRows(x).toArray(), acc: sumRows(x, y, true).toArray() };
+  },
+});
+addCase({
   label: "sum_rows: awkward (1001, 7) and accumulate into (7)",
   ops: ["sum_rows"],
   bound: SUMS,
@@ -581,6 +591,8 @@ for (
   const [label, rows, cols] of [
     ["conmamba_small encoder LN (2x100, 144)", 200, SMALL.d],
     ["conmamba_large encoder LN (2x60, 512)", 120, LARGE.d],
+    // from 1024 rows the CUDA parameter gradients are chunked column sums (column_sums.cuh)
+    ["conmamba_large encoder LN over a batch (4x1000, 512), chunked dgamma", 4000, LARGE.d],
     ["front-end LN over (F', C) = (20, 32) of (2, 100)", 200, 640],
     ["awkward (3, 7)", 3, 7],
     ["awkward (1, 1)", 1, 1],
