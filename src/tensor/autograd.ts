@@ -160,13 +160,15 @@ export class Tape {
         continue;
       }
       // Where an input's gradient so far may be added to in place: a parameter's grad, or an
-      // activation's gradient that no pending gradient, node or seed shares (refs 1: the map's).
+      // activation's gradient that no pending gradient, unwalked node or seed shares (refs 1: the
+      // map's) and that this node does not read either.
+      const mine = new Set([...node.inputs, ...node.outputs].map((t) => t?.storage));
       const into = node.inputs.map((input) => {
         if (!this.accumulateInPlace || !input || !Tape.tracked(input)) return null;
         if (input.requiresGrad && input.node === null) return paramGrad(input);
         const prev = grads.get(input);
         const own = prev && prev.storage.lifetime === "step" && !pinned.has(prev.storage) &&
-          refs.get(prev.storage) === 1;
+          refs.get(prev.storage) === 1 && !mine.has(prev.storage);
         return own ? prev : null;
       });
       // The closure's own temporaries (e.g. the Mamba core's ddelta) die with it unless returned.
