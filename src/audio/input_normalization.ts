@@ -40,16 +40,26 @@ export class InputNormalization {
     const F = this.nMels;
     if (training) {
       const mu = new Float64Array(F), sd = new Float64Array(F);
+      // Per utterance and feature: the sum over frames, then the squared deviations, both in
+      // frame order. The loops run frame-major (rows of F contiguous floats, not a stride of F
+      // per step), which changes no addition's order.
+      const s = new Float64Array(F), m = new Float64Array(F), v = new Float64Array(F);
       for (let b = 0; b < B; b++) {
         const n = frames[b];
+        s.fill(0);
+        v.fill(0);
+        for (let t = 0; t < n; t++) {
+          const row = (b * T + t) * F;
+          for (let f = 0; f < F; f++) s[f] += x[row + f];
+        }
+        for (let f = 0; f < F; f++) m[f] = s[f] / n;
+        for (let t = 0; t < n; t++) {
+          const row = (b * T + t) * F;
+          for (let f = 0; f < F; f++) v[f] += (x[row + f] - m[f]) ** 2;
+        }
         for (let f = 0; f < F; f++) {
-          let s = 0;
-          for (let t = 0; t < n; t++) s += x[(b * T + t) * F + f];
-          const m = s / n;
-          let v = 0;
-          for (let t = 0; t < n; t++) v += (x[(b * T + t) * F + f] - m) ** 2;
-          mu[f] += m / B;
-          sd[f] += Math.max(Math.sqrt(v / (n - 1)), 1e-10) / B; // unbiased; one frame gives NaN as torch
+          mu[f] += m[f] / B;
+          sd[f] += Math.max(Math.sqrt(v[f] / (n - 1)), 1e-10) / B; // unbiased; one frame gives NaN as torch
         }
       }
       if (this.count === 0) {
@@ -64,9 +74,9 @@ export class InputNormalization {
       }
       this.count++;
     }
-    for (let i = 0; i < x.length; i++) {
-      const f = i % F;
-      x[i] = (x[i] - this.mean[f]) / this.std[f];
+    const mean = this.mean, std = this.std;
+    for (let row = 0; row < x.length; row += F) {
+      for (let f = 0; f < F; f++) x[row + f] = (x[row + f] - mean[f]) / std[f];
     }
   }
 

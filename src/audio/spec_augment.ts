@@ -77,16 +77,15 @@ function resizeTime(
   at: number,
   outLen: number,
 ): void {
+  const clamp = (i: number) => (from + Math.min(Math.max(i, 0), inLen - 1)) * F;
   for (let d = 0; d < outLen; d++) {
     const pos = outLen > 1 ? (d * (inLen - 1)) / (outLen - 1) : 0;
     const i0 = Math.floor(pos);
-    const w = cubicWeights(pos - i0);
-    const rows = [i0 - 1, i0, i0 + 1, i0 + 2].map((i) =>
-      from + Math.min(Math.max(i, 0), inLen - 1)
-    );
+    const [w0, w1, w2, w3] = cubicWeights(pos - i0);
+    const r0 = clamp(i0 - 1), r1 = clamp(i0), r2 = clamp(i0 + 1), r3 = clamp(i0 + 2);
+    const o = (at + d) * F;
     for (let f = 0; f < F; f++) {
-      out[(at + d) * F + f] = w[0] * src[rows[0] * F + f] + w[1] * src[rows[1] * F + f] +
-        w[2] * src[rows[2] * F + f] + w[3] * src[rows[3] * F + f];
+      out[o + f] = w0 * src[r0 + f] + w1 * src[r1 + f] + w2 * src[r2 + f] + w3 * src[r3 + f];
     }
   }
 }

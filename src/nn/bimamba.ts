@@ -15,7 +15,6 @@
  * with explicit row strides (matmulStrided below; no new kernel).
  */
 import type { Tape } from "../tensor/autograd.ts";
-import * as ag from "../tensor/autograd_ops.ts";
 import type { Backend } from "../tensor/backend.ts";
 import { colView, tensorArg } from "../tensor/col_view.ts";
 import { exp } from "../tensor/conv_ops.ts";

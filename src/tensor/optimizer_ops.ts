@@ -11,14 +11,38 @@ export const NORM_BLOCK = 4096;
 
 /** ||g||^2 of one buffer, as float64. */
 export function sumSquares(g: Tensor): number {
-  const blocks = Math.ceil(g.size / NORM_BLOCK);
-  if (blocks === 0) return 0;
-  const partial = Tensor.empty(g.backend, [blocks]);
-  g.backend.run("sum_squares_blocks", { blocks, block: NORM_BLOCK, n: g.size, first_block: 0 }, [
-    tensorArg(g),
-    tensorArg(partial),
-  ]);
-  return partial.toArray().reduce((s, v) => s + v, 0);
+  return sumSquaresEach([g])[0];
+}
+
+/**
+ * ||g||^2 of each buffer, as float64: every buffer's block partials go into one step buffer and
+ * come back in one download (one host synchronisation per update on a GPU, not one per
+ * parameter). Each buffer's partials are added in block order, as `sumSquares` of it alone.
+ */
+export function sumSquaresEach(grads: readonly Tensor[]): number[] {
+  const first: number[] = [];
+  let total = 0;
+  for (const g of grads) {
+    first.push(total);
+    total += Math.ceil(g.size / NORM_BLOCK);
+  }
+  if (total === 0) return grads.map(() => 0);
+  const partial = Tensor.empty(grads[0].backend, [total]); // (sum of blocks)
+  grads.forEach((g, i) => {
+    const blocks = Math.ceil(g.size / NORM_BLOCK);
+    if (blocks === 0) return;
+    g.backend.run("sum_squares_blocks", { blocks, block: NORM_BLOCK, n: g.size, first_block: 0 }, [
+      tensorArg(g),
+      { storage: partial.storage, offset: first[i] },
+    ]);
+  });
+  const p = partial.toArray();
+  partial.free();
+  return grads.map((g, i) => {
+    let s = 0;
+    for (let j = first[i]; j < first[i] + Math.ceil(g.size / NORM_BLOCK); j++) s += p[j];
+    return s;
+  });
 }
 
 /**
@@ -29,7 +53,7 @@ export function clipCoefficient(
   grads: readonly Tensor[],
   maxNorm: number,
 ): { total: number; coef: number } {
-  const total = Math.sqrt(grads.reduce((s, g) => s + sumSquares(g), 0));
+  const total = Math.sqrt(sumSquaresEach(grads).reduce((s, v) => s + v, 0));
   return { total, coef: Math.min(1, maxNorm / (total + 1e-6)) };
 }
 

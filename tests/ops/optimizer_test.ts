@@ -3,7 +3,10 @@ import {
   clipCoefficient,
   NORM_BLOCK,
   sumSquares,
+  sumSquaresEach,
 } from "../../src/tensor/optimizer_ops.ts";
+import { zeroGrad } from "../../src/tensor/autograd.ts";
+import type { Backend, Storage } from "../../src/tensor/backend.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { adamRef } from "./reference.ts";
 import { assertWithin, randn, U, withBackend } from "./helpers.ts";
@@ -54,5 +57,54 @@ Deno.test("global norm: block partials in float64, clip coefficient as torch", a
     if (Math.abs(total - Math.sqrt(want)) > 4 * U * total) throw new Error(`norm ${total}`);
     if (Math.abs(coef - 5 / (total + 1e-6)) > 1e-12) throw new Error(`coef ${coef}`);
     if (clipCoefficient([tb], 1e6).coef !== 1) throw new Error("no clipping below max_norm");
+  });
+});
+
+/** Counts the host transfers a backend is asked for (each download synchronises a GPU). */
+function countTransfers(be: Backend): { downloads: number; uploads: number; restore(): void } {
+  const c = { downloads: 0, uploads: 0, restore: () => {} };
+  const down = be.download.bind(be), up = be.upload.bind(be);
+  be.download = (s: Storage, o?: number, l?: number) => (c.downloads++, down(s, o, l));
+  be.upload = (s: Storage, d: Float32Array, o?: number) => (c.uploads++, up(s, d, o));
+  c.restore = () => {
+    be.download = down;
+    be.upload = up;
+  };
+  return c;
+}
+
+Deno.test("global norm of many gradients: one download, the bits of one buffer at a time", async () => {
+  await withBackend(2, (be) => {
+    const sizes = [3 * NORM_BLOCK + 17, 5, 0, NORM_BLOCK, 2 * NORM_BLOCK - 1, 1];
+    const gs = sizes.map((n, i) => Tensor.from(be, [n], randn(n, 40 + i)));
+    const alone = gs.map((g) => sumSquares(g));
+    const io = countTransfers(be);
+    const each = sumSquaresEach(gs);
+    const { total } = clipCoefficient(gs, 5.0);
+    io.restore();
+    if (io.downloads !== 2 || io.uploads !== 0) {
+      throw new Error(`${io.downloads} downloads, ${io.uploads} uploads for two norms: want 2, 0`);
+    }
+    each.forEach((v, i) => {
+      if (!Object.is(v, alone[i])) throw new Error(`buffer ${i}: ${v} together, ${alone[i]} alone`);
+    });
+    // The total adds the per-buffer sums in order, as clip_grad_norm_'s sum over parameters.
+    const want = Math.sqrt(alone.reduce((s, v) => s + v, 0));
+    if (!Object.is(total, want)) throw new Error(`norm ${total}, want ${want}`);
+    if (alone[2] !== 0) throw new Error(`empty buffer: ${alone[2]}`);
+  });
+});
+
+Deno.test("zeroGrad clears gradients on the device, with no host upload", async () => {
+  await withBackend(2, (be) => {
+    const p = Tensor.param(be, [3, 7], randn(21, 50));
+    p.grad = Tensor.from(be, [3, 7], randn(21, 51), "param");
+    const io = countTransfers(be);
+    zeroGrad([p]);
+    io.restore();
+    if (io.uploads !== 0) throw new Error(`zeroGrad uploaded ${io.uploads} buffers`);
+    const g = p.grad.toArray();
+    if (g.some((x) => !Object.is(x, 0))) throw new Error(`gradient not +0 after zeroGrad: ${g}`);
+    p.free(), p.grad.free();
   });
 });
