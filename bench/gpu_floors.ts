@@ -44,7 +44,7 @@ export const PEAKS = {
 /** The batch: ~500 s of audio as the recipe's dynamic batching makes it. */
 export const FLOOR_BATCH = { B: 32, T: 1560, U: 60 };
 
-interface Call {
+export interface Call {
   name: string;
   flops: number;
   bytes: number;
@@ -306,6 +306,17 @@ export interface FloorResult {
 const floorOf = (c: Call, bw: number) =>
   Math.max(c.flops / (c.tensor ? PEAKS.bf16Tensor : PEAKS.fp32), c.bytes / bw);
 
+/**
+ * The recipe's mixed precision at best, in seconds: every activation and gradient moved as bf16,
+ * only the optimiser (fp32 master weights and moments) at 4 bytes; the same calls and FLOPs.
+ */
+export function allBf16Floor(calls: readonly Call[], bw: number): number {
+  return calls.reduce(
+    (a, c) => a + floorOf(c.name === "adam_step" ? c : { ...c, bytes: c.bytes / 2 }, bw),
+    0,
+  );
+}
+
 export function floorsBench(
   experiment = "conmamba_large",
   shape = FLOOR_BATCH,
@@ -384,13 +395,7 @@ export function floorsTable(r: FloorResult): string {
   const mmFlops = sum("flops", mm);
   const bf16 = (bw: number) =>
     r.calls.reduce((a, c) => a + floorOf(c.tensor ? { ...c, bytes: c.bytes / 2 } : c, bw), 0);
-  // The recipe's mixed precision at best: every activation and gradient moved as bf16, only the
-  // optimiser (fp32 master weights and moments) at 4 bytes.
-  const bf16All = (bw: number) =>
-    r.calls.reduce(
-      (a, c) => a + floorOf(c.name === "adam_step" ? c : { ...c, bytes: c.bytes / 2 }, bw),
-      0,
-    );
+  const bf16All = (bw: number) => allBf16Floor(r.calls, bw);
   const mfuBudget = mmFlops / (0.4 * PEAKS.bf16Tensor);
   out.push(
     "",

@@ -3,14 +3,15 @@
  * the same run. Names: pipeline, fbank, tokenizer, gemm, scan, decode (real-time factor of the
  * searches, 1 thread vs all), train (training step throughput, 1 thread vs all), model (forward
  * and forward + backward per second of audio, beside the stated PyTorch figure), floors (GPU
- * FLOP and byte floors of a conmamba_large step, computed without running a kernel) (default:
- * all).
+ * FLOP and byte floors of a conmamba_large step, computed without running a kernel), host (the
+ * host's time in that step on the CUDA path, the library replaced by a host stub) (default: all).
  * With --json the last line is one JSON object: gemm's rows
  * ({"rows":[{"shape", "ours_gflops_1t", ...}]}).
  */
 import { audioBench } from "./audio_bench.ts";
 import { decodeBench, decodeTable } from "./decode_bench.ts";
 import { gemmBench, gemmTable } from "./ops_matmul.ts";
+import { hostBench, hostTable } from "./host_bench.ts";
 import { FLOOR_BATCH, floorsBench, floorsTable } from "./gpu_floors.ts";
 import { modelBench, modelTable } from "./model_bench.ts";
 import { pipelineBench, type Row } from "./pipeline_bench.ts";
@@ -46,6 +47,10 @@ const BENCHES: Record<string, () => Promise<void>> = {
     console.log(
       `\n### GPU floors: conmamba_large S2S step (computed, no GPU)\n\n${floorsTable(r)}`,
     );
+    return Promise.resolve();
+  },
+  host: () => {
+    console.log(`\n### host time of a GPU training step (no GPU)\n\n${hostTable(hostBench())}`);
     return Promise.resolve();
   },
   model: async () =>

@@ -73,6 +73,16 @@ function opSymbols(): Record<string, Deno.ForeignFunction> {
 
 const text = (buf: Uint8Array) => new TextDecoder().decode(buf.subarray(0, buf.indexOf(0)));
 
+/** An op ready to call: its symbol, parameter block and pointer slots (see CudaBackend.run). */
+interface BoundOp {
+  fn: (...a: unknown[]) => void;
+  block: Uint8Array;
+  view: DataView;
+  fields: string[];
+  floats: boolean[];
+  ptrs: number[];
+}
+
 export interface CudaBackendOptions {
   device?: number;
   library?: URL | string;
@@ -84,6 +94,7 @@ export class CudaBackend implements Backend {
   readonly deviceName: string;
   #lib: Lib;
   #index = new Map<string, OpSpec>(OPS.map((op) => [op.name, op]));
+  #calls = new Map<string, BoundOp>();
   /** Live "step" buffers (back to the cache together at resetStep unless freed before). */
   #step = new Set<Storage>();
   #closed = false;
@@ -203,23 +214,45 @@ export class CudaBackend implements Backend {
 
   run(name: string, params: Readonly<Record<string, number>>, args: readonly BufferArg[]): void {
     this.#live();
-    const op = this.#index.get(name);
-    if (!op) throw new CudaError(`ffi/ops.ts has no op named "${name}"`);
-    if (args.length !== op.args.length) {
-      throw new CudaError(`${name} takes ${op.args.length} pointers, got ${args.length}`);
+    const call = this.#calls.get(name) ?? this.#bind(name);
+    if (args.length !== call.ptrs.length) {
+      throw new CudaError(`${name} takes ${call.ptrs.length} pointers, got ${args.length}`);
+    }
+    // The struct goes by pointer and every launcher copies what it needs before returning (the
+    // kernels take their parameters by value), so one block per op is reused call after call.
+    const { fields, floats, view, ptrs } = call;
+    for (let i = 0; i < fields.length; i++) {
+      const v = params[fields[i]] ?? 0;
+      if (floats[i]) view.setFloat32(4 * i, v, true);
+      else view.setInt32(4 * i, v, true);
     }
     for (let i = 0; i < args.length; i++) {
-      if (args[i]) assertLive(args[i]!.storage, `${name}: pointer argument ${i}`);
+      const a = args[i];
+      if (a === null) {
+        ptrs[i] = 0;
+        continue;
+      }
+      assertLive(a.storage, `${name}: pointer argument ${i}`);
+      ptrs[i] = a.storage.ptr + 4 * (a.offset ?? 0); // an address below 2^53: a number is exact
     }
+    call.fn(call.block, ...ptrs);
+  }
+
+  /** The op's symbol and a reusable parameter block, made at its first call. */
+  #bind(name: string): BoundOp {
+    const op = this.#index.get(name);
+    if (!op) throw new CudaError(`ffi/ops.ts has no op named "${name}"`);
     const block = new Uint8Array(structBytes(op.params));
-    const view = new DataView(block.buffer);
-    op.params.fields.forEach(([field, type], i) => {
-      const v = params[field] ?? 0;
-      if (type === "f32") view.setFloat32(4 * i, v, true);
-      else view.setInt32(4 * i, v, true);
-    });
-    const ptrs = args.map((a) => a === null ? 0n : BigInt(a.storage.ptr + 4 * (a.offset ?? 0)));
-    (this.#lib.symbols[`cm_${name}`] as (...a: unknown[]) => void)(block, ...ptrs);
+    const call: BoundOp = {
+      fn: this.#lib.symbols[`cm_${name}`] as (...a: unknown[]) => void,
+      block,
+      view: new DataView(block.buffer),
+      fields: op.params.fields.map(([field]) => field),
+      floats: op.params.fields.map(([, type]) => type === "f32"),
+      ptrs: new Array<number>(op.args.length).fill(0),
+    };
+    this.#calls.set(name, call);
+    return call;
   }
 
   /**

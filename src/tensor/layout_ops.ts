@@ -16,14 +16,33 @@ export function full(like: Tensor, shape: readonly number[], value: number): Ten
 
 // ---- embedding -----------------------------------------------------------------------------
 
-/** Fails unless every id is an integer in [0, vocab) (one download: ids are few). */
-function checkIds(ids: Tensor, vocab: number): void {
-  const v = ids.toArray();
+/** Fails unless every id is an integer in [0, vocab). */
+function checkIdValues(v: ArrayLike<number>, vocab: number): void {
   for (let i = 0; i < v.length; i++) {
     if (!(Number.isInteger(v[i]) && v[i] >= 0 && v[i] < vocab)) {
       throw new ShapeError(`embedding: id ${i} is ${v[i]}, not an integer in [0, ${vocab})`);
     }
   }
+}
+
+/** Id tensors whose values were checked on the host when they were uploaded (`idsTensor`). */
+const hostChecked = new WeakSet<Tensor>();
+
+/**
+ * Uploads ids (checked here, on the host, against vocab) for `embedding`, which then needs no
+ * download of them: on a GPU that download would synchronise the stream in the middle of the
+ * forward.
+ */
+export function idsTensor(
+  like: Tensor,
+  shape: readonly number[],
+  ids: ArrayLike<number>,
+  vocab: number,
+): Tensor {
+  checkIdValues(ids, vocab);
+  const t = Tensor.from(like.backend, shape, Float32Array.from(ids));
+  hostChecked.add(t);
+  return t;
 }
 
 /** y[..., :] = table[ids[...]]; table (V, D), ids (...) as exact floats. Returns (..., D). */
@@ -32,7 +51,7 @@ export function embedding(table: Tensor, ids: Tensor): Tensor {
     throw new ShapeError(`embedding: table must be (V, D), got [${table.shape}]`);
   }
   const [vocab, d] = table.shape;
-  checkIds(ids, vocab);
+  if (!hostChecked.has(ids)) checkIdValues(ids.toArray(), vocab); // one download: ids are few
   const y = Tensor.empty(table.backend, [...ids.shape, d]);
   table.backend.run("embedding_forward", { rows: ids.size, cols: d, ld: d, vocab }, [
     tensorArg(table),

@@ -12,6 +12,7 @@
 import type { DecoderOutputs, EncoderOutputs } from "../nn/asr_model.ts";
 import { ctcLoss, smoothedNll } from "../tensor/loss_ops.ts";
 import { scale } from "../tensor/ops.ts";
+import { maxLast } from "../tensor/reduce_ops.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 
 export interface Targets {
@@ -57,7 +58,7 @@ export function objectives(
     };
   }
   const w = s.ctcWeight, lp = dec.seqLogProbs; // (B, S + 1, V)
-  const [b, u, vocab] = lp.shape;
+  const [b, u] = lp.shape;
   const weights = new Float32Array(b * u);
   for (let i = 0; i < b; i++) {
     for (let j = 0; j < u; j++) {
@@ -69,7 +70,12 @@ export function objectives(
     }
   }
   const seq = smoothedNll(lp, t.tokensEos, weights, s.labelSmoothing);
-  const acc = accuracy(lp.toArray(), t.tokensEos, t.tokenLens, b, u, vocab);
+  // The argmax on the device: B U indices come back, not the B U V log-probabilities (39 MB a
+  // step for conmamba_large, and a host loop over them).
+  const best = maxLast(lp);
+  const acc = accuracy(best.indices.toArray(), t.tokensEos, t.tokenLens, b, u);
+  best.values.free();
+  best.indices.free();
   return {
     loss: w * ctc.loss + (1 - w) * seq.loss,
     lossCtc: ctc.loss,
@@ -82,23 +88,22 @@ export function objectives(
   };
 }
 
-/** argmax_k p[b, u, k] == tokens_eos[b, u] over u <= len_b (SpeechBrain's Accuracy, §8.9). */
+/**
+ * argmax_k p[b, u, k] == tokens_eos[b, u] over u <= len_b (SpeechBrain's Accuracy, §8.9), from
+ * the argmax of each position (B U, the first maximum, as floats: `maxLast`).
+ */
 export function accuracy(
-  lp: Float32Array,
+  argmax: Float32Array,
   tokensEos: ArrayLike<number>,
   tokenLens: readonly number[],
   b: number,
   u: number,
-  vocab: number,
 ): { correct: number; total: number } {
   let correct = 0, total = 0;
   for (let i = 0; i < b; i++) {
     for (let j = 0; j <= tokenLens[i] && j < u; j++) {
-      const row = (i * u + j) * vocab;
-      let best = 0;
-      for (let k = 1; k < vocab; k++) if (lp[row + k] > lp[row + best]) best = k;
       total++;
-      if (best === tokensEos[i * u + j]) correct++;
+      if (argmax[i * u + j] === tokensEos[i * u + j]) correct++;
     }
   }
   return { correct, total };
