@@ -25,7 +25,7 @@
  */
 import { join } from "node:path";
 import { z } from "zod";
-import { InputNormalization } from "../audio/input_normalization.ts";
+import { InputNormalization, type NormalizerState } from "../audio/input_normalization.ts";
 import type { Experiment } from "../config/experiment.ts";
 import { FeatureStore } from "../data/feature_store.ts";
 import { epochBatches, type SamplerOptions } from "../data/dynamic_batching.ts";
@@ -52,6 +52,7 @@ import { CudaBackend } from "../tensor/cuda_backend.ts";
 import { loadTokenizer } from "../text/model_file.ts";
 import type { Tokenizer } from "../text/tokenizer.ts";
 import { type Batch, makeBatch, trainEpoch, type Utterance } from "../train/batches.ts";
+import { BatchPrep } from "../train/batch_prep.ts";
 import { OutOfMemoryError } from "../tensor/linear_allocator.ts";
 import { AsrTrainer, stepSettings } from "../train/step.ts";
 
@@ -437,6 +438,8 @@ export function makeTrainStage(opts: TrainStageOptions = {}) {
         }
         await truncateLog(logPath, state.log_bytes);
         const log = await Deno.open(logPath, { append: true, create: true });
+        // Normalisation and SpecAugment of the next batch run in a worker while this one trains.
+        const prep = new BatchPrep(c.n_mels!, c.update_until_epoch!, settings);
         const enc = new TextEncoder();
         const writeLine = async (o: Record<string, unknown>) => {
           await log.write(enc.encode(JSON.stringify(o) + "\n"));
@@ -465,18 +468,20 @@ export function makeTrainStage(opts: TrainStageOptions = {}) {
               unit: "steps",
               total: plan.length - batchesDone, // steps left in the epoch: the bar shows an ETA
             });
+            prep.reset(norm.state()); // the statistics after the last batch trained on
+            const raw = trainEpoch(store, train.utts, trainSampler, {
+              epoch,
+              seed: c.seed!,
+              speeds: c.speed_changes!,
+              bos: c.bos_index!,
+              eos: c.eos_index!,
+              skip: batchesDone,
+            });
             for await (
-              const batch of trainEpoch(store, train.utts, trainSampler, {
-                epoch,
-                seed: c.seed!,
-                speeds: c.speed_changes!,
-                bos: c.bos_index!,
-                eos: c.eos_index!,
-                skip: batchesDone,
-              })
+              const { batch, normalizer } of prep.ahead(raw, epoch, trainer.counters.micro)
             ) {
               const t0 = performance.now();
-              const r = stepOrExplain(trainer, batch, epoch, c);
+              const r = stepOrExplain(trainer, batch, epoch, c, normalizer);
               const sec = (performance.now() - t0) / 1000;
               await writeLine({
                 epoch,
@@ -565,6 +570,7 @@ export function makeTrainStage(opts: TrainStageOptions = {}) {
             }
           }
         } finally {
+          prep.close();
           log.close();
         }
 
@@ -630,9 +636,10 @@ export function stepOrExplain(
   batch: Batch,
   epoch: number,
   c: Readonly<Partial<Cfg>>,
+  prepared?: NormalizerState,
 ): ReturnType<AsrTrainer["step"]> {
   try {
-    return trainer.step(batch, epoch);
+    return trainer.step(batch, epoch, prepared);
   } catch (e) {
     if (!(e instanceof OutOfMemoryError)) throw e;
     const seconds = batch.frames.reduce((a, n) => a + n, 0) / 100;

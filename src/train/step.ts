@@ -11,7 +11,7 @@
  * counters: a run resumed from `state()` repeats the uninterrupted one bit for bit.
  */
 import { InputNormalization, type NormalizerState } from "../audio/input_normalization.ts";
-import { Rng, specAugment, type SpecAugmentSettings } from "../audio/spec_augment.ts";
+import type { SpecAugmentSettings } from "../audio/spec_augment.ts";
 import type { SafeTensor } from "../io/safetensors.ts";
 import type { Experiment } from "../config/experiment.ts";
 import type { AsrModel } from "../nn/asr_model.ts";
@@ -19,6 +19,7 @@ import { Tape, zeroGrad } from "../tensor/autograd.ts";
 import { adamStep, clipCoefficient } from "../tensor/optimizer_ops.ts";
 import { Tensor } from "../tensor/tensor.ts";
 import type { Batch } from "./batches.ts";
+import { prepareFeatures } from "./batch_prep.ts";
 import { lrForUpdate } from "./noam.ts";
 import { objectives } from "./objectives.ts";
 
@@ -124,13 +125,8 @@ export interface StepLog {
 
 export class NonFiniteLossError extends Error {}
 
-/** 32-bit mix of (seed, a, b): independent-looking seeds for per-step streams. */
-export function mixSeed(seed: number, a: number, b: number): number {
-  let h = (seed ^ Math.imul(a + 1, 0x9e3779b1) ^ Math.imul(b + 1, 0x85ebca6b)) >>> 0;
-  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
-  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
-  return (h ^ (h >>> 16)) >>> 0;
-}
+import { mixSeed } from "./seeds.ts";
+export { mixSeed };
 
 export class AsrTrainer {
   readonly params: [string, Tensor][];
@@ -154,20 +150,18 @@ export class AsrTrainer {
 
   /**
    * One micro-batch; `epoch` numbered from 1. batch.feats is modified in place (normalised and
-   * augmented). Throws NonFiniteLossError when the epoch's non-finite count passes the limit.
+   * augmented), unless `prepared` says BatchPrep did that already: then it is the normaliser's
+   * state after this batch, which the trainer adopts. Throws NonFiniteLossError when the epoch's
+   * non-finite count passes the limit.
    */
-  step(batch: Batch, epoch: number): StepLog {
+  step(batch: Batch, epoch: number, prepared?: NormalizerState): StepLog {
     const be = this.model.backend, s = this.s, c = this.counters;
     const micro = c.micro;
     c.micro++;
     c.epochMicro++;
     const { B, T, F } = batch;
-    this.normalizer.apply(batch.feats, B, T, batch.frames, epoch, true);
-    specAugment(
-      { data: batch.feats, B, T, F },
-      s.specAugment,
-      new Rng(mixSeed(s.seed, micro, 1)),
-    );
+    if (prepared) this.normalizer.load(prepared); // BatchPrep did this batch's part already
+    else prepareFeatures(this.normalizer, batch.feats, batch, epoch, micro, s);
     const audioSeconds = batch.frames.reduce((a, n) => a + n, 0) / 100; // 10 ms hop
     let r: ReturnType<typeof objectives>;
     try {
