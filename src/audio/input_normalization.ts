@@ -41,22 +41,13 @@ export class InputNormalization {
     if (training) {
       const mu = new Float64Array(F), sd = new Float64Array(F);
       // Per utterance and feature: the sum over frames, then the squared deviations, both in
-      // frame order. The loops run frame-major (rows of F contiguous floats, not a stride of F
-      // per step), which changes no addition's order.
+      // frame order (columnSums).
       const s = new Float64Array(F), m = new Float64Array(F), v = new Float64Array(F);
       for (let b = 0; b < B; b++) {
-        const n = frames[b];
-        s.fill(0);
-        v.fill(0);
-        for (let t = 0; t < n; t++) {
-          const row = (b * T + t) * F;
-          for (let f = 0; f < F; f++) s[f] += x[row + f];
-        }
+        const n = frames[b], base = b * T * F;
+        columnSums(x, base, n, F, s, null);
         for (let f = 0; f < F; f++) m[f] = s[f] / n;
-        for (let t = 0; t < n; t++) {
-          const row = (b * T + t) * F;
-          for (let f = 0; f < F; f++) v[f] += (x[row + f] - m[f]) ** 2;
-        }
+        columnSums(x, base, n, F, v, m);
         for (let f = 0; f < F; f++) {
           mu[f] += m[f] / B;
           sd[f] += Math.max(Math.sqrt(v[f] / (n - 1)), 1e-10) / B; // unbiased; one frame gives NaN as torch
@@ -88,5 +79,49 @@ export class InputNormalization {
     this.count = s.count;
     this.mean.set(s.glob_mean);
     this.std.set(s.glob_std);
+  }
+}
+
+/**
+ * out[f] = the sum over frames t < n of x[base + t F + f] (minus mean[f], squared, when mean is
+ * given), in frame order, in float64. Four columns at a time in registers: the same additions in
+ * the same order as a plain loop per column, without a store and a load per element.
+ */
+function columnSums(
+  x: Float32Array,
+  base: number,
+  n: number,
+  F: number,
+  out: Float64Array,
+  mean: Float64Array | null,
+): void {
+  let f = 0;
+  for (; f + 4 <= F; f += 4) {
+    let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    if (mean === null) {
+      for (let i = base + f, end = base + n * F; i < end; i += F) {
+        a0 += x[i];
+        a1 += x[i + 1];
+        a2 += x[i + 2];
+        a3 += x[i + 3];
+      }
+    } else {
+      const m0 = mean[f], m1 = mean[f + 1], m2 = mean[f + 2], m3 = mean[f + 3];
+      for (let i = base + f, end = base + n * F; i < end; i += F) {
+        a0 += (x[i] - m0) ** 2;
+        a1 += (x[i + 1] - m1) ** 2;
+        a2 += (x[i + 2] - m2) ** 2;
+        a3 += (x[i + 3] - m3) ** 2;
+      }
+    }
+    out[f] = a0, out[f + 1] = a1, out[f + 2] = a2, out[f + 3] = a3;
+  }
+  for (; f < F; f++) {
+    let a = 0;
+    const m = mean === null ? 0 : mean[f];
+    for (let i = base + f, end = base + n * F; i < end; i += F) {
+      a += mean === null ? x[i] : (x[i] - m) ** 2;
+    }
+    out[f] = a;
   }
 }

@@ -47,3 +47,42 @@ Deno.test("running average weights micro-batches 1/(count+1), frozen from update
   assert.equal(n.count, 4);
   assert.ok(Math.abs(e[0] - (5 - n.mean[0]) / n.std[0]) < 1e-5);
 });
+
+/** The statistics as one loop per (utterance, feature) over frames: the order the fast path keeps. */
+function plainStats(x: Float32Array, B: number, T: number, F: number, frames: number[]) {
+  const mu = new Float64Array(F), sd = new Float64Array(F);
+  for (let b = 0; b < B; b++) {
+    const n = frames[b];
+    for (let f = 0; f < F; f++) {
+      let s = 0;
+      for (let t = 0; t < n; t++) s += x[(b * T + t) * F + f];
+      const m = s / n;
+      let v = 0;
+      for (let t = 0; t < n; t++) v += (x[(b * T + t) * F + f] - m) ** 2;
+      mu[f] += m / B;
+      sd[f] += Math.max(Math.sqrt(v / (n - 1)), 1e-10) / B;
+    }
+  }
+  return { mu, sd };
+}
+
+Deno.test("statistics and output bitwise equal to the plain per-column loops (F = 80 and 7)", () => {
+  for (const [B, T, F] of [[6, 203, 80], [4, 31, 7]]) {
+    let seed = 3;
+    const r = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32) * 30 - 12;
+    const x = new Float32Array(B * T * F).map(() => r());
+    const frames = Array.from({ length: B }, (_, b) => T - 5 * b);
+    const want = plainStats(x, B, T, F, frames);
+    const norm = new InputNormalization(F, 4);
+    const y = x.slice();
+    norm.apply(y, B, T, frames, 1, true);
+    for (let f = 0; f < F; f++) {
+      assert.ok(Object.is(norm.mean[f], want.mu[f]), `F ${F}: mean ${f}`);
+      assert.ok(Object.is(norm.std[f], want.sd[f]), `F ${F}: std ${f}`);
+    }
+    for (let i = 0; i < x.length; i++) {
+      const f = i % F;
+      assert.ok(Object.is(y[i], Math.fround((x[i] - want.mu[f]) / want.sd[f])), `F ${F}: x ${i}`);
+    }
+  }
+});
