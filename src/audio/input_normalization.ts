@@ -27,7 +27,9 @@ export class InputNormalization {
 
   /**
    * Normalises a padded batch in place. x: (B, T, F) row-major; frames[b] = the utterance's true
-   * frame count (round(rel_len * T), see roundHalfEven); epoch numbered from 1.
+   * frame count (round(rel_len * T), see roundHalfEven); epoch numbered from 1. The three parts
+   * (per-utterance statistics, the update, the normalisation of rows) are also callable one by one
+   * (BatchPrep runs the first and last over utterances in parallel: the same bits).
    */
   apply(
     x: Float32Array,
@@ -39,34 +41,43 @@ export class InputNormalization {
   ): void {
     const F = this.nMels;
     if (training) {
-      const mu = new Float64Array(F), sd = new Float64Array(F);
-      // Per utterance and feature: the sum over frames, then the squared deviations, both in
-      // frame order (columnSums).
-      const s = new Float64Array(F), m = new Float64Array(F), v = new Float64Array(F);
-      for (let b = 0; b < B; b++) {
-        const n = frames[b], base = b * T * F;
-        columnSums(x, base, n, F, s, null);
-        for (let f = 0; f < F; f++) m[f] = s[f] / n;
-        columnSums(x, base, n, F, v, m);
-        for (let f = 0; f < F; f++) {
-          mu[f] += m[f] / B;
-          sd[f] += Math.max(Math.sqrt(v[f] / (n - 1)), 1e-10) / B; // unbiased; one frame gives NaN as torch
-        }
-      }
-      if (this.count === 0) {
-        this.mean.set(mu);
-        this.std.set(sd);
-      } else if (epoch < this.updateUntilEpoch) {
-        const w = 1 / (this.count + 1);
-        for (let f = 0; f < F; f++) {
-          this.mean[f] = (1 - w) * this.mean[f] + w * mu[f];
-          this.std[f] = (1 - w) * this.std[f] + w * sd[f];
-        }
-      }
-      this.count++;
+      const m = new Float64Array(B * F), q = new Float64Array(B * F);
+      utteranceStats(x, T, F, frames, 0, B, m, q);
+      this.update(m, q, B, epoch);
     }
-    const mean = this.mean, std = this.std;
-    for (let row = 0; row < x.length; row += F) {
+    this.normalizeRows(x, 0, x.length / F);
+  }
+
+  /**
+   * The running statistics after a training batch, from its per-utterance means m and stds q
+   * ((B, F) each, `utteranceStats`): the batch's mean of each, added over utterances in order.
+   */
+  update(m: Float64Array, q: Float64Array, B: number, epoch: number): void {
+    const F = this.nMels;
+    const mu = new Float64Array(F), sd = new Float64Array(F);
+    for (let b = 0; b < B; b++) {
+      for (let f = 0; f < F; f++) {
+        mu[f] += m[b * F + f] / B;
+        sd[f] += q[b * F + f] / B;
+      }
+    }
+    if (this.count === 0) {
+      this.mean.set(mu);
+      this.std.set(sd);
+    } else if (epoch < this.updateUntilEpoch) {
+      const w = 1 / (this.count + 1);
+      for (let f = 0; f < F; f++) {
+        this.mean[f] = (1 - w) * this.mean[f] + w * mu[f];
+        this.std[f] = (1 - w) * this.std[f] + w * sd[f];
+      }
+    }
+    this.count++;
+  }
+
+  /** Rows [row0, row1) of x (rows of F features) normalised in place with the current statistics. */
+  normalizeRows(x: Float32Array, row0: number, row1: number): void {
+    const F = this.nMels, mean = this.mean, std = this.std;
+    for (let row = row0 * F; row < row1 * F; row += F) {
       for (let f = 0; f < F; f++) x[row + f] = (x[row + f] - mean[f]) / std[f];
     }
   }
@@ -79,6 +90,31 @@ export class InputNormalization {
     this.count = s.count;
     this.mean.set(s.glob_mean);
     this.std.set(s.glob_std);
+  }
+}
+
+/**
+ * For utterances [b0, b1) of x (B, T, F): m[b, f] = the mean over its frames[b] true frames and
+ * q[b, f] = max(unbiased std, 1e-10) (one frame gives NaN, as torch), both (B, F) float64. The
+ * sums run over frames in order (columnSums).
+ */
+export function utteranceStats(
+  x: Float32Array,
+  T: number,
+  F: number,
+  frames: readonly number[],
+  b0: number,
+  b1: number,
+  m: Float64Array,
+  q: Float64Array,
+): void {
+  const s = new Float64Array(F), mb = new Float64Array(F), v = new Float64Array(F);
+  for (let b = b0; b < b1; b++) {
+    const n = frames[b], base = b * T * F;
+    columnSums(x, base, n, F, s, null);
+    for (let f = 0; f < F; f++) m[b * F + f] = mb[f] = s[f] / n;
+    columnSums(x, base, n, F, v, mb);
+    for (let f = 0; f < F; f++) q[b * F + f] = Math.max(Math.sqrt(v[f] / (n - 1)), 1e-10);
   }
 }
 
