@@ -49,10 +49,10 @@ const BENCHES: Record<string, () => Promise<void>> = {
     );
     return Promise.resolve();
   },
-  host: () => {
-    console.log(`\n### host time of a GPU training step (no GPU)\n\n${hostTable(hostBench())}`);
-    return Promise.resolve();
-  },
+  host: async () =>
+    console.log(
+      `\n### host time of a GPU training step (no GPU)\n\n${hostTable(await hostBench())}`,
+    ),
   model: async () =>
     console.log(
       `\n### model forward and forward + backward (Wasm)\n\n${modelTable(await modelBench())}`,

@@ -366,6 +366,24 @@ case "$PARITY" in "not run"*) ;; *)
   ;;
 esac
 
+# ---- 5b. the host's share of a training step -----------------------------------------------
+# bench/host_bench.ts needs no GPU (the library replaced by a compiled host stub): this machine's
+# CPU preparing batches with BatchPrep's helpers and running the step's host code, against the
+# modelled GPU floor. Short, while the benchmark keeps 260 s.
+HOSTB="not run (no time left)"
+budget=$(($(left) - 260))
+[ "$budget" -gt 90 ] && budget=90
+if [ "$budget" -ge 30 ]; then
+  log "host share of a training step (at most $budget s)"
+  if timeout "$budget" "$DENO" run -A bench/host_bench.ts > "$RES/host.md" 2> "$RES/host.log"; then
+    HOSTB="below"
+  else
+    HOSTB="failed (host.log: $(tail -n 1 "$RES/host.log" | cut -c 1-200))"
+    rm -f "$RES/host.md"
+  fi
+  log "host share: $HOSTB"
+fi
+
 # ---- 6. benchmark --------------------------------------------------------------------------
 BENCH="not run (build failed)"
 T_BENCH=0
@@ -416,6 +434,7 @@ SECTION="$RES/gpu_results_section.md"
   echo "- Parity with the other matmul paths (precision, library [what ran]):" \
     "${modes:-not run (the fp32 suite did not run)}."
   echo "- Benchmark (bench/gpu_bench.ts): $BENCH."
+  echo "- Host share of a training step (bench/host_bench.ts, no kernels): $HOSTB."
   if compgen -G "$RES/parity*.md" > /dev/null; then
     echo
     echo "### Parity suite"
@@ -448,6 +467,12 @@ SECTION="$RES/gpu_results_section.md"
     echo "### Pipeline on --device $PIPE_DEVICE"
     echo
     cat "$RES/pipeline.md"
+  fi
+  if [ -f "$RES/host.md" ]; then
+    echo
+    echo "### Host share of a training step (this machine's CPU, library stubbed)"
+    echo
+    cat "$RES/host.md"
   fi
   if [ -f "$RES/bench.md" ]; then
     echo

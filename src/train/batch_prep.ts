@@ -8,7 +8,14 @@
  * in-step path (tests/train/batch_prep_test.ts).
  */
 import { InputNormalization, type NormalizerState } from "../audio/input_normalization.ts";
-import { Rng, specAugment, type SpecAugmentSettings } from "../audio/spec_augment.ts";
+import {
+  applyDrop,
+  planSpecAugment,
+  Rng,
+  specAugment,
+  type SpecAugmentSettings,
+  type WarpPlan,
+} from "../audio/spec_augment.ts";
 import type { Batch } from "./batches.ts";
 import { mixSeed } from "./seeds.ts";
 
@@ -16,6 +23,20 @@ import { mixSeed } from "./seeds.ts";
 export interface PrepSettings {
   seed: number;
   specAugment: SpecAugmentSettings;
+}
+
+function checkShape(
+  norm: InputNormalization,
+  feats: Float32Array,
+  shape: { B: number; T: number; F: number; frames: readonly number[] },
+): void {
+  const { B, T, F, frames } = shape;
+  if (F !== norm.nMels || feats.length !== B * T * F || frames.length !== B) {
+    throw new RangeError(
+      `a batch of ${feats.length} feature values, B ${B} x T ${T} x F ${F}, ${frames.length} ` +
+        `lengths, for a normaliser of ${norm.nMels} features`,
+    );
+  }
 }
 
 /** Normalises (training: statistics updated first) and augments feats (B, T, F) in place. */
@@ -28,14 +49,75 @@ export function prepareFeatures(
   s: PrepSettings,
 ): void {
   const { B, T, F, frames } = shape;
-  if (F !== norm.nMels || feats.length !== B * T * F || frames.length !== B) {
-    throw new RangeError(
-      `a batch of ${feats.length} feature values, B ${B} x T ${T} x F ${F}, ${frames.length} ` +
-        `lengths, for a normaliser of ${norm.nMels} features`,
-    );
-  }
+  checkShape(norm, feats, shape);
   norm.apply(feats, B, T, frames, epoch, true);
   specAugment({ data: feats, B, T, F }, s.specAugment, new Rng(mixSeed(s.seed, micro, 1)));
+}
+
+/** One range of utterances [b0, b1) of a batch in shared memory, for a helper worker. */
+export type HelperTask =
+  & { x: SharedArrayBuffer; B: number; T: number; F: number; b0: number; b1: number }
+  & (
+    | { op: "stats"; frames: number[]; m: SharedArrayBuffer; q: SharedArrayBuffer }
+    | { op: "normalize"; state: NormalizerState }
+    | { op: "warp"; plan: WarpPlan }
+  );
+
+/** Shared memory for the batch, kept from one batch to the next (a fresh one is zeroed: slow). */
+let shared: SharedArrayBuffer | null = null;
+
+function sharedCopy(feats: Float32Array): Float32Array {
+  if (!shared || shared.byteLength < feats.byteLength) {
+    shared = new SharedArrayBuffer(feats.byteLength);
+  }
+  const x = new Float32Array(shared, 0, feats.length);
+  x.set(feats);
+  return x;
+}
+
+/**
+ * prepareFeatures with the per-utterance parts (statistics, normalisation, time warp) spread over
+ * helper workers, the rest (the statistics' update, the augmentation's draws, its two batch sums
+ * in index order) here: the same operations in the same order per value, so the same bits.
+ */
+export async function prepareFeaturesParallel(
+  norm: InputNormalization,
+  feats: Float32Array,
+  shape: { B: number; T: number; F: number; frames: readonly number[] },
+  epoch: number,
+  micro: number,
+  s: PrepSettings,
+  helpers: readonly Worker[],
+): Promise<void> {
+  const { B, T, F, frames } = shape;
+  checkShape(norm, feats, shape);
+  const x = sharedCopy(feats), xs = x.buffer as SharedArrayBuffer;
+  const parts = Math.min(helpers.length, B);
+  const run = (task: (b0: number, b1: number) => HelperTask) =>
+    Promise.all(Array.from({ length: parts }, (_, k) => {
+      const b0 = Math.floor((k * B) / parts), b1 = Math.floor(((k + 1) * B) / parts);
+      return new Promise<void>((resolve, reject) => {
+        const w = helpers[k];
+        w.onmessage = (e) => e.data.error ? reject(new Error(e.data.error)) : resolve();
+        w.onerror = (e) => {
+          e.preventDefault();
+          reject(new Error(e.message));
+        };
+        w.postMessage(task(b0, b1));
+      });
+    }));
+  const base = { x: xs, B, T, F };
+  const ms = new SharedArrayBuffer(8 * B * F), qs = new SharedArrayBuffer(8 * B * F);
+  await run((b0, b1) => ({ ...base, b0, b1, op: "stats", frames: [...frames], m: ms, q: qs }));
+  norm.update(new Float64Array(ms), new Float64Array(qs), B, epoch);
+  const state = norm.state();
+  await run((b0, b1) => ({ ...base, b0, b1, op: "normalize", state }));
+  const plan = planSpecAugment(B, T, F, s.specAugment, new Rng(mixSeed(s.seed, micro, 1)));
+  if (plan.time) applyDrop({ data: x, B, T, F }, plan.time);
+  if (plan.freq) applyDrop({ data: x, B, T, F }, plan.freq);
+  const warp = plan.warp;
+  if (warp) await run((b0, b1) => ({ ...base, b0, b1, op: "warp", plan: warp }));
+  feats.set(x);
 }
 
 /** A batch prepared ahead, with the normaliser's state right after its update. */
@@ -65,7 +147,16 @@ export class BatchPrep {
   }[] = [];
   #failed: Error | null = null;
 
-  constructor(nMels: number, updateUntilEpoch: number, s: PrepSettings) {
+  /**
+   * `helpers`: worker threads for the per-utterance parts (default: the cores beyond two, up to
+   * 8: one for the training loop, one for this worker); 0 prepares each batch in this worker alone.
+   */
+  constructor(
+    nMels: number,
+    updateUntilEpoch: number,
+    s: PrepSettings,
+    helpers = Math.min(8, Math.max(0, navigator.hardwareConcurrency - 2)),
+  ) {
     this.#worker = new Worker(new URL("./_prep_worker.ts", import.meta.url), { type: "module" });
     this.#worker.onmessage = (e) => {
       const p = this.#pending.shift()!;
@@ -77,7 +168,7 @@ export class BatchPrep {
       this.#failed = new Error(`batch preparation worker: ${e.message}`);
       for (const p of this.#pending.splice(0)) p.reject(this.#failed);
     };
-    this.#worker.postMessage({ init: { nMels, updateUntilEpoch, settings: s } });
+    this.#worker.postMessage({ init: { nMels, updateUntilEpoch, settings: s, helpers } });
   }
 
   /** Starts the worker's normaliser from `state` (a run's start, a resume, an epoch). */
@@ -129,7 +220,8 @@ export class BatchPrep {
     }
   }
 
+  /** Ends the worker (and its helpers) once what was sent before is done. */
   close(): void {
-    this.#worker.terminate();
+    this.#worker.postMessage({ close: true });
   }
 }

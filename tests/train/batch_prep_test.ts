@@ -1,7 +1,8 @@
 /**
  * BatchPrep (normalisation and SpecAugment of the next batch in a worker while the current one
- * trains) must give the bits of the in-step path: the same features and, after every batch, the
- * same normaliser statistics, across an epoch boundary and the update_until_epoch freeze.
+ * trains, per-utterance parts on helper workers) must give the bits of the in-step path: the same
+ * features and, after every batch, the same normaliser statistics, across epoch boundaries and
+ * the update_until_epoch freeze, with 0 helpers, 2, and 3 (more than some batches' utterances).
  */
 import { InputNormalization } from "../../src/audio/input_normalization.ts";
 import { BatchPrep, prepareFeatures } from "../../src/train/batch_prep.ts";
@@ -34,40 +35,42 @@ async function* source(list: Batch[]): AsyncGenerator<Batch> {
   for (const b of list) yield b;
 }
 
-Deno.test("BatchPrep ahead of the trainer: the bits of the in-step preparation", async () => {
-  const ref = new InputNormalization(20, 2);
-  const prep = new BatchPrep(20, 2, SETTINGS);
-  const worker = new InputNormalization(20, 2); // what the trainer adopts from each batch
-  try {
-    let micro = 5;
-    for (const epoch of [1, 2, 3]) {
-      const want = batches(epoch), got = batches(epoch);
-      prep.reset(worker.state());
-      let k = 0;
-      for await (const { batch, normalizer } of prep.ahead(source(got), epoch, micro)) {
-        const w = want[k++];
-        prepareFeatures(ref, w.feats, w, epoch, micro++, SETTINGS);
-        if (batch.feats.length !== w.feats.length) throw new Error("feature length changed");
-        for (let i = 0; i < w.feats.length; i++) {
-          if (!Object.is(batch.feats[i], w.feats[i])) {
-            throw new Error(`epoch ${epoch} batch ${k - 1} feature ${i}: ${batch.feats[i]}`);
+for (const helpers of [0, 2, 3]) {
+  Deno.test(`BatchPrep ahead of the trainer, ${helpers} helpers: the bits of the in-step preparation`, async () => {
+    const ref = new InputNormalization(20, 2);
+    const prep = new BatchPrep(20, 2, SETTINGS, helpers);
+    const worker = new InputNormalization(20, 2); // what the trainer adopts from each batch
+    try {
+      let micro = 5;
+      for (const epoch of [1, 2, 3]) {
+        const want = batches(epoch), got = batches(epoch);
+        prep.reset(worker.state());
+        let k = 0;
+        for await (const { batch, normalizer } of prep.ahead(source(got), epoch, micro)) {
+          const w = want[k++];
+          prepareFeatures(ref, w.feats, w, epoch, micro++, SETTINGS);
+          if (batch.feats.length !== w.feats.length) throw new Error("feature length changed");
+          for (let i = 0; i < w.feats.length; i++) {
+            if (!Object.is(batch.feats[i], w.feats[i])) {
+              throw new Error(`epoch ${epoch} batch ${k - 1} feature ${i}: ${batch.feats[i]}`);
+            }
+          }
+          worker.load(normalizer);
+          const a = ref.state(), b = worker.state();
+          if (JSON.stringify(a) !== JSON.stringify(b)) {
+            throw new Error(`epoch ${epoch} batch ${k - 1}: normaliser state differs`);
           }
         }
-        worker.load(normalizer);
-        const a = ref.state(), b = worker.state();
-        if (JSON.stringify(a) !== JSON.stringify(b)) {
-          throw new Error(`epoch ${epoch} batch ${k - 1}: normaliser state differs`);
-        }
+        if (k !== want.length) throw new Error(`epoch ${epoch}: ${k} batches of ${want.length}`);
       }
-      if (k !== want.length) throw new Error(`epoch ${epoch}: ${k} batches of ${want.length}`);
+    } finally {
+      prep.close();
     }
-  } finally {
-    prep.close();
-  }
-});
+  });
+}
 
 Deno.test("BatchPrep reports a failing preparation as an error naming it", async () => {
-  const prep = new BatchPrep(20, 2, SETTINGS);
+  const prep = new BatchPrep(20, 2, SETTINGS, 2);
   try {
     const b = batches(1)[0];
     b.F = 7; // features are 20 wide: the worker's normaliser cannot take this batch
