@@ -1,9 +1,10 @@
 /**
  * A training batch's preparation on the host: InputNormalization (statistics updated, then
  * applied) and SpecAugment, in place on its features. AsrTrainer.step does it itself when given a
- * raw batch; `BatchPrep` does it in a worker one batch ahead, so that on a GPU the host's
- * preparation of the next batch (about 90 ms for a 500 s conmamba_large batch, `deno task bench
- * host`) runs while the device computes this one instead of leaving it idle. Same code, same
+ * raw batch; `BatchPrep` does it in a worker one batch ahead, so that on a GPU the preparation of
+ * the next batch (90-170 ms for a 500 s conmamba_large batch on one core, `deno task bench host`)
+ * runs while the device computes this one instead of leaving it idle, and spreads the parts that
+ * are per utterance (statistics, normalisation, time warp) over helper workers. Same code, same
  * order, same seeds: the features and the normaliser's statistics are bitwise those of the
  * in-step path (tests/train/batch_prep_test.ts).
  */
