@@ -257,6 +257,7 @@ export class CountingBackend implements Backend {
   }
   free(s: Storage): void {
     s.released = true;
+    if (s.view) return;
     if (s.lifetime === "param") this.#paramBytes -= s.length * F;
     else this.#stepBytes -= s.length * F;
   }

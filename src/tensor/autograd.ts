@@ -217,9 +217,31 @@ export class Tape {
 }
 
 /** param.grad, allocating a zeroed "param" buffer the first time. */
+/** Where a parameter's gradient goes when it has none yet (`setGradSlot`), else a new buffer. */
+const gradSlots = new WeakMap<Tensor, Storage>();
+
+/**
+ * Reserves `slot` (a storage of param.size elements, typically a view of one flat buffer) for
+ * param's gradient: the first backward that reaches param writes there. The optimiser then
+ * zeroes and reduces all gradients in one call each (AsrTrainer). null releases the slot.
+ */
+export function setGradSlot(param: Tensor, slot: Storage | null): void {
+  if (slot === null) {
+    gradSlots.delete(param);
+    return;
+  }
+  if (slot.length !== param.size) {
+    throw new ShapeError(`gradient slot of ${slot.length} elements for [${param.shape}]`);
+  }
+  gradSlots.set(param, slot);
+}
+
 function paramGrad(param: Tensor): Tensor {
   if (!param.grad) {
-    param.grad = Tensor.empty(param.backend, param.shape, "param");
+    const slot = gradSlots.get(param);
+    param.grad = slot
+      ? new Tensor(param.backend, param.shape, slot)
+      : Tensor.empty(param.backend, param.shape, "param");
     fillZero(param.grad);
   }
   return param.grad;

@@ -17,6 +17,19 @@ export interface Storage {
   readonly lifetime: Lifetime;
   /** Set when the buffer is freed: any later use is a bug and throws (see `assertLive`). */
   released?: boolean;
+  /**
+   * A range of another storage (`viewStorage`): freeing it only marks it released; the storage
+   * it lies in is freed by its owner.
+   */
+  readonly view?: boolean;
+}
+
+/** Elements [offset, offset + length) of `parent` as a storage of their own (see Storage.view). */
+export function viewStorage(parent: Storage, offset: number, length: number): Storage {
+  if (!(offset >= 0 && length >= 0 && offset + length <= parent.length)) {
+    throw new RangeError(`view [${offset}, ${offset + length}) of a buffer of ${parent.length}`);
+  }
+  return { ptr: parent.ptr + 4 * offset, length, lifetime: parent.lifetime, view: true };
 }
 
 /** A pointer argument: a storage and an element offset into it, or null for an optional one. */

@@ -169,6 +169,7 @@ export class CudaBackend implements Backend {
   // kernel queued later on a reused block runs after the kernels queued on it before.
   free(storage: Storage): void {
     markReleased(storage);
+    if (storage.view) return; // its owner frees the storage it lies in
     this.#step.delete(storage);
     this.#lib.symbols.cm_cuda_free(BigInt(storage.ptr));
   }

@@ -46,6 +46,43 @@ export function sumSquaresEach(grads: readonly Tensor[]): number[] {
 }
 
 /**
+ * ||g||^2 of each range { offset, size } of one flat buffer whose ranges start at multiples of
+ * NORM_BLOCK (gaps zero): one kernel call and one download for all of them. A range's blocks are
+ * the blocks `sumSquares` of it alone would form (a block reaching into the zero gap adds +0
+ * exactly), and they are added in the same order: the same bits.
+ */
+export function sumSquaresFlat(
+  flat: Tensor,
+  ranges: readonly { offset: number; size: number }[],
+): number[] {
+  const blocks = Math.ceil(flat.size / NORM_BLOCK);
+  for (const r of ranges) {
+    if (r.offset % NORM_BLOCK !== 0 || r.offset + r.size > flat.size) {
+      throw new RangeError(`range [${r.offset}, ${r.offset + r.size}) of a flat ${flat.size}`);
+    }
+  }
+  if (blocks === 0) return ranges.map(() => 0);
+  const partial = Tensor.empty(flat.backend, [blocks]);
+  flat.backend.run("sum_squares_blocks", {
+    blocks,
+    block: NORM_BLOCK,
+    n: flat.size,
+    first_block: 0,
+  }, [
+    tensorArg(flat),
+    tensorArg(partial),
+  ]);
+  const p = partial.toArray();
+  partial.free();
+  return ranges.map((r) => {
+    let s = 0;
+    const first = r.offset / NORM_BLOCK;
+    for (let j = first; j < first + Math.ceil(r.size / NORM_BLOCK); j++) s += p[j];
+    return s;
+  });
+}
+
+/**
  * torch.nn.utils.clip_grad_norm_: total = sqrt(sum of ||g||^2), coefficient
  * min(1, maxNorm / (total + 1e-6)). Returns both; pass `coef` to adamStep as gradScale.
  */
@@ -53,7 +90,15 @@ export function clipCoefficient(
   grads: readonly Tensor[],
   maxNorm: number,
 ): { total: number; coef: number } {
-  const total = Math.sqrt(sumSquaresEach(grads).reduce((s, v) => s + v, 0));
+  return clipFromSquares(sumSquaresEach(grads), maxNorm);
+}
+
+/** clipCoefficient from each gradient's ||g||^2 (float64), added in order. */
+export function clipFromSquares(
+  squares: readonly number[],
+  maxNorm: number,
+): { total: number; coef: number } {
+  const total = Math.sqrt(squares.reduce((s, v) => s + v, 0));
   return { total, coef: Math.min(1, maxNorm / (total + 1e-6)) };
 }
 

@@ -142,6 +142,7 @@ export class WasmBackend implements Backend {
 
   free(storage: Storage): void {
     markReleased(storage);
+    if (storage.view) return; // its owner frees the storage it lies in
     this.#step.delete(storage);
     this.heap.free(storage.ptr);
   }

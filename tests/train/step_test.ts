@@ -80,10 +80,21 @@ function settings(o: Partial<StepSettings> = {}): StepSettings {
 async function train(
   steps: number,
   o: Partial<StepSettings> = {},
+  flatState = true,
+  epochEndAfter = -1,
 ): Promise<
-  { losses: number[]; weights: Float32Array[]; moments: Float32Array[]; updates: number }
+  {
+    losses: number[];
+    weights: Float32Array[];
+    moments: Float32Array[];
+    updates: number;
+    norms: number[];
+    calls: Map<string, number>;
+  }
 > {
   const be = await WasmBackend.create({ threads: 2 });
+  const calls = new Map<string, number>(), run = be.run.bind(be);
+  be.run = (name, p, a) => (calls.set(name, (calls.get(name) ?? 0) + 1), run(name, p, a));
   try {
     const model = new ConMambaCtc(be, {
       dModel: 16,
@@ -93,16 +104,21 @@ async function train(
       cnnChannels: [4, 4],
     });
     initialize(model, 11);
-    const tr = new AsrTrainer(model, new InputNormalization(F, 4), settings(o));
+    const tr = new AsrTrainer(model, new InputNormalization(F, 4), settings(o), { flatState });
     const batch = randomBatch(3);
-    const losses: number[] = [];
-    for (let i = 0; i < steps; i++) losses.push(tr.step(copy(batch), 1).loss);
+    const losses: number[] = [], norms: number[] = [];
+    for (let i = 0; i < steps; i++) {
+      const log = tr.step(copy(batch), 1);
+      losses.push(log.loss);
+      if (log.update) norms.push(log.update.gradNorm);
+      if (i === epochEndAfter) tr.endEpoch(); // a discarded accumulation cycle zeroes gradients
+    }
     const weights = model.parameters().map((p) => p.toArray());
     const moments = [...tr.optimizerTensors().values()].map((t) => t.data as Float32Array);
     const updates = tr.counters.updates;
     tr.free();
     model.free();
-    return { losses, weights, moments, updates };
+    return { losses, weights, moments, updates, norms, calls };
   } finally {
     be.close();
   }
@@ -127,6 +143,22 @@ Deno.test("train step: two runs from the same seed are bitwise identical", async
   assert.deepEqual(a.moments, b.moments);
   const c = await train(3, { seed: 8 }); // another seed: other dropout masks and SpecAugment
   assert.notDeepEqual(a.losses.slice(1), c.losses.slice(1));
+});
+
+Deno.test("train step: flat gradient and moment buffers give the per-parameter bits", async () => {
+  // Clipping active (max norm 0.05), accumulation over 2 micro-batches, an epoch end between.
+  const o = { maxGradNorm: 0.05, gradAccumulation: 2 };
+  const flat = await train(7, o, true, 2), each = await train(7, o, false, 2);
+  assert.deepEqual(flat.losses, each.losses);
+  assert.deepEqual(flat.norms, each.norms);
+  assert.ok(flat.norms.every((n) => n > 0.05), `clipping inactive: ${flat.norms}`);
+  assert.deepEqual(flat.weights, each.weights);
+  assert.deepEqual(flat.moments, each.moments);
+  // One norm call and one fill per update or epoch end instead of one per parameter.
+  const params = flat.weights.length;
+  assert.equal(each.calls.get("sum_squares_blocks"), flat.updates * params);
+  assert.equal(flat.calls.get("sum_squares_blocks"), flat.updates);
+  assert.ok((each.calls.get("fill") ?? 0) - (flat.calls.get("fill") ?? 0) >= params);
 });
 
 Deno.test("train step: gradient accumulation updates every G micro-batches", async () => {
