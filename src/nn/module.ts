@@ -4,7 +4,7 @@
  * shared/reference/statedicts/<experiment>.txt in the same order: for each module its own
  * parameters, then its own buffers, then its children in registration order.
  */
-import type { Backend } from "../tensor/backend.ts";
+import type { Backend, Storage } from "../tensor/backend.ts";
 import type { Tape } from "../tensor/autograd.ts";
 import { Tensor } from "../tensor/tensor.ts";
 
@@ -37,6 +37,8 @@ export abstract class Module {
   #params: [string, Tensor][] = [];
   #buffers: [string, Tensor][] = [];
   #children: [string, Module][] = [];
+  /** Storages the module owns beyond its tensors' own (a flat parameter buffer: `adopt`). */
+  #owned: Storage[] = [];
 
   constructor(readonly backend: Backend) {}
 
@@ -85,11 +87,20 @@ export abstract class Module {
     return [...this.namedParameters()].map(([, t]) => t);
   }
 
-  /** Frees every parameter, buffer and gradient. */
+  /**
+   * Takes ownership of a storage its parameters live in (views of it: AsrTrainer's flat buffer),
+   * freed by `free` after them.
+   */
+  adopt(storage: Storage): void {
+    this.#owned.push(storage);
+  }
+
+  /** Frees every parameter, buffer and gradient, then what the module adopted. */
   free(): void {
     for (const [, t] of this.stateDict()) {
       t.grad?.free();
       t.free();
     }
+    for (const s of this.#owned.splice(0)) this.backend.free(s);
   }
 }

@@ -45,7 +45,8 @@ export class Tensor {
   constructor(
     readonly backend: Backend,
     readonly shape: readonly number[],
-    readonly storage: Storage,
+    /** Replaced only by `rehome` (before any step); otherwise fixed for the tensor's life. */
+    public storage: Storage,
   ) {
     for (const d of shape) {
       if (!Number.isInteger(d) || d < 0) throw new ShapeError(`bad shape [${shape}]`);
@@ -92,6 +93,20 @@ export class Tensor {
 
   toArray(): Float32Array {
     return this.backend.download(this.storage, 0, this.size);
+  }
+
+  /**
+   * Moves the values to `to` (at least size elements, typically a range of one flat buffer, see
+   * AsrTrainer) through the host, bit for bit, and frees the old storage. For parameters before
+   * training: the tape must hold no reference to the old storage.
+   */
+  rehome(to: Storage): void {
+    if (to.length < this.size) {
+      throw new ShapeError(`rehome: ${to.length} elements for [${this.shape}]`);
+    }
+    this.backend.upload(to, this.toArray());
+    this.backend.free(this.storage);
+    this.storage = to;
   }
 
   /** Frees the tensor's storage now (views share it; any later use throws UseAfterFreeError). */

@@ -144,15 +144,20 @@ export class AsrTrainer {
   counters: TrainerCounters = { updates: 0, micro: 0, epochMicro: 0, nonFinite: 0 };
 
   /**
-   * The gradients and both Adam moments of every parameter in three flat buffers, each
-   * parameter's range starting at a multiple of NORM_BLOCK (gaps zero): the gradient norm's
-   * partials are one kernel call over the gradients and zeroing them one fill, instead of one of
-   * each per parameter (2 x 631 calls a step for conmamba_large), with the same bits
-   * (sumSquaresFlat). null: per-parameter buffers (`flatState: false`, or a parameter that
+   * Every parameter, its gradient and both Adam moments in four flat buffers, each parameter's
+   * range starting at a multiple of NORM_BLOCK (gaps zero): the gradient norm's partials are one
+   * kernel call, zeroing the gradients one fill and Adam one update, instead of one of each per
+   * parameter (3 x 631 calls a step for conmamba_large), with the same bits (sumSquaresFlat; the
+   * others are elementwise). null: per-parameter buffers (`flatState: false`, or a parameter that
    * already had a gradient).
    */
-  #flat: { g: Tensor; m: Tensor; v: Tensor; ranges: { offset: number; size: number }[] } | null =
-    null;
+  #flat: {
+    p: Tensor;
+    g: Tensor;
+    m: Tensor;
+    v: Tensor;
+    ranges: { offset: number; size: number }[];
+  } | null = null;
 
   constructor(
     readonly model: AsrModel,
@@ -174,17 +179,20 @@ export class AsrTrainer {
         be.run("fill", { n, alpha: 0 }, [{ storage: t.storage }]);
         return t;
       };
-      const g = buffer(), m = buffer(), v = buffer();
+      const pf = buffer(), g = buffer(), m = buffer(), v = buffer();
       const view = (flat: Tensor, i: number) =>
         new Tensor(
           be,
           this.params[i][1].shape,
           viewStorage(flat.storage, ranges[i].offset, ranges[i].size),
         );
+      // The parameters move into their ranges of pf, which the model then owns (model.free()).
+      this.params.forEach(([, p], i) => p.rehome(view(pf, i).storage));
+      model.adopt(pf.storage);
       this.params.forEach(([, p], i) => setGradSlot(p, view(g, i).storage));
       this.m = this.params.map((_, i) => view(m, i));
       this.v = this.params.map((_, i) => view(v, i));
-      this.#flat = { g, m, v, ranges };
+      this.#flat = { p: pf, g, m, v, ranges };
     } else {
       const zeros = (p: Tensor) => Tensor.from(be, p.shape, new Float32Array(p.size), "param");
       this.m = this.params.map(([, p]) => zeros(p));
@@ -272,17 +280,23 @@ export class AsrTrainer {
       : clipCoefficient(withGrad.map(([p]) => p.grad!), s.maxGradNorm);
     const n = c.updates + 1;
     const lr = lrForUpdate(s.lr, s.warmup, n);
-    for (const [p, i] of withGrad) {
-      adamStep(p, p.grad!, this.m[i], this.v[i], {
-        lr,
-        beta1: s.betas[0],
-        beta2: s.betas[1],
-        eps: s.eps,
-        weightDecay: s.weightDecay,
-        decoupled: s.optimizer === "AdamW",
-        step: n,
-        gradScale: coef,
-      });
+    const adam = {
+      lr,
+      beta1: s.betas[0],
+      beta2: s.betas[1],
+      eps: s.eps,
+      weightDecay: s.weightDecay,
+      decoupled: s.optimizer === "AdamW",
+      step: n,
+      gradScale: coef,
+    };
+    const f = this.#flat;
+    if (f && withGrad.length === this.params.length) {
+      // Every parameter has a gradient: one update over the flat buffers (elementwise, so the
+      // bits of one call per parameter; the zero gaps stay zero).
+      adamStep(f.p, f.g, f.m, f.v, adam);
+    } else {
+      for (const [p, i] of withGrad) adamStep(p, p.grad!, this.m[i], this.v[i], adam);
     }
     this.#zeroGrads();
     c.updates = n;
@@ -338,7 +352,7 @@ export class AsrTrainer {
       p.grad?.free();
       p.grad = null;
     }
-    for (const t of [f.g, f.m, f.v]) t.free();
+    for (const t of [f.g, f.m, f.v]) t.free(); // f.p: the model's now, freed with it
     this.#flat = null;
   }
 }

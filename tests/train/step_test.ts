@@ -145,7 +145,7 @@ Deno.test("train step: two runs from the same seed are bitwise identical", async
   assert.notDeepEqual(a.losses.slice(1), c.losses.slice(1));
 });
 
-Deno.test("train step: flat gradient and moment buffers give the per-parameter bits", async () => {
+Deno.test("train step: flat parameter, gradient and moment buffers give the per-parameter bits", async () => {
   // Clipping active (max norm 0.05), accumulation over 2 micro-batches, an epoch end between.
   const o = { maxGradNorm: 0.05, gradAccumulation: 2 };
   const flat = await train(7, o, true, 2), each = await train(7, o, false, 2);
@@ -154,10 +154,13 @@ Deno.test("train step: flat gradient and moment buffers give the per-parameter b
   assert.ok(flat.norms.every((n) => n > 0.05), `clipping inactive: ${flat.norms}`);
   assert.deepEqual(flat.weights, each.weights);
   assert.deepEqual(flat.moments, each.moments);
-  // One norm call and one fill per update or epoch end instead of one per parameter.
+  // One norm call, one Adam update and one fill per update (or epoch end) instead of one each
+  // per parameter.
   const params = flat.weights.length;
   assert.equal(each.calls.get("sum_squares_blocks"), flat.updates * params);
   assert.equal(flat.calls.get("sum_squares_blocks"), flat.updates);
+  assert.equal(each.calls.get("adam_step"), flat.updates * params);
+  assert.equal(flat.calls.get("adam_step"), flat.updates);
   assert.ok((each.calls.get("fill") ?? 0) - (flat.calls.get("fill") ?? 0) >= params);
 });
 
