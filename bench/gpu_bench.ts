@@ -5,9 +5,11 @@
  *
  *   train    training-step throughput of conmamba_small and conmamba_large in each matmul mode
  *            (fp32 ours, bf16 ours, bf16 cuBLAS when a cuBLAS loads; each row says what ran):
- *            one AsrTrainer step (normalisation, SpecAugment, forward with dropout, the joint
- *            loss, backward, clipping, Adam) on a synthetic batch (bench/asr_batch.ts), timed to
- *            the end of the last kernel: step time, seconds of audio per second, and model FLOP
+ *            one AsrTrainer step (forward with dropout, the joint loss, backward, clipping, Adam)
+ *            on a synthetic batch (bench/asr_batch.ts) prepared beforehand (normalisation and
+ *            SpecAugment: the train stage's BatchPrep does them in a worker while the previous
+ *            step runs; their host time is `deno task bench host`'s), timed to the end of the
+ *            last kernel: step time, seconds of audio per second, and model FLOP
  *            utilisation: the matrix-product FLOPs the step actually ran (2 m n k per matmul
  *            call, forward and backward, counted at the backend) / step time / the card's dense
  *            bf16 tensor-core peak; peak GiB of live device memory;
@@ -46,7 +48,7 @@
  * Exits 2 when CUDA is unavailable, saying why.
  */
 import { audioSeconds, experimentBatch, stepSettings } from "./asr_batch.ts";
-import { InputNormalization } from "../src/audio/input_normalization.ts";
+import { InputNormalization, type NormalizerState } from "../src/audio/input_normalization.ts";
 import type { Experiment } from "../src/config/experiment.ts";
 import { loadExperiment } from "../src/config/load.ts";
 import { bucketOf, bucketPlan } from "../src/data/dynamic_batching.ts";
@@ -60,6 +62,7 @@ import { selectiveScan, selectiveScanBackward } from "../src/tensor/mamba_ops.ts
 import { matmul } from "../src/tensor/ops.ts";
 import { Tensor } from "../src/tensor/tensor.ts";
 import type { Batch } from "../src/train/batches.ts";
+import { prepareFeatures } from "../src/train/batch_prep.ts";
 import { AsrTrainer } from "../src/train/step.ts";
 import { WasmBackend } from "../src/tensor/wasm_backend.ts";
 
@@ -93,6 +96,18 @@ interface Peak {
 }
 
 /** The card's peaks from its name (see the header for the sources). */
+/**
+ * What BatchPrep's worker does for the trainer's next batch (normalisation with statistics update,
+ * SpecAugment), here on this thread before the timed step: returns the normaliser state to hand to
+ * AsrTrainer.step. The same bits as the step preparing the batch itself.
+ */
+function prepareAhead(tr: AsrTrainer, batch: Batch, epoch = 1): NormalizerState {
+  const norm = new InputNormalization(tr.normalizer.nMels, tr.normalizer.updateUntilEpoch);
+  norm.load(tr.normalizer.state());
+  prepareFeatures(norm, batch.feats, batch, epoch, tr.counters.micro, tr.s);
+  return norm.state();
+}
+
 export function peakOf(name: string): Peak {
   const n = name.toUpperCase();
   const table: [RegExp, Peak][] = [
@@ -330,14 +345,16 @@ function trainRows(
         }
         const { c, tr } = built;
         let seed = 1;
-        tr.step(experimentBatch(c, shape.B, shape.T, seed++), 1); // warm-up
+        const warm = experimentBatch(c, shape.B, shape.T, seed++);
+        tr.step(warm, 1, prepareAhead(tr, warm)); // warm-up
         dev.sync();
         const times: number[] = [];
         for (let i = 0; i < timed && (i === 0 || left() > 30); i++) {
           const batch = experimentBatch(c, shape.B, shape.T, seed++);
+          const prepared = prepareAhead(tr, batch); // as BatchPrep would have, before the step
           be.flops = 0;
           const t0 = performance.now();
-          const log = tr.step(batch, 1);
+          const log = tr.step(batch, 1, prepared);
           dev.sync();
           times.push(performance.now() - t0);
           row.loss = log.loss;
