@@ -104,7 +104,11 @@ interface Peak {
 function prepareAhead(tr: AsrTrainer, batch: Batch, epoch = 1): NormalizerState {
   const norm = new InputNormalization(tr.normalizer.nMels, tr.normalizer.updateUntilEpoch);
   norm.load(tr.normalizer.state());
-  prepareFeatures(norm, batch.feats, batch, epoch, tr.counters.micro, tr.s);
+  prepareFeatures(
+    norm,
+    { feats: batch.feats, shape: batch, epoch, micro: tr.counters.micro },
+    tr.s,
+  );
   return norm.state();
 }
 

@@ -17,7 +17,6 @@ import { roundHalfEven } from "../util/math.ts";
 import * as ag from "../tensor/autograd_ops.ts";
 import type { Backend } from "../tensor/backend.ts";
 import { Tensor } from "../tensor/tensor.ts";
-import { idsTensor } from "../tensor/layout_ops.ts";
 import { dropout, logSoftmax, reshape } from "./_ops.ts";
 import { CnnFrontEnd } from "./cnn_frontend.ts";
 import { ConformerEncoder } from "./conformer_encoder.ts";
@@ -150,8 +149,9 @@ export class TransformerAsr extends Module {
   embedTargets(ctx: ForwardContext, tokens: ArrayLike<number>, b: number, u: number): Tensor {
     const tape = ctx.tape, d = this.o.dModel, be = this.backend;
     const table = this.custom_tgt_module!.first.emb.Embedding.weight;
-    const ids = idsTensor(table, [b, u], tokens, table.shape[0]); // checked here, not downloaded
-    const emb = ag.scale(tape, ag.embedding(tape, table, ids), Math.sqrt(d)); // (B, U, d)
+    const ids = Tensor.from(be, [b, u], Float32Array.from(tokens));
+    // The ids are checked from `tokens`, on the host: no download (a stream sync on a GPU).
+    const emb = ag.scale(tape, ag.embedding(tape, table, ids, tokens), Math.sqrt(d)); // (B, U, d)
     ctx.capture?.("dec_emb", emb);
     if (u > 2500) throw new RangeError(`target length ${u} exceeds the 2500 positions of pe`);
     this.#pe ??= this.positional_encoding_decoder.pe.toArray();

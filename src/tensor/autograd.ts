@@ -9,6 +9,7 @@
  * by every backward (gradient accumulation over micro-batches), until `zeroGrad`. Nodes hold no
  * finalisers; `reset()` (after each step, with the backend's resetStep) forgets them.
  */
+import { fill } from "./layout_ops.ts";
 import { add } from "./ops.ts";
 import { collectAllocations, type Storage } from "./backend.ts";
 import { ShapeError, type TapeNode, Tensor } from "./tensor.ts";
@@ -242,7 +243,7 @@ function paramGrad(param: Tensor): Tensor {
     param.grad = slot
       ? new Tensor(param.backend, param.shape, slot)
       : Tensor.empty(param.backend, param.shape, "param");
-    fillZero(param.grad);
+    fill(param.grad, 0);
   }
   return param.grad;
 }
@@ -258,9 +259,5 @@ function accumulateParamGrad(param: Tensor, g: Tensor): void {
  * of zeros would move every gradient's bytes over PCIe each update (460 MB for conmamba_large).
  */
 export function zeroGrad(params: readonly Tensor[]): void {
-  for (const p of params) if (p.grad) fillZero(p.grad);
-}
-
-function fillZero(t: Tensor): void {
-  t.backend.run("fill", { n: t.size, alpha: 0 }, [{ storage: t.storage }]);
+  for (const p of params) if (p.grad) fill(p.grad, 0);
 }

@@ -211,9 +211,17 @@ export function reshape(tape: Tape, x: Tensor, shape: readonly number[]): Tensor
   return y;
 }
 
-/** Embedding lookup; table (V, D), ids (...) as exact floats (untracked). Returns (..., D). */
-export function embedding(tape: Tape, table: Tensor, ids: Tensor): Tensor {
-  const y = layout.embedding(table, ids);
+/**
+ * Embedding lookup; table (V, D), ids (...) as exact floats (untracked), hostIds the values they
+ * were uploaded from when known (checked on the host then). Returns (..., D).
+ */
+export function embedding(
+  tape: Tape,
+  table: Tensor,
+  ids: Tensor,
+  hostIds?: ArrayLike<number>,
+): Tensor {
+  const y = layout.embedding(table, ids, hostIds);
   tape.record([table], [y], ([dy]) => [layout.embeddingBackward(dy!, ids, table.shape[0])], []);
   return y;
 }

@@ -10,8 +10,13 @@ import { ShapeError, sizeOf, Tensor } from "./tensor.ts";
 /** A step tensor filled with `value`. */
 export function full(like: Tensor, shape: readonly number[], value: number): Tensor {
   const y = Tensor.empty(like.backend, shape);
-  like.backend.run("fill", { n: y.size, alpha: value }, [tensorArg(y)]);
+  fill(y, value);
   return y;
+}
+
+/** Sets every element of y to `value`, on the device (zeroing gradients, flat buffers). */
+export function fill(y: Tensor, value: number): void {
+  y.backend.run("fill", { n: y.size, alpha: value }, [tensorArg(y)]);
 }
 
 // ---- embedding -----------------------------------------------------------------------------
@@ -25,33 +30,21 @@ function checkIdValues(v: ArrayLike<number>, vocab: number): void {
   }
 }
 
-/** Id tensors whose values were checked on the host when they were uploaded (`idsTensor`). */
-const hostChecked = new WeakSet<Tensor>();
-
 /**
- * Uploads ids (checked here, on the host, against vocab) for `embedding`, which then needs no
- * download of them: on a GPU that download would synchronise the stream in the middle of the
- * forward.
+ * y[..., :] = table[ids[...]]; table (V, D), ids (...) as exact floats. Returns (..., D). The ids
+ * are checked against V: `hostIds`, the values ids was uploaded from, when the caller has them
+ * (on a GPU a download of ids would synchronise the stream in the middle of the forward), else a
+ * download of ids (they are few).
  */
-export function idsTensor(
-  like: Tensor,
-  shape: readonly number[],
-  ids: ArrayLike<number>,
-  vocab: number,
-): Tensor {
-  checkIdValues(ids, vocab);
-  const t = Tensor.from(like.backend, shape, Float32Array.from(ids));
-  hostChecked.add(t);
-  return t;
-}
-
-/** y[..., :] = table[ids[...]]; table (V, D), ids (...) as exact floats. Returns (..., D). */
-export function embedding(table: Tensor, ids: Tensor): Tensor {
+export function embedding(table: Tensor, ids: Tensor, hostIds?: ArrayLike<number>): Tensor {
   if (table.shape.length !== 2) {
     throw new ShapeError(`embedding: table must be (V, D), got [${table.shape}]`);
   }
   const [vocab, d] = table.shape;
-  if (!hostChecked.has(ids)) checkIdValues(ids.toArray(), vocab); // one download: ids are few
+  if (hostIds !== undefined && hostIds.length !== ids.size) {
+    throw new ShapeError(`embedding: ${hostIds.length} host ids for ids of [${ids.shape}]`);
+  }
+  checkIdValues(hostIds ?? ids.toArray(), vocab);
   const y = Tensor.empty(table.backend, [...ids.shape, d]);
   table.backend.run("embedding_forward", { rows: ids.size, cols: d, ld: d, vocab }, [
     tensorArg(table),

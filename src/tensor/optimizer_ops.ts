@@ -9,6 +9,13 @@ import { Tensor } from "./tensor.ts";
 /** Elements per partial sum of squares. */
 export const NORM_BLOCK = 4096;
 
+/** The partials of one buffer of `size` elements from block `first` on, added in order (float64). */
+function blockSum(partial: Float32Array, first: number, size: number): number {
+  let s = 0;
+  for (let j = first; j < first + Math.ceil(size / NORM_BLOCK); j++) s += partial[j];
+  return s;
+}
+
 /** ||g||^2 of one buffer, as float64. */
 export function sumSquares(g: Tensor): number {
   return sumSquaresEach([g])[0];
@@ -38,11 +45,7 @@ export function sumSquaresEach(grads: readonly Tensor[]): number[] {
   });
   const p = partial.toArray();
   partial.free();
-  return grads.map((g, i) => {
-    let s = 0;
-    for (let j = first[i]; j < first[i] + Math.ceil(g.size / NORM_BLOCK); j++) s += p[j];
-    return s;
-  });
+  return grads.map((g, i) => blockSum(p, first[i], g.size));
 }
 
 /**
@@ -74,12 +77,7 @@ export function sumSquaresFlat(
   ]);
   const p = partial.toArray();
   partial.free();
-  return ranges.map((r) => {
-    let s = 0;
-    const first = r.offset / NORM_BLOCK;
-    for (let j = first; j < first + Math.ceil(r.size / NORM_BLOCK); j++) s += p[j];
-    return s;
-  });
+  return ranges.map((r) => blockSum(p, r.offset / NORM_BLOCK, r.size));
 }
 
 /**

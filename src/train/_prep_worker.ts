@@ -44,16 +44,8 @@ async function handle(d: Record<string, unknown>): Promise<void> {
   const job = d.job as PrepJob;
   try {
     if (helpers.length > 0) {
-      await prepareFeaturesParallel(
-        norm!,
-        job.feats,
-        job.shape,
-        job.epoch,
-        job.micro,
-        settings!,
-        helpers,
-      );
-    } else prepareFeatures(norm!, job.feats, job.shape, job.epoch, job.micro, settings!);
+      await prepareFeaturesParallel(norm!, job, settings!, helpers);
+    } else prepareFeatures(norm!, job, settings!);
     self.postMessage({ feats: job.feats, state: norm!.state() }, [job.feats.buffer as ArrayBuffer]);
   } catch (err) {
     self.postMessage({ error: err instanceof Error ? err.message : String(err) });

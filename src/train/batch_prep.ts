@@ -26,11 +26,15 @@ export interface PrepSettings {
   specAugment: SpecAugmentSettings;
 }
 
-function checkShape(
-  norm: InputNormalization,
-  feats: Float32Array,
-  shape: { B: number; T: number; F: number; frames: readonly number[] },
-): void {
+/** One batch to prepare: its features (B, T, F), in place, and where it sits in the run. */
+export interface PrepJob {
+  feats: Float32Array;
+  shape: { B: number; T: number; F: number; frames: readonly number[] };
+  epoch: number;
+  micro: number;
+}
+
+function checkShape(norm: InputNormalization, { feats, shape }: PrepJob): void {
   const { B, T, F, frames } = shape;
   if (F !== norm.nMels || feats.length !== B * T * F || frames.length !== B) {
     throw new RangeError(
@@ -40,19 +44,12 @@ function checkShape(
   }
 }
 
-/** Normalises (training: statistics updated first) and augments feats (B, T, F) in place. */
-export function prepareFeatures(
-  norm: InputNormalization,
-  feats: Float32Array,
-  shape: { B: number; T: number; F: number; frames: readonly number[] },
-  epoch: number,
-  micro: number,
-  s: PrepSettings,
-): void {
-  const { B, T, F, frames } = shape;
-  checkShape(norm, feats, shape);
-  norm.apply(feats, B, T, frames, epoch, true);
-  specAugment({ data: feats, B, T, F }, s.specAugment, new Rng(mixSeed(s.seed, micro, 1)));
+/** Normalises (training: statistics updated first) and augments the job's features in place. */
+export function prepareFeatures(norm: InputNormalization, job: PrepJob, s: PrepSettings): void {
+  const { feats, shape: { B, T, F, frames } } = job;
+  checkShape(norm, job);
+  norm.apply(feats, B, T, frames, job.epoch, true);
+  specAugment({ data: feats, B, T, F }, s.specAugment, new Rng(mixSeed(s.seed, job.micro, 1)));
 }
 
 /** One range of utterances [b0, b1) of a batch in shared memory, for a helper worker. */
@@ -83,15 +80,12 @@ function sharedCopy(feats: Float32Array): Float32Array {
  */
 export async function prepareFeaturesParallel(
   norm: InputNormalization,
-  feats: Float32Array,
-  shape: { B: number; T: number; F: number; frames: readonly number[] },
-  epoch: number,
-  micro: number,
+  job: PrepJob,
   s: PrepSettings,
   helpers: readonly Worker[],
 ): Promise<void> {
-  const { B, T, F, frames } = shape;
-  checkShape(norm, feats, shape);
+  const { feats, epoch, micro, shape: { B, T, F, frames } } = job;
+  checkShape(norm, job);
   const x = sharedCopy(feats), xs = x.buffer as SharedArrayBuffer;
   const parts = Math.min(helpers.length, B);
   const run = (task: (b0: number, b1: number) => HelperTask) =>
@@ -125,13 +119,6 @@ export async function prepareFeaturesParallel(
 export interface PreparedBatch {
   batch: Batch;
   normalizer: NormalizerState;
-}
-
-export interface PrepJob {
-  feats: Float32Array;
-  shape: { B: number; T: number; F: number; frames: number[] };
-  epoch: number;
-  micro: number;
 }
 
 /**

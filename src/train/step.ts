@@ -17,6 +17,7 @@ import type { Experiment } from "../config/experiment.ts";
 import type { AsrModel } from "../nn/asr_model.ts";
 import { setGradSlot, Tape, zeroGrad } from "../tensor/autograd.ts";
 import { viewStorage } from "../tensor/backend.ts";
+import { fill } from "../tensor/layout_ops.ts";
 import {
   adamStep,
   clipCoefficient,
@@ -176,7 +177,7 @@ export class AsrTrainer {
       }
       const buffer = () => {
         const t = Tensor.empty(be, [n], "param"); // (n): every range, zero between
-        be.run("fill", { n, alpha: 0 }, [{ storage: t.storage }]);
+        fill(t, 0);
         return t;
       };
       const pf = buffer(), g = buffer(), m = buffer(), v = buffer();
@@ -203,7 +204,7 @@ export class AsrTrainer {
   /** Zeroes every gradient (one fill over the flat buffer when there is one). */
   #zeroGrads(): void {
     const f = this.#flat;
-    if (f) f.g.backend.run("fill", { n: f.g.size, alpha: 0 }, [{ storage: f.g.storage }]);
+    if (f) fill(f.g, 0);
     else zeroGrad(this.params.map(([, p]) => p));
   }
 
@@ -220,7 +221,7 @@ export class AsrTrainer {
     c.epochMicro++;
     const { B, T, F } = batch;
     if (prepared) this.normalizer.load(prepared); // BatchPrep did this batch's part already
-    else prepareFeatures(this.normalizer, batch.feats, batch, epoch, micro, s);
+    else prepareFeatures(this.normalizer, { feats: batch.feats, shape: batch, epoch, micro }, s);
     const audioSeconds = batch.frames.reduce((a, n) => a + n, 0) / 100; // 10 ms hop
     let r: ReturnType<typeof objectives>;
     try {

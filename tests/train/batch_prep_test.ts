@@ -48,7 +48,7 @@ for (const helpers of [0, 2, 3]) {
         let k = 0;
         for await (const { batch, normalizer } of prep.ahead(source(got), epoch, micro)) {
           const w = want[k++];
-          prepareFeatures(ref, w.feats, w, epoch, micro++, SETTINGS);
+          prepareFeatures(ref, { feats: w.feats, shape: w, epoch, micro: micro++ }, SETTINGS);
           if (batch.feats.length !== w.feats.length) throw new Error("feature length changed");
           for (let i = 0; i < w.feats.length; i++) {
             if (!Object.is(batch.feats[i], w.feats[i])) {
