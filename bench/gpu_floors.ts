@@ -328,23 +328,17 @@ export function floorsBench(
   const model = buildModel(be, c);
   const tr = new AsrTrainer(model, new InputNormalization(c.n_mels!, 4), stepSettings(c));
   // Host-side batch only: token ids stay on the host, features are uploaded (and dropped).
-  const batch = syntheticBatch(shape.B, shape.T, shape.U, {
-    n_mels: c.n_mels!,
-    output_neurons: c.output_neurons!,
-    bos_index: c.bos_index ?? 1,
-    eos_index: c.eos_index ?? 2,
-  });
-  // A first step unrecorded: it creates the parameters' gradients (a device fill each), which
-  // the steps of a run do not; the recorded one is a step of a run.
-  tr.step(
+  const batchOf = () =>
     syntheticBatch(shape.B, shape.T, shape.U, {
       n_mels: c.n_mels!,
       output_neurons: c.output_neurons!,
       bos_index: c.bos_index ?? 1,
       eos_index: c.eos_index ?? 2,
-    }),
-    1,
-  );
+    });
+  const batch = batchOf();
+  // A first step unrecorded: its backward gives each parameter its gradient (a fill each), which
+  // the steps of a run find done; the recorded one is a step of a run.
+  tr.step(batchOf(), 1);
   be.recording = true;
   const log = tr.step(batch, 1); // loss values are read back as zeros: finite, so it runs through
   be.recording = false;
