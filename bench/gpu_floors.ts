@@ -113,15 +113,12 @@ export function cost(name: string, p: P, args: readonly BufferArg[]): Call {
       return c(8 * e, 2 * e + 2 * p.cols + 2 * p.rows);
     }
     case "layernorm_backward": {
-      // g = dy gamma, xhat, two row sums, dx: 10 per element; read x, dy, gamma, mean, rstd;
-      // write dx (read too when accumulating)
-      const e = p.rows * p.cols;
-      return c(10 * e, 2 * e + acc * e + p.cols + 2 * p.rows);
-    }
-    case "layernorm_backward_params": {
-      // xhat 2, dy xhat 1, two sums 2: 5 per element; read x, dy, mean, rstd; write dgamma, dbeta
-      const e = p.rows * p.cols;
-      return c(5 * e, 2 * e + 2 * p.rows + 2 * acc * p.cols);
+      // g = dy gamma, xhat, two row sums, dx: 10, and the two parameter sums' terms 3: 13 per
+      // element; read x, dy, gamma, mean, rstd; write dx (read too when accumulating) and the
+      // chunks' partial sums (2 cols per chunk)
+      const rows = Math.min(p.chunks * p.chunk_rows, p.rows - p.chunk0 * p.chunk_rows);
+      const e = rows * p.cols;
+      return c(13 * e, 2 * e + acc * e + p.cols + 2 * rows + 2 * p.chunks * p.cols);
     }
     case "softmax_forward":
     case "log_softmax_forward": // max, sub, exp, sum, div/sub: 5; read x, write y

@@ -1,5 +1,5 @@
-/* Deterministic column sums over many rows on the device, shared by sum_rows and
- * layernorm_backward_params (reduce.cu, layernorm.cu).
+/* Deterministic column sums over many rows on the device, for sum_rows (reduce.cu; LayerNorm's
+ * parameter gradients have their own chunk order, fixed by the op table: layernorm.cu).
  *
  * One thread per column walking every row (the Wasm kernels' sequential order, bit for bit) leaves
  * the GPU nearly idle on a training step's shapes: a bias gradient of conmamba_large sums 12,480

@@ -1,5 +1,5 @@
-/* LayerNorm over the last axis on the device (ffi/ops.ts "layernorm_forward", "layernorm_backward",
- * "layernorm_backward_params"; CONMAMBA_SPEC.md 4.16: biased variance, eps inside the root; the
+/* LayerNorm over the last axis on the device (ffi/ops.ts "layernorm_forward", "layernorm_backward";
+ * CONMAMBA_SPEC.md 4.16: biased variance, eps inside the root; the
  * reference is wasm/layernorm.c).
  *
  * Forward and backward: a row is handled by one warp (cols <= 1024) or one 256-thread block
@@ -9,12 +9,14 @@
  * only on cols, so results are deterministic (a few ulp from the Wasm kernel's 4-lane order).
  * mean and rstd are two passes over the row, as in the Wasm kernel; rstd = 1 / sqrtf (IEEE).
  *
- * backward_params: below 1024 rows one thread per column walks the rows in order with separately
- * rounded float32 products and sums (no FMA contraction), exactly the Wasm kernel's arithmetic, so
- * dgamma and dbeta are the same bits (loads batched eight rows ahead). From 1024 rows (every
- * LayerNorm of a training step) the chunked plan of column_sums.cuh: the same element terms, summed
- * in a fixed chunked order over all SMs, a few ulp from the Wasm sums. */
-#include "column_sums.cuh"
+ * backward: one pass over x and dy writes dx and the parameter gradients' partial sums per chunk of
+ * chunk_rows rows (layerNormBackward adds the chunks with sum_rows). A block of 8 warps takes one
+ * chunk, warp g its group g (chunk_rows / 8 consecutive rows, in row order), keeping the row's
+ * columns and its group sums in registers (cols <= 1024); the 8 group sums are then added from 0
+ * in group order through shared memory. Terms rounded one by one (no FMA contraction): exactly the
+ * order and the roundings of wasm/layernorm.c, so the partial sums are the Wasm kernel's bits for
+ * the same x, dy, mean and rstd. Rows over 1024 columns take two kernels with the same bits for the
+ * partials: the row kernel for dx and one thread per (column, group) for the sums. */
 #include "common.cuh"
 
 namespace {
@@ -77,11 +79,12 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+/* dx of rows >= r0 (cols > 1024: a block per row); the partials come from ln_param_chunks. */
 template <int TPR>
 __global__ void __launch_bounds__(kThreads)
-    layernorm_backward_kernel(int rows, int cols, int ld, int accumulate, const float* x,
-                              const float* gamma, const float* mean, const float* rstd,
-                              const float* dy, float* dx) {
+    layernorm_dx_kernel(int rows, int cols, int ld, int accumulate, const float* x,
+                        const float* gamma, const float* mean, const float* rstd, const float* dy,
+                        float* dx) {
   __shared__ float sh[kThreads / 32];
   ROW_LOOP(TPR, rows) {
     const float *xr = x + r * ld, *gr = dy + r * ld;
@@ -103,38 +106,105 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-constexpr int kColThreads = 32; /* small blocks spread the few columns over many SMs */
-constexpr int kAhead = 8;
+constexpr int kGroups = 8; /* groups per chunk (the op table's contract): a warp each */
 
-__global__ void __launch_bounds__(kColThreads)
-    layernorm_backward_params_kernel(int rows, int cols, int ld, int accumulate, const float* x,
-                                     const float* mean, const float* rstd, const float* dy,
-                                     float* dgamma, float* dbeta) {
-  int j = blockIdx.x * blockDim.x + threadIdx.x;
-  if (j >= cols) return;
-  float sg = accumulate ? dgamma[j] : 0.0f, sb = accumulate ? dbeta[j] : 0.0f;
-  int r = 0;
-  for (; r + kAhead <= rows; r += kAhead) {
-    float xv[kAhead], gv[kAhead], mv[kAhead], rv[kAhead];
+/* dx and the chunk partials in one pass, cols <= 32 NJ. Grid: one block per chunk. */
+template <int NJ>
+__global__ void __launch_bounds__(kGroups * 32)
+    layernorm_backward_fused_kernel(int64_t rows, int cols, int ld, int accumulate, int chunk_rows,
+                                    const float* __restrict__ x, const float* __restrict__ gamma,
+                                    const float* __restrict__ mean,
+                                    const float* __restrict__ rstd, const float* __restrict__ dy,
+                                    float* dx, float* __restrict__ part) {
+  __shared__ float sh[1];         /* row_sum<32> does not use it */
+  __shared__ float tot[2][32 * NJ]; /* the chunk's sums: dy xhat, dy */
+  const int lane = threadIdx.x & 31, g = threadIdx.x >> 5;
+  const int64_t c = blockIdx.x, group = chunk_rows / kGroups;
+  const int64_t r0 = c * chunk_rows + g * group, r1 = r0 + group < rows ? r0 + group : rows;
+  float gam[NJ], sg[NJ], sb[NJ];
 #pragma unroll
-    for (int u = 0; u < kAhead; u++) {
-      int64_t o = (int64_t)(r + u) * ld + j;
-      xv[u] = x[o], gv[u] = dy[o], mv[u] = mean[r + u], rv[u] = rstd[r + u];
+  for (int i = 0; i < NJ; i++) {
+    const int j = lane + 32 * i;
+    gam[i] = j < cols ? gamma[j] : 0.0f;
+    sg[i] = sb[i] = 0.0f;
+  }
+  for (int64_t r = r0; r < r1; r++) {
+    const float *xr = x + r * ld, *gr = dy + r * ld;
+    float* dxr = dx + r * ld;
+    const float mu = mean[r], rs = rstd[r];
+    float xv[NJ], dv[NJ];
+#pragma unroll
+    for (int i = 0; i < NJ; i++) {
+      const int j = lane + 32 * i;
+      xv[i] = j < cols ? xr[j] : 0.0f;
+      dv[i] = j < cols ? gr[j] : 0.0f;
     }
+    /* a = mean_j g[j], b = mean_j g[j] xhat[j], g = dy gamma: the row kernel's arithmetic */
+    float s1 = 0.0f, s2 = 0.0f;
 #pragma unroll
-    for (int u = 0; u < kAhead; u++) {
-      sg = __fadd_rn(sg, __fmul_rn(gv[u], __fmul_rn(__fsub_rn(xv[u], mv[u]), rv[u])));
-      sb = __fadd_rn(sb, gv[u]);
+    for (int i = 0; i < NJ; i++) {
+      if (lane + 32 * i < cols) {
+        const float gg = dv[i] * gam[i];
+        s1 += gg;
+        s2 += gg * ((xv[i] - mu) * rs);
+      }
+    }
+    const float a = row_sum<32>(s1, sh) / (float)cols, b = row_sum<32>(s2, sh) / (float)cols;
+#pragma unroll
+    for (int i = 0; i < NJ; i++) {
+      const int j = lane + 32 * i;
+      if (j < cols) {
+        const float xhat = __fmul_rn(__fsub_rn(xv[i], mu), rs);
+        const float v = rs * (dv[i] * gam[i] - a - xhat * b);
+        dxr[j] = accumulate ? dxr[j] + v : v;
+        sg[i] = __fadd_rn(sg[i], __fmul_rn(dv[i], xhat)); /* dy xhat */
+        sb[i] = __fadd_rn(sb[i], dv[i]);                  /* dy */
+      }
     }
   }
-  for (; r < rows; r++) {
-    int64_t o = (int64_t)r * ld + j;
-    float g = dy[o];
-    sg = __fadd_rn(sg, __fmul_rn(g, __fmul_rn(__fsub_rn(x[o], mean[r]), rstd[r]))); /* dy xhat */
-    sb = __fadd_rn(sb, g);                                                         /* dy */
+  for (int k = threadIdx.x; k < 32 * NJ; k += blockDim.x) tot[0][k] = tot[1][k] = 0.0f;
+  for (int w = 0; w < kGroups; w++) { /* group sums added in group order */
+    __syncthreads();
+    if (g == w) {
+#pragma unroll
+      for (int i = 0; i < NJ; i++) {
+        const int j = lane + 32 * i;
+        tot[0][j] = __fadd_rn(tot[0][j], sg[i]);
+        tot[1][j] = __fadd_rn(tot[1][j], sb[i]);
+      }
+    }
   }
-  dgamma[j] = sg;
-  dbeta[j] = sb;
+  __syncthreads();
+  float* pc = part + c * 2 * cols;
+  for (int k = threadIdx.x; k < cols; k += blockDim.x) pc[k] = tot[0][k], pc[cols + k] = tot[1][k];
+}
+
+/* The chunk partials alone (cols > 1024): thread (tx, g) sums column j over group g of chunk
+ * blockIdx.x; the groups are then added from 0 in order. Grid (chunks, ceil(cols / 32)). */
+__global__ void __launch_bounds__(32 * kGroups)
+    ln_param_chunks_kernel(int64_t rows, int cols, int ld, int chunk_rows, const float* x,
+                           const float* mean, const float* rstd, const float* dy, float* part) {
+  __shared__ float sh[2][kGroups][32];
+  const int tx = threadIdx.x, g = threadIdx.y;
+  const int j = blockIdx.y * 32 + tx;
+  const int64_t c = blockIdx.x, group = chunk_rows / kGroups;
+  const int64_t r0 = c * chunk_rows + g * group, r1 = r0 + group < rows ? r0 + group : rows;
+  float s0 = 0.0f, s1 = 0.0f;
+  if (j < cols) {
+    for (int64_t r = r0; r < r1; r++) {
+      const float d = dy[r * ld + j];
+      s0 = __fadd_rn(s0, __fmul_rn(d, __fmul_rn(__fsub_rn(x[r * ld + j], mean[r]), rstd[r])));
+      s1 = __fadd_rn(s1, d);
+    }
+  }
+  sh[0][g][tx] = s0, sh[1][g][tx] = s1;
+  __syncthreads();
+  if (g == 0 && j < cols) {
+    float t0 = 0.0f, t1 = 0.0f;
+    for (int k = 0; k < kGroups; k++) t0 = __fadd_rn(t0, sh[0][k][tx]), t1 = __fadd_rn(t1, sh[1][k][tx]);
+    part[c * 2 * cols + j] = t0;
+    part[c * 2 * cols + cols + j] = t1;
+  }
 }
 
 inline unsigned row_grid(int rows, int tpr) {
@@ -156,42 +226,35 @@ void cm_layernorm_forward(const cm_rows_params* p, const float* x, const float* 
   CM_CHECK_LAUNCH("layernorm_forward");
 }
 
-void cm_layernorm_backward(const cm_rows_params* p, const float* x, const float* gamma,
-                           const float* mean, const float* rstd, const float* dy, float* dx) {
-  if (p->rows <= 0 || p->cols <= 0) return;
-  if (threads_per_row(p->cols) == 32)
-    layernorm_backward_kernel<32><<<row_grid(p->rows, 32), kThreads, 0, cm_stream()>>>(
-        p->rows, p->cols, p->ld, p->accumulate, x, gamma, mean, rstd, dy, dx);
-  else
-    layernorm_backward_kernel<kThreads><<<row_grid(p->rows, kThreads), kThreads, 0, cm_stream()>>>(
-        p->rows, p->cols, p->ld, p->accumulate, x, gamma, mean, rstd, dy, dx);
-  CM_CHECK_LAUNCH("layernorm_backward");
-}
-
-/* (dy xhat, dy) of element (r, j), the sequential kernel's roundings (column_sums.cuh). */
-struct LnParamTerms {
-  const float *x, *mean, *rstd, *dy;
-  int64_t ld;
-  __device__ void operator()(int r, int j, float* v) const {
-    const int64_t o = (int64_t)r * ld + j;
-    const float g = dy[o];
-    v[0] = __fmul_rn(g, __fmul_rn(__fsub_rn(x[o], mean[r]), rstd[r]));
-    v[1] = g;
-  }
-};
-
-void cm_layernorm_backward_params(const cm_rows_params* p, const float* x, const float* mean,
-                                  const float* rstd, const float* dy, float* dgamma,
-                                  float* dbeta) {
-  if (p->cols <= 0) return;
-  if (p->rows >= kColSplitRows) {
-    col_sums_chunked<2>(p->rows, p->cols, p->accumulate, LnParamTerms{x, mean, rstd, dy, p->ld},
-                        dgamma, dbeta,
-                        "layernorm_backward_params (chunked: out of device memory for the partial sums)");
+void cm_layernorm_backward(const cm_ln_backward_params* p, const float* x, const float* gamma,
+                           const float* mean, const float* rstd, const float* dy, float* dx,
+                           float* part) {
+  if (p->chunk_rows < kGroups || p->chunk_rows % kGroups != 0) {
+    cm_note_failure("layernorm_backward: chunk_rows must be a positive multiple of 8");
     return;
   }
-  /* rows == 0 still runs: it zeroes dgamma and dbeta unless accumulating, as the Wasm kernel. */
-  layernorm_backward_params_kernel<<<cm_blocks(p->cols, kColThreads), kColThreads, 0, cm_stream()>>>(
-      p->rows < 0 ? 0 : p->rows, p->cols, p->ld, p->accumulate, x, mean, rstd, dy, dgamma, dbeta);
-  CM_CHECK_LAUNCH("layernorm_backward_params");
+  if (p->cols <= 0 || p->chunks <= 0) return;
+  /* rows of this call: its chunks, the last one cut at the whole call's end */
+  const int64_t left = (int64_t)p->rows - (int64_t)p->chunk0 * p->chunk_rows;
+  const int64_t all = (int64_t)p->chunks * p->chunk_rows;
+  const int64_t rows = all < left ? all : left;
+  const unsigned grid = (unsigned)p->chunks;
+#define CM_LN_FUSED(NJ)                                                                     \
+  layernorm_backward_fused_kernel<NJ><<<grid, kGroups * 32, 0, cm_stream()>>>(               \
+      rows, p->cols, p->ld, p->accumulate, p->chunk_rows, x, gamma, mean, rstd, dy, dx, part)
+  if (p->cols <= 128) CM_LN_FUSED(4);
+  else if (p->cols <= 256) CM_LN_FUSED(8);
+  else if (p->cols <= 512) CM_LN_FUSED(16);
+  else if (p->cols <= 1024) CM_LN_FUSED(32);
+  else {
+    if (rows > 0)
+      layernorm_dx_kernel<kThreads><<<row_grid((int)rows, kThreads), kThreads, 0, cm_stream()>>>(
+          (int)rows, p->cols, p->ld, p->accumulate, x, gamma, mean, rstd, dy, dx);
+    CM_CHECK_LAUNCH("layernorm_backward (dx)");
+    ln_param_chunks_kernel<<<dim3(grid, (unsigned)((p->cols + 31) / 32)), dim3(32, kGroups), 0,
+                             cm_stream()>>>(rows, p->cols, p->ld, p->chunk_rows, x, mean, rstd,
+                                            dy, part);
+  }
+#undef CM_LN_FUSED
+  CM_CHECK_LAUNCH("layernorm_backward");
 }

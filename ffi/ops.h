@@ -10,7 +10,7 @@
 #define CM_API
 #endif
 
-#define CM_OP_COUNT 54
+#define CM_OP_COUNT 53
 
 typedef struct cm_matmul_params {
   int32_t batch; /* number of independent products */
@@ -41,6 +41,16 @@ typedef struct cm_rows_params {
   int32_t accumulate; /* 1: outputs are added to, 0: overwritten */
   float eps; /* LayerNorm epsilon */
 } cm_rows_params;
+
+typedef struct cm_ln_backward_params {
+  int32_t rows; /* rows of the whole call (a split part sees all of them, from its chunk0 on) */
+  int32_t cols; /* length of the normalised last axis */
+  int32_t ld; /* row stride of x, dy and dx in elements (>= cols) */
+  int32_t accumulate; /* 1: dx += its gradient (the bits of a separate add), 0: dx = */
+  int32_t chunk_rows; /* rows per partial sum of the parameter gradients (a multiple of 8) */
+  int32_t chunks; /* chunks handled by this call: ceil(rows / chunk_rows) for the whole call */
+  int32_t chunk0; /* the first chunk of this call within the whole call */
+} cm_ln_backward_params;
 
 typedef struct cm_scan_params {
   int32_t batch; /* sequences */
@@ -275,23 +285,15 @@ CM_API void cm_silu_backward(const cm_elementwise_params* p, const float* x, con
  *   rstd: (rows) */
 CM_API void cm_layernorm_forward(const cm_rows_params* p, const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd);
 
-/* dx (+)= rstd (g - mean(g) - xhat mean(g xhat)), g = dy gamma; per row.
+/* One pass over x and dy: dx (+)= rstd (g - mean(g) - xhat mean(g xhat)), g = dy gamma, per row; and the parameter gradients' partial sums per chunk of chunk_rows rows, in a fixed order: the chunk's 8 groups of chunk_rows / 8 consecutive rows are each summed in row order from 0, then added from 0 in group order (terms dy * ((x - mean) * rstd) and dy, each rounded). dgamma and dbeta are sum_rows over the chunks (layerNormBackward).
  *   x: (rows, ld)
  *   gamma: (cols)
  *   mean: (rows)
  *   rstd: (rows)
  *   dy: (rows, ld)
- *   dx: (rows, ld) */
-CM_API void cm_layernorm_backward(const cm_rows_params* p, const float* x, const float* gamma, const float* mean, const float* rstd, const float* dy, float* dx);
-
-/* dgamma (+)= sum_r dy xhat, dbeta (+)= sum_r dy; rows in order, so a split over columns gives the same bits for any thread count.
- *   x: (rows, ld)
- *   mean: (rows)
- *   rstd: (rows)
- *   dy: (rows, ld)
- *   dgamma: (cols)
- *   dbeta: (cols) */
-CM_API void cm_layernorm_backward_params(const cm_rows_params* p, const float* x, const float* mean, const float* rstd, const float* dy, float* dgamma, float* dbeta);
+ *   dx: (rows, ld)
+ *   part: (chunks, 2, cols): per chunk, sum dy xhat then sum dy */
+CM_API void cm_layernorm_backward(const cm_ln_backward_params* p, const float* x, const float* gamma, const float* mean, const float* rstd, const float* dy, float* dx, float* part);
 
 /* y = exp(x - max) / sum exp(x - max), per row.
  *   x: (rows, ld)

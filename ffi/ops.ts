@@ -115,6 +115,19 @@ export const ROWS_PARAMS: ParamStruct = {
   ],
 };
 
+export const LN_BACKWARD_PARAMS: ParamStruct = {
+  name: "ln_backward",
+  fields: [
+    ["rows", "i32", "rows of the whole call (a split part sees all of them, from its chunk0 on)"],
+    ["cols", "i32", "length of the normalised last axis"],
+    ["ld", "i32", "row stride of x, dy and dx in elements (>= cols)"],
+    ["accumulate", "i32", "1: dx += its gradient (the bits of a separate add), 0: dx ="],
+    ["chunk_rows", "i32", "rows per partial sum of the parameter gradients (a multiple of 8)"],
+    ["chunks", "i32", "chunks handled by this call: ceil(rows / chunk_rows) for the whole call"],
+    ["chunk0", "i32", "the first chunk of this call within the whole call"],
+  ],
+};
+
 export const SCAN_PARAMS: ParamStruct = {
   name: "scan",
   fields: [
@@ -458,32 +471,23 @@ export const OPS: readonly OpSpec[] = [
   },
   {
     name: "layernorm_backward",
-    params: ROWS_PARAMS,
-    split: "rows",
+    params: LN_BACKWARD_PARAMS,
+    split: { axis: "chunks", unit: 1, work: "chunk_rows*cols" },
+    splitBase: "chunk0",
     args: [
-      fin("x", "(rows, ld)", M),
-      fin("gamma", "(cols)", C),
-      fin("mean", "(rows)", R),
-      fin("rstd", "(rows)", R),
-      fin("dy", "(rows, ld)", M),
-      finout("dx", "(rows, ld)", M),
+      ax("x", "in", "(rows, ld)", "chunk_rows*ld"),
+      ax("gamma", "in", "(cols)", "0"),
+      ax("mean", "in", "(rows)", "chunk_rows"),
+      ax("rstd", "in", "(rows)", "chunk_rows"),
+      ax("dy", "in", "(rows, ld)", "chunk_rows*ld"),
+      ax("dx", "inout", "(rows, ld)", "chunk_rows*ld"),
+      ax("part", "out", "(chunks, 2, cols): per chunk, sum dy xhat then sum dy", "2*cols"),
     ],
-    doc: "dx (+)= rstd (g - mean(g) - xhat mean(g xhat)), g = dy gamma; per row.",
-  },
-  {
-    name: "layernorm_backward_params",
-    params: ROWS_PARAMS,
-    split: "cols",
-    args: [
-      fin("x", "(rows, ld)", M),
-      fin("mean", "(rows)", R),
-      fin("rstd", "(rows)", R),
-      fin("dy", "(rows, ld)", M),
-      finout("dgamma", "(cols)", C),
-      finout("dbeta", "(cols)", C),
-    ],
-    doc: "dgamma (+)= sum_r dy xhat, dbeta (+)= sum_r dy; rows in order, so a split over " +
-      "columns gives the same bits for any thread count.",
+    doc: "One pass over x and dy: dx (+)= rstd (g - mean(g) - xhat mean(g xhat)), g = dy gamma, " +
+      "per row; and the parameter gradients' partial sums per chunk of chunk_rows rows, in a " +
+      "fixed order: the chunk's 8 groups of chunk_rows / 8 consecutive rows are each summed in " +
+      "row order from 0, then added from 0 in group order (terms dy * ((x - mean) * rstd) and " +
+      "dy, each rounded). dgamma and dbeta are sum_rows over the chunks (layerNormBackward).",
   },
   {
     name: "softmax_forward",
@@ -988,6 +992,7 @@ export const PARAM_STRUCTS: readonly ParamStruct[] = [
   MATMUL_PARAMS,
   ELEMENTWISE_PARAMS,
   ROWS_PARAMS,
+  LN_BACKWARD_PARAMS,
   SCAN_PARAMS,
   CONV1D_PARAMS,
   SEQ_PARAMS,

@@ -49,41 +49,55 @@ void cm_layernorm_forward(const cm_rows_params* p, const float* x, const float* 
   }
 }
 
-void cm_layernorm_backward(const cm_rows_params* p, const float* x, const float* gamma,
-                           const float* mean, const float* rstd, const float* dy, float* dx) {
-  int32_t d = p->cols;
-  for (int32_t r = 0; r < p->rows; r++) {
-    const float *xr = x + (int64_t)r * p->ld, *gr = dy + (int64_t)r * p->ld;
-    float* dxr = dx + (int64_t)r * p->ld;
-    float mu = mean[r], rs = rstd[r];
-    /* a = mean_j g[j], b = mean_j g[j] xhat[j], with g = dy * gamma */
-    float sum_g = 0.0f, sum_gx = 0.0f;
-    for (int32_t j = 0; j < d; j++) {
-      float g = gr[j] * gamma[j];
-      sum_g += g;
-      sum_gx += g * ((xr[j] - mu) * rs);
-    }
-    float a = sum_g / (float)d, b = sum_gx / (float)d;
-    for (int32_t j = 0; j < d; j++) {
-      float v = rs * (gr[j] * gamma[j] - a - ((xr[j] - mu) * rs) * b);
-      dxr[j] = p->accumulate ? dxr[j] + v : v;
-    }
+/* One row of the backward: dx (+)= rstd (g - a - xhat b), a = mean_j g[j], b = mean_j g[j] xhat[j],
+ * g = dy gamma; and the row's parameter-gradient terms added to the group sums sg (dy xhat) and
+ * sb (dy), each term rounded as in the op table's doc. */
+static void row_backward(int32_t d, int32_t accumulate, const float* xr, const float* gamma,
+                         float mu, float rs, const float* gr, float* dxr, float* sg, float* sb) {
+  float sum_g = 0.0f, sum_gx = 0.0f;
+  for (int32_t j = 0; j < d; j++) {
+    float g = gr[j] * gamma[j];
+    sum_g += g;
+    sum_gx += g * ((xr[j] - mu) * rs);
+  }
+  float a = sum_g / (float)d, b = sum_gx / (float)d;
+  for (int32_t j = 0; j < d; j++) {
+    float xhat = (xr[j] - mu) * rs;
+    float v = rs * (gr[j] * gamma[j] - a - xhat * b);
+    dxr[j] = accumulate ? dxr[j] + v : v;
+    sg[j] += gr[j] * xhat;
+    sb[j] += gr[j];
   }
 }
 
-void cm_layernorm_backward_params(const cm_rows_params* p, const float* x, const float* mean,
-                                  const float* rstd, const float* dy, float* dgamma,
-                                  float* dbeta) {
-  int32_t d = p->cols;
-  if (!p->accumulate) {
-    for (int32_t j = 0; j < d; j++) dgamma[j] = dbeta[j] = 0.0f;
-  }
-  for (int32_t r = 0; r < p->rows; r++) {
-    const float *xr = x + (int64_t)r * p->ld, *gr = dy + (int64_t)r * p->ld;
-    float mu = mean[r], rs = rstd[r];
-    for (int32_t j = 0; j < d; j++) {
-      dgamma[j] += gr[j] * ((xr[j] - mu) * rs); /* sum_r dy xhat */
-      dbeta[j] += gr[j];                        /* sum_r dy */
+/* part[c] = the chunk's group sums added in group order; a group is chunk_rows / 8 consecutive
+ * rows summed in row order (the CUDA kernel's warps, one per group, give the same bits). */
+void cm_layernorm_backward(const cm_ln_backward_params* p, const float* x, const float* gamma,
+                           const float* mean, const float* rstd, const float* dy, float* dx,
+                           float* part) {
+  const int32_t d = p->cols, group = p->chunk_rows / 8;
+  if (p->chunk_rows < 8 || p->chunk_rows % 8 != 0) __builtin_trap(); /* the op's contract */
+  if (d <= 0 || p->chunks <= 0) return;
+  /* rows of this call: its chunks, the last one cut at the whole call's end */
+  const int64_t left = (int64_t)p->rows - (int64_t)p->chunk0 * p->chunk_rows;
+  const int64_t rows = (int64_t)p->chunks * p->chunk_rows < left
+                           ? (int64_t)p->chunks * p->chunk_rows
+                           : left;
+  float gsum[2 * d]; /* one group's sums: dy xhat, then dy */
+  for (int32_t c = 0; c < p->chunks; c++) {
+    float *pg = part + (int64_t)c * 2 * d, *pb = pg + d;
+    for (int32_t j = 0; j < d; j++) pg[j] = pb[j] = 0.0f;
+    for (int32_t g = 0; g < 8; g++) {
+      for (int32_t j = 0; j < 2 * d; j++) gsum[j] = 0.0f;
+      const int64_t r0 = (int64_t)c * p->chunk_rows + (int64_t)g * group;
+      for (int64_t r = r0; r < r0 + group && r < rows; r++) {
+        row_backward(d, p->accumulate, x + r * p->ld, gamma, mean[r], rstd[r], dy + r * p->ld,
+                     dx + r * p->ld, gsum, gsum + d);
+      }
+      for (int32_t j = 0; j < d; j++) {
+        pg[j] += gsum[j];
+        pb[j] += gsum[d + j];
+      }
     }
   }
 }

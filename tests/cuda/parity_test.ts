@@ -592,15 +592,18 @@ for (
     ["conmamba_small encoder LN (2x100, 144)", 200, SMALL.d],
     ["conmamba_large encoder LN (2x60, 512)", 120, LARGE.d],
     // from 1024 rows the CUDA parameter gradients are chunked column sums (column_sums.cuh)
-    ["conmamba_large encoder LN over a batch (4x1000, 512), chunked dgamma", 4000, LARGE.d],
+    // 4000 rows: 63 chunks of the parameter gradients' partial sums, the last cut short
+    ["conmamba_large encoder LN over a batch (4x1000, 512)", 4000, LARGE.d],
     ["front-end LN over (F', C) = (20, 32) of (2, 100)", 200, 640],
+    // over 1024 columns the CUDA backward takes its two-kernel path
+    ["wide rows (300, 1100): the two-kernel path", 300, 1100],
     ["awkward (3, 7)", 3, 7],
     ["awkward (1, 1)", 1, 1],
   ] as const
 ) {
   addCase({
     label: `layernorm forward + backward: ${label}`,
-    ops: ["layernorm_forward", "layernorm_backward", "layernorm_backward_params"],
+    ops: ["layernorm_forward", "layernorm_backward", "sum_rows"],
     bound: {
       y: ROW_REDUCE,
       mean: ROW_REDUCE,
@@ -622,6 +625,33 @@ for (
         dgamma: d.dgamma.toArray(),
         dbeta: d.dbeta.toArray(),
       };
+    },
+  });
+}
+// The parameter gradients' partial sums follow an order ffi/ops.ts fixes, with each term rounded
+// (no FMA): given the same mean and rstd (here inputs, not the forward's few-ulp-apart values) the
+// CUDA kernels must give the Wasm kernel's bits, both the one-pass kernel (cols <= 1024) and the
+// two-kernel path; dx sums rows in another order (SUMS).
+for (
+  const [label, rows, cols] of [
+    ["(4000, 512), one pass", 4000, LARGE.d],
+    ["(130, 144), one pass, partial last chunk", 130, SMALL.d],
+    ["(300, 1100), two kernels", 300, 1100],
+  ] as const
+) {
+  addCase({
+    label: `layernorm backward, given statistics: ${label}, dgamma / dbeta exact`,
+    ops: ["layernorm_backward", "sum_rows"],
+    bound: { dx: SUMS, dgamma: EXACT, dbeta: EXACT },
+    run: (be) => {
+      const x = rt(be, [rows, cols], 34, 2, 0.5), g = rt(be, [cols], 35, 0.2, 1);
+      const mean = rt(be, [rows], 36, 0.1, 0.5), rstd = rt(be, [rows], 37, 0.05, 0.6);
+      const dx = rt(be, [rows, cols], 38), dgamma = rt(be, [cols], 39), dbeta = rt(be, [cols], 40);
+      const d = layerNormBackward(rt(be, [rows, cols], 41), x, g, { mean, rstd }, {
+        dx,
+        params: { dgamma, dbeta },
+      });
+      return { dx: d.dx.toArray(), dgamma: d.dgamma.toArray(), dbeta: d.dbeta.toArray() };
     },
   });
 }

@@ -1,4 +1,4 @@
-import { layerNorm, layerNormBackward } from "../../src/tensor/ops.ts";
+import { layerNorm, layerNormBackward, LN_CHUNK_ROWS } from "../../src/tensor/ops.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { layerNormBackwardRef, layerNormRef } from "./reference.ts";
 import { assertWithin, randn, U, withBackend } from "./helpers.ts";
@@ -10,6 +10,8 @@ const CASES = [
   { label: "conmamba_large LN_enc", shape: [5, 512], eps: 1e-6 },
   { label: "awkward d = 7", shape: [3, 7], eps: 1e-5 },
   { label: "one row", shape: [1, 33], eps: 1e-5 },
+  // Several chunks of the parameter gradients' partial sums (64 rows), the last cut short.
+  { label: "150 rows: three chunks", shape: [3, 50, 40], eps: 1e-5 },
 ];
 
 // Tolerances: the mean and variance are float32 sums of D terms (error <= D U of the summed
@@ -42,3 +44,85 @@ for (const { label, shape, eps } of CASES) {
     });
   });
 }
+
+const f = Math.fround;
+
+/**
+ * dgamma and dbeta in the order the op table documents for layernorm_backward, in float32 (each
+ * operation rounded): per chunk of LN_CHUNK_ROWS rows, 8 groups of consecutive rows summed in row
+ * order from 0, added from 0 in group order; then the chunks in order onto the old value (sum_rows).
+ */
+function paramSumsInOrder(
+  x: Float32Array,
+  dy: Float32Array,
+  mean: Float32Array,
+  rstd: Float32Array,
+  rows: number,
+  cols: number,
+  init: Float32Array,
+): { dgamma: Float32Array; dbeta: Float32Array } {
+  const dgamma = init.slice(), dbeta = init.slice(), group = LN_CHUNK_ROWS / 8;
+  for (let c = 0; c * LN_CHUNK_ROWS < rows; c++) {
+    for (let j = 0; j < cols; j++) {
+      let pg = 0, pb = 0;
+      for (let g = 0; g < 8; g++) {
+        let sg = 0, sb = 0;
+        const r0 = c * LN_CHUNK_ROWS + g * group;
+        for (let r = r0; r < Math.min(r0 + group, rows); r++) {
+          const d = dy[r * cols + j];
+          sg = f(sg + f(d * f(f(x[r * cols + j] - mean[r]) * rstd[r])));
+          sb = f(sb + d);
+        }
+        pg = f(pg + sg);
+        pb = f(pb + sb);
+      }
+      dgamma[j] = f(dgamma[j] + pg);
+      dbeta[j] = f(dbeta[j] + pb);
+    }
+  }
+  return { dgamma, dbeta };
+}
+
+const sameBits = (what: string, a: Float32Array, b: Float32Array) => {
+  for (let i = 0; i < a.length; i++) {
+    if (!Object.is(a[i], b[i])) throw new Error(`${what}[${i}]: ${a[i]} vs ${b[i]}`);
+  }
+};
+
+// The chunked order is a contract: the CUDA kernel follows it too (tests/cuda/parity_test.ts
+// compares its partial sums with the Wasm kernel's exactly), and it must not depend on threads.
+Deno.test("layernorm backward: parameter gradients in the documented chunk order, any threads", async () => {
+  for (const [rows, cols] of [[200, 24], [64, 5], [7, 3], [129, 144]]) {
+    const xv = randn(rows * cols, 51, 1.5, 0.5), gv = randn(cols, 52, 0.5, 1);
+    const dyv = randn(rows * cols, 53), old = randn(cols, 54), oldDx = randn(rows * cols, 55);
+    const results: Float32Array[][] = [];
+    for (const threads of [1, 2, 3]) {
+      await withBackend(threads, (be) => {
+        const x = Tensor.from(be, [rows, cols], xv), gamma = Tensor.from(be, [cols], gv);
+        const saved = layerNorm(x, gamma, Tensor.from(be, [cols], gv), 1e-5);
+        const dx = Tensor.from(be, [rows, cols], oldDx);
+        const params = {
+          dgamma: Tensor.from(be, [cols], old),
+          dbeta: Tensor.from(be, [cols], old),
+        };
+        layerNormBackward(Tensor.from(be, [rows, cols], dyv), x, gamma, saved, { dx, params });
+        const mean = saved.mean.toArray(), rstd = saved.rstd.toArray();
+        const want = paramSumsInOrder(xv, dyv, mean, rstd, rows, cols, old);
+        sameBits(
+          `dgamma (${rows}, ${cols}), ${threads} threads`,
+          params.dgamma.toArray(),
+          want.dgamma,
+        );
+        sameBits(
+          `dbeta (${rows}, ${cols}), ${threads} threads`,
+          params.dbeta.toArray(),
+          want.dbeta,
+        );
+        results.push([dx.toArray(), params.dgamma.toArray()]);
+      });
+    }
+    // dx accumulated into its old value: the same bits for every thread count
+    sameBits(`dx (${rows}, ${cols}) 1 vs 2 threads`, results[0][0], results[1][0]);
+    sameBits(`dx (${rows}, ${cols}) 1 vs 3 threads`, results[0][0], results[2][0]);
+  }
+});
