@@ -4,9 +4,9 @@
  * sum_rows and sum_axis: one thread per output element adds its column in order (rows, or i of the
  * reduced axis), starting from 0 (or y when sum_rows accumulates), float32 adds, then the one
  * division; exactly the Wasm kernel's arithmetic, so the bits are the same; loads are batched
- * eight rows ahead to overlap memory latency. sum_rows over 1024 rows or more (a bias gradient
- * over a batch's frames) uses the chunked plan of column_sums.cuh instead: fixed order, all SMs
- * busy, a few ulp from the Wasm sum.
+ * sixteen rows ahead to overlap memory latency (LayerNorm's chunk partials: ~200 rows). sum_rows
+ * over 1024 rows or more (a bias gradient over a batch's frames) uses the chunked plan of
+ * column_sums.cuh instead: fixed order, all SMs busy, a few ulp from the Wasm sum.
  * broadcast_axis: one thread per output element, x / divisor (IEEE division; as the Wasm kernel it
  * divides even by 1). max_last: a warp (cols <= 1024) or a 256-thread block per row; each thread
  * keeps the first maximum of its columns, ties resolved to the smaller index in a fixed tree, so
@@ -19,7 +19,7 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr unsigned kFull = 0xffffffffu;
-constexpr int kAhead = 8;
+constexpr int kAhead = 16; /* loads in flight per thread: the walks are latency-bound */
 
 /* Column sums with few outputs use 32-thread blocks so the work spreads over many SMs. */
 inline int col_threads(int64_t outputs) { return outputs >= 132 * kThreads ? kThreads : 32; }

@@ -15,20 +15,6 @@ import type { Tensor } from "../tensor/tensor.ts";
 import { Linear } from "./linear.ts";
 import { type ForwardContext, Module } from "./module.ts";
 
-/** Rows [r0, r0 + n) of a (R, C) or (R) tensor, on the tape (the gradient lands in those rows). */
-export function rowSlice(tape: Tape, w: Tensor, r0: number, n: number): Tensor {
-  const rows = w.shape[0], cols = w.shape.length === 2 ? w.shape[1] : 1;
-  const sliced = ag.sliceTime(tape, ag.reshape(tape, w, [1, rows, cols]), r0, n); // (1, n, C)
-  return ag.reshape(tape, sliced, w.shape.length === 2 ? [n, cols] : [n]);
-}
-
-/** Column block k of width w of x (B, T, 3w) -> (B, T, w), on the tape. */
-function thirds(tape: Tape, x: Tensor, k: number): Tensor {
-  const [b, t, w3] = x.shape, w = w3 / 3;
-  const y = ag.sliceTime(tape, ag.reshape(tape, x, [b * t, 3, w]), k, 1); // (B T, 1, w)
-  return ag.reshape(tape, y, [b, t, w]);
-}
-
 export class MultiheadAttention extends Module {
   readonly in_proj_weight: Tensor; // (3d, d)
   readonly in_proj_bias: Tensor; // (3d)
@@ -42,29 +28,21 @@ export class MultiheadAttention extends Module {
   }
 
   /**
-   * q (B, Tq, d), kv (B, S, d) -> (B, Tq, d). `self` (q and kv the same tensor) projects with one
-   * matmul. `mask`: causal, key lengths or an additive key mask (src/tensor/attention_ops.ts).
+   * q (B, Tq, d), kv (B, S, d) -> (B, Tq, d). `self`: q and kv are the same tensor (kv is not
+   * read). `mask`: causal, key lengths or an additive key mask (src/tensor/attention_ops.ts).
    */
   forward(ctx: ForwardContext, q: Tensor, kv: Tensor, mask: AttnMask, self = false): Tensor {
     const tape = ctx.tape, d = this.d, w = this.in_proj_weight, b = this.in_proj_bias;
-    let Q: Tensor, K: Tensor, V: Tensor;
-    if (self) {
-      const qkv = ag.matmul(tape, q, w, { transB: true, bias: b }); // (B, T, 3d)
-      [Q, K, V] = [0, 1, 2].map((k) => thirds(tape, qkv, k));
-    } else {
-      Q = ag.matmul(tape, q, rowSlice(tape, w, 0, d), {
+    // Q, K and V each by its own product with its rows of in_proj_weight / in_proj_bias (views,
+    // no copies): every element is the dot product of one (d)-row of W, as in one (3d)-wide
+    // product, and the backward adds their input gradients in place instead of slicing, padding
+    // and adding a (B, T, 3d) gradient.
+    const project = (x: Tensor, k: number) =>
+      ag.matmul(tape, x, ag.paramRows(tape, w, k * d, d), {
         transB: true,
-        bias: rowSlice(tape, b, 0, d),
+        bias: ag.paramRows(tape, b, k * d, d),
       });
-      const kvProj = ag.matmul(tape, kv, rowSlice(tape, w, d, 2 * d), {
-        transB: true,
-        bias: rowSlice(tape, b, d, 2 * d),
-      }); // (B, S, 2d)
-      const [bs, s] = kvProj.shape;
-      const halves = ag.reshape(tape, kvProj, [bs * s, 2, d]);
-      K = ag.reshape(tape, ag.sliceTime(tape, halves, 0, 1), [bs, s, d]);
-      V = ag.reshape(tape, ag.sliceTime(tape, halves, 1, 1), [bs, s, d]);
-    }
+    const Q = project(q, 0), K = project(self ? q : kv, 1), V = project(self ? q : kv, 2);
     const stream = ctx.stream++;
     const drop = ctx.training && this.dropoutP > 0
       ? { p: this.dropoutP, seed: ctx.seed, stream }

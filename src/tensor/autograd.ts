@@ -217,7 +217,6 @@ export class Tape {
   }
 }
 
-/** param.grad, allocating a zeroed "param" buffer the first time. */
 /** Where a parameter's gradient goes when it has none yet (`setGradSlot`), else a new buffer. */
 const gradSlots = new WeakMap<Tensor, Storage>();
 
@@ -237,7 +236,8 @@ export function setGradSlot(param: Tensor, slot: Storage | null): void {
   gradSlots.set(param, slot);
 }
 
-function paramGrad(param: Tensor): Tensor {
+/** param.grad, allocated (in its slot when it has one) and zeroed the first time. */
+export function paramGrad(param: Tensor): Tensor {
   if (!param.grad) {
     const slot = gradSlots.get(param);
     param.grad = slot

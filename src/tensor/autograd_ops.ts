@@ -5,7 +5,8 @@
  * B, C) are for fused layers that call the plain ops and record one node themselves.
  */
 import * as attn from "./attention_ops.ts";
-import { Tape } from "./autograd.ts";
+import { paramGrad, Tape } from "./autograd.ts";
+import { viewStorage } from "./backend.ts";
 import { packBf16, unpackBf16 } from "./bf16.ts";
 import { conv2d as conv2dOp, conv2dBackward, glu as gluOp, gluBackward } from "./conv_ops.ts";
 import {
@@ -28,7 +29,7 @@ import {
 import * as layout from "./layout_ops.ts";
 import * as ops from "./ops.ts";
 import * as reduce from "./reduce_ops.ts";
-import { Tensor } from "./tensor.ts";
+import { ShapeError, Tensor } from "./tensor.ts";
 
 /**
  * op(a) op(b) + bias, a (..., M, K), b (..., K, N) (see ops.matmul). In bf16 matmul mode the
@@ -223,6 +224,29 @@ export function embedding(
 ): Tensor {
   const y = layout.embedding(table, ids, hostIds);
   tape.record([table], [y], ([dy]) => [layout.embeddingBackward(dy!, ids, table.shape[0])], []);
+  return y;
+}
+
+/**
+ * Rows [r0, r0 + n) of a parameter (R, ...) as a parameter of its own, no copy: e.g. W_k of
+ * in_proj_weight (3d, d). Its values are a view of those rows of w, and when the tape records, its
+ * gradient a view of those rows of w's gradient, so the backward of whatever reads it (a matmul,
+ * a bias sum) accumulates straight into them: no tape node, no zero-padded gradient, no add.
+ * Only for parameters: a view of a step buffer could outlive it.
+ */
+export function paramRows(tape: Tape, w: Tensor, r0: number, n: number): Tensor {
+  const rows = w.shape[0], per = w.size / rows;
+  if (w.storage.lifetime !== "param") throw new ShapeError("paramRows: w must be a parameter");
+  if (!(Number.isInteger(r0) && Number.isInteger(n) && r0 >= 0 && n >= 0 && r0 + n <= rows)) {
+    throw new ShapeError(`paramRows: rows [${r0}, ${r0 + n}) of [${w.shape}]`);
+  }
+  const shape = [n, ...w.shape.slice(1)];
+  const y = new Tensor(w.backend, shape, viewStorage(w.storage, r0 * per, n * per));
+  if (tape.enabled && w.requiresGrad) {
+    const g = paramGrad(w);
+    y.requiresGrad = true;
+    y.grad = new Tensor(w.backend, shape, viewStorage(g.storage, r0 * per, n * per));
+  }
   return y;
 }
 

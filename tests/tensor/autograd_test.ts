@@ -244,3 +244,63 @@ Deno.test("autograd: a gradient shared by two inputs is never added to in place 
     for (const t of Object.values(p)) t.grad!.free(), t.free();
   });
 });
+
+Deno.test("autograd: paramRows is a view whose gradient lands in those rows (in place, or by the tape's add)", async () => {
+  await withBackend(2, (be) => {
+    const [R, C, M] = [9, 4, 3];
+    const wv = randn(R * C, 61), xv = randn(M * C, 62), r = randn(M * 3, 63);
+    for (const inPlace of [true, false]) {
+      const tape = new Tape();
+      tape.accumulateInPlace = inPlace;
+      const w = Tensor.param(be, [R, C], wv), x = Tensor.from(be, [M, C], xv);
+      // rows 2..4 and 5..7 of w, each in a product, and rows 2..4 again: their gradients add up
+      const a = ag.matmul(tape, x, ag.paramRows(tape, w, 2, 3), { transB: true });
+      const b = ag.matmul(tape, x, ag.paramRows(tape, w, 5, 3), { transB: true });
+      const c = ag.matmul(tape, x, ag.paramRows(tape, w, 2, 3), { transB: true });
+      const rt = Tensor.from(be, [M, 3], r);
+      const loss = ag.add(
+        tape,
+        ag.sum(tape, ag.mul(tape, ag.add(tape, a, c), rt)),
+        ag.sum(tape, ag.mul(tape, b, rt)),
+      );
+      if (!Object.is(ag.paramRows(tape, w, 5, 3).toArray()[0], wv[20])) {
+        throw new Error("paramRows: not rows 5.. of w");
+      }
+      tape.backward(loss);
+      // d/dW[j] of sum_m r[m, i] x[m] . W[j]: row 2 + i gets 2 sum_m r[m, i] x[m] (two uses),
+      // row 5 + i one, rows outside 2..7 nothing. Sums of 3 float32 products: 1e-6 relative.
+      const g = w.grad!.toArray();
+      for (let j = 0; j < R; j++) {
+        for (let k = 0; k < C; k++) {
+          let want = 0;
+          const i = j >= 2 && j < 5 ? j - 2 : j >= 5 && j < 8 ? j - 5 : -1;
+          if (i >= 0) {
+            for (let m = 0; m < M; m++) want += r[m * 3 + i] * xv[m * C + k];
+          }
+          if (j < 5) want *= 2;
+          if (!(Math.abs(g[j * C + k] - want) <= 1e-6 * (1 + Math.abs(want)))) {
+            throw new Error(`inPlace ${inPlace}: dW[${j}, ${k}] = ${g[j * C + k]}, want ${want}`);
+          }
+        }
+      }
+      tape.reset();
+      w.grad!.free(), w.free();
+    }
+    const tape = new Tape();
+    const step = Tensor.from(be, [R, C], wv);
+    let threw = false;
+    try {
+      ag.paramRows(tape, step, 0, 1);
+    } catch {
+      threw = true;
+    }
+    if (!threw) throw new Error("paramRows accepted a step tensor");
+    threw = false;
+    try {
+      ag.paramRows(tape, Tensor.param(be, [R, C], wv), 8, 2);
+    } catch (e) {
+      threw = /rows \[8, 10\)/.test(String(e));
+    }
+    if (!threw) throw new Error("paramRows: a range past the end must be an error naming it");
+  });
+});
