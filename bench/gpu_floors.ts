@@ -90,8 +90,13 @@ export function cost(name: string, p: P, args: readonly BufferArg[]): Call {
       return c(10 * p.n, 3 * p.n);
     case "gelu_dropout_forward": // GELU 4 + compare and scale 2; read x, write y
       return c(6 * p.n, 2 * p.n);
-    case "gelu_dropout_backward": // compare and scale 2 + GELU' 10; read x, dy, write dx
-      return c(12 * p.n, 3 * p.n);
+    case "gelu_dropout_backward": {
+      // compare and scale 2 + GELU' 10 (+ 1 for the column sums); read x, dy, write dx (and the
+      // chunks' column sums)
+      const rows = Math.min(p.chunks * p.chunk_rows, p.rows - p.chunk0 * p.chunk_rows);
+      const e = rows * p.cols, sums = has(3);
+      return c((sums ? 13 : 12) * e, 3 * e + (sums ? p.chunks * p.cols : 0));
+    }
     case "dropout_add": // compare, scale, alpha, add: 4; read x, y, write s
       return c(4 * p.n, 3 * p.n);
     case "scale_dropout": // alpha, compare and scale: 3; read x, write y

@@ -114,6 +114,17 @@ typedef struct cm_dropout_params {
   int32_t index0; /* global index of this call's first element (set by the thread split) */
 } cm_dropout_params;
 
+typedef struct cm_dropout_rows_params {
+  int32_t rows; /* rows of the whole call (a split part sees all of them, from its chunk0 on) */
+  int32_t cols; /* elements per row (rows are contiguous) */
+  float p; /* drop probability in [0, 1) */
+  int32_t seed; /* run seed */
+  int32_t stream; /* which mask of the run (e.g. step * 4096 + call site) */
+  int32_t chunk_rows; /* rows per partial column sum (a multiple of 8) */
+  int32_t chunks; /* chunks handled by this call: ceil(rows / chunk_rows) for the whole call */
+  int32_t chunk0; /* the first chunk of this call within the whole call */
+} cm_dropout_rows_params;
+
 typedef struct cm_dropout_add_params {
   int32_t n; /* elements handled by this call */
   float p; /* drop probability in [0, 1) */
@@ -354,11 +365,12 @@ CM_API void cm_dropout(const cm_dropout_params* p, const float* x, float* y);
  *   y: (n) */
 CM_API void cm_gelu_dropout_forward(const cm_dropout_params* p, const float* x, float* y);
 
-/* dx = gelu_backward(x, dropout(dy)) in one pass, the bits of the two ops in sequence; x is the GELU's input.
- *   x: (n)
- *   dy: (n)
- *   dx: (n) */
-CM_API void cm_gelu_dropout_backward(const cm_dropout_params* p, const float* x, const float* dy, float* dx);
+/* dx = gelu_backward(x, dropout(dy)) in one pass, the bits of the two ops in sequence (the mask of element (r, j) is dropout's at index r cols + j); x is the GELU's input. With part, also dx's column sums per chunk of chunk_rows rows in layernorm_backward's order (the bias gradient of the Linear before the GELU, src/tensor/chunk_sums.ts).
+ *   x: (rows, cols)
+ *   dy: (rows, cols)
+ *   dx: (rows, cols)
+ *   part: (chunks, cols): per chunk, the column sums of dx, may be NULL */
+CM_API void cm_gelu_dropout_backward(const cm_dropout_rows_params* p, const float* x, const float* dy, float* dx, float* part);
 
 /* s = x + alpha dropout(y) in one pass (a residual around a dropped-out branch): dropout's mask and product, then alpha times it, then the sum, each rounded as the three ops in sequence. The backward is dx = ds and dy = scale_dropout(ds).
  *   x: (n)

@@ -212,6 +212,20 @@ export const DROPOUT_PARAMS: ParamStruct = {
   ],
 };
 
+export const DROPOUT_ROWS_PARAMS: ParamStruct = {
+  name: "dropout_rows",
+  fields: [
+    ["rows", "i32", "rows of the whole call (a split part sees all of them, from its chunk0 on)"],
+    ["cols", "i32", "elements per row (rows are contiguous)"],
+    ["p", "f32", "drop probability in [0, 1)"],
+    ["seed", "i32", "run seed"],
+    ["stream", "i32", "which mask of the run (e.g. step * 4096 + call site)"],
+    ["chunk_rows", "i32", "rows per partial column sum (a multiple of 8)"],
+    ["chunks", "i32", "chunks handled by this call: ceil(rows / chunk_rows) for the whole call"],
+    ["chunk0", "i32", "the first chunk of this call within the whole call"],
+  ],
+};
+
 export const DROPOUT_ADD_PARAMS: ParamStruct = {
   name: "dropout_add",
   fields: [
@@ -581,13 +595,23 @@ export const OPS: readonly OpSpec[] = [
   },
   {
     name: "gelu_dropout_backward",
-    params: DROPOUT_PARAMS,
-    split: { axis: "n", unit: 4, work: "1" },
-    splitBase: "index0",
-    args: [ax("x", "in", "(n)", "1"), ax("dy", "in", "(n)", "1"), ax("dx", "out", "(n)", "1")],
+    params: DROPOUT_ROWS_PARAMS,
+    split: { axis: "chunks", unit: 1, work: "chunk_rows*cols" },
+    splitBase: "chunk0",
+    args: [
+      ax("x", "in", "(rows, cols)", "chunk_rows*cols"),
+      ax("dy", "in", "(rows, cols)", "chunk_rows*cols"),
+      ax("dx", "out", "(rows, cols)", "chunk_rows*cols"),
+      {
+        ...ax("part", "out", "(chunks, cols): per chunk, the column sums of dx", "cols"),
+        optional: true,
+      },
+    ],
     doc:
-      "dx = gelu_backward(x, dropout(dy)) in one pass, the bits of the two ops in sequence; x is " +
-      "the GELU's input.",
+      "dx = gelu_backward(x, dropout(dy)) in one pass, the bits of the two ops in sequence (the " +
+      "mask of element (r, j) is dropout's at index r cols + j); x is the GELU's input. With " +
+      "part, also dx's column sums per chunk of chunk_rows rows in layernorm_backward's order " +
+      "(the bias gradient of the Linear before the GELU, src/tensor/chunk_sums.ts).",
   },
   {
     name: "dropout_add",
@@ -999,6 +1023,7 @@ export const PARAM_STRUCTS: readonly ParamStruct[] = [
   IM2COL_PARAMS,
   MASK_PARAMS,
   DROPOUT_PARAMS,
+  DROPOUT_ROWS_PARAMS,
   DROPOUT_ADD_PARAMS,
   BF16_PARAMS,
   CTC_PARAMS,

@@ -143,32 +143,66 @@ void cm_gelu_dropout_forward(const cm_dropout_params* p, const float* x, float* 
   }
 }
 
-/* dx = GELU'(x) dropout(dy): cm_dropout on dy (float32), then cm_gelu_backward's float64
- * expression on it, so the bits equal the two ops in sequence. */
-void cm_gelu_dropout_backward(const cm_dropout_params* p, const float* x, const float* dy,
-                              float* dx) {
-  uint32_t key = cm_dropout_key(p->seed, p->stream);
-  float scale = 1.0f / (1.0f - p->p);
+/* dx = GELU'(x) dropout(dy) over n elements whose mask indices start at index0: cm_dropout on dy
+ * (float32), then cm_gelu_backward's float64 expression on it, so the bits equal the two ops in
+ * sequence. */
+static void gelu_dropout_backward_run(uint32_t key, float p, uint32_t index0, int32_t n,
+                                      const float* x, const float* dy, float* dx) {
+  float scale = 1.0f / (1.0f - p);
   v128_t vscale = wasm_f32x4_splat(scale);
   int32_t i = 0;
-  for (; i + 4 <= p->n; i += 4) {
-    v128_t keep = cm_dropout_keep_v(key, (uint32_t)p->index0 + (uint32_t)i, p->p);
+  for (; i + 4 <= n; i += 4) {
+    v128_t keep = cm_dropout_keep_v(key, index0 + (uint32_t)i, p);
     v128_t g = wasm_v128_and(wasm_f32x4_mul(wasm_v128_load(dy + i), vscale), keep);
     v128_t v = wasm_v128_load(x + i);
     wasm_v128_store(dx + i, join_ps(gelu_grad_pd(lo_pd(v), lo_pd(g)),
                                     gelu_grad_pd(hi_pd(v), hi_pd(g))));
   }
-  if (i < p->n) {
+  if (i < n) {
     float xt[4] = {0}, gt[4] = {0}, dt[4];
-    for (int32_t j = i; j < p->n; j++) {
+    for (int32_t j = i; j < n; j++) {
       xt[j - i] = x[j];
-      gt[j - i] = cm_dropout_keep(key, (uint32_t)p->index0 + (uint32_t)j, p->p) ? dy[j] * scale
-                                                                                : 0.0f;
+      gt[j - i] = cm_dropout_keep(key, index0 + (uint32_t)j, p) ? dy[j] * scale : 0.0f;
     }
     v128_t v = wasm_v128_load(xt), g = wasm_v128_load(gt);
     wasm_v128_store(dt, join_ps(gelu_grad_pd(lo_pd(v), lo_pd(g)),
                                 gelu_grad_pd(hi_pd(v), hi_pd(g))));
-    for (int32_t j = i; j < p->n; j++) dx[j] = dt[j - i];
+    for (int32_t j = i; j < n; j++) dx[j] = dt[j - i];
+  }
+}
+
+/* Row by row over this call's chunks; with part, each chunk's column sums of dx in the op table's
+ * order: 8 groups of chunk_rows / 8 consecutive rows, each summed from 0 in row order, then the
+ * group sums added from 0 in group order (wasm/layernorm.c's order). */
+void cm_gelu_dropout_backward(const cm_dropout_rows_params* p, const float* x, const float* dy,
+                              float* dx, float* part) {
+  const int32_t d = p->cols, group = p->chunk_rows / 8;
+  if (p->chunk_rows < 8 || p->chunk_rows % 8 != 0) __builtin_trap(); /* the op's contract */
+  if (d <= 0 || p->chunks <= 0) return;
+  const uint32_t key = cm_dropout_key(p->seed, p->stream);
+  const int64_t first = (int64_t)p->chunk0 * p->chunk_rows; /* this call's first row */
+  const int64_t left = (int64_t)p->rows - first, all = (int64_t)p->chunks * p->chunk_rows;
+  const int64_t rows = all < left ? all : left;
+  float gsum[d]; /* one group's column sums */
+  for (int32_t c = 0; c < p->chunks; c++) {
+    float* pc = part ? part + (int64_t)c * d : 0;
+    if (pc) {
+      for (int32_t j = 0; j < d; j++) pc[j] = 0.0f;
+    }
+    for (int32_t g = 0; g < 8; g++) {
+      const int64_t r0 = (int64_t)c * p->chunk_rows + (int64_t)g * group;
+      for (int32_t j = 0; j < d; j++) gsum[j] = 0.0f;
+      for (int64_t r = r0; r < r0 + group && r < rows; r++) {
+        const int64_t o = r * d;
+        gelu_dropout_backward_run(key, p->p, (uint32_t)((first + r) * d), d, x + o, dy + o, dx + o);
+        if (pc) {
+          for (int32_t j = 0; j < d; j++) gsum[j] += dx[o + j];
+        }
+      }
+      if (pc) {
+        for (int32_t j = 0; j < d; j++) pc[j] += gsum[j];
+      }
+    }
   }
 }
 

@@ -47,18 +47,16 @@ export class PositionwiseFeedForward extends Module {
 
   /** x (B, T, d) -> (B, T, d). */
   forward(ctx: ForwardContext, x: Tensor): Tensor {
-    const pre = this.ffn.l0.forward(ctx, x);
-    if (this.activation === "gelu" && ctx.training && this.dropoutP > 0) {
-      // GELU + dropout in one kernel (the same bits as the two, one pass less each way); it takes
-      // the dropout's stream as dropout() would.
-      const h = ag.geluDropout(ctx.tape, pre, {
-        p: this.dropoutP,
-        seed: ctx.seed,
-        stream: ctx.stream++,
-      });
+    const l0 = this.ffn.l0;
+    if (this.activation === "gelu" && ctx.training && this.dropoutP > 0 && l0.bias) {
+      // Linear, GELU and dropout as one node (the bits of the three; one pass less each way, and
+      // the bias gradient from the GELU backward's column sums); it takes the dropout's stream as
+      // dropout() would.
+      const drop = { p: this.dropoutP, seed: ctx.seed, stream: ctx.stream++ };
+      const h = ag.linearGeluDropout(ctx.tape, x, l0.weight, l0.bias, drop);
       return this.ffn.l3.forward(ctx, h);
     }
-    const h = activate(ctx.tape, pre, this.activation);
+    const h = activate(ctx.tape, l0.forward(ctx, x), this.activation);
     return this.ffn.l3.forward(ctx, dropout(ctx, h, this.dropoutP));
   }
 }

@@ -6,7 +6,6 @@
  *   out = concat_h softmax(Q_h K_h^T / sqrt(dh) + mask) V_h  W_out^T + b_out
  * Dropout 0.1 on the attention probabilities in training (attention_dropout), none on the output.
  */
-import type { Tape } from "../tensor/autograd.ts";
 import * as ag from "../tensor/autograd_ops.ts";
 import { attention } from "../tensor/attention.ts";
 import type { AttnMask } from "../tensor/attention_ops.ts";

@@ -127,11 +127,37 @@ export function dropout(tape: Tape, x: Tensor, o: DropoutOptions): Tensor {
   return y;
 }
 
-/** dropout(gelu(x)) fused (the FFN's inner activation): the bits of gelu then dropout, without
- * the GELU's output in memory; the backward reads only x. */
-export function geluDropout(tape: Tape, x: Tensor, o: DropoutOptions): Tensor {
-  const y = geluDropoutOp(x, o);
-  tape.record([x], [y], ([dy]) => [geluDropoutBackward(x, dy!, o)], [x]);
+/**
+ * dropout(gelu(x W^T + b)) as one node (the FFN's first Linear, GELU and dropout in training):
+ * the forward is matmul then geluDropout, the same bits; the backward takes the bias gradient
+ * from gelu_dropout_backward's column sums of d(pre) (chunk_sums.ts order), so the (..., F)
+ * gradient is not read again by a separate sum_rows. x (..., in), w (F, in), b (F) -> (..., F).
+ * The pre-activation is private to the node: freed by its backward.
+ */
+export function linearGeluDropout(
+  tape: Tape,
+  x: Tensor,
+  w: Tensor,
+  b: Tensor,
+  o: DropoutOptions,
+): Tensor {
+  const pre = ops.matmul(x, w, { transB: true, bias: b }); // (..., F)
+  const y = geluDropoutOp(pre, o);
+  if (!tape.enabled || ![x, w, b].some(Tape.tracked)) {
+    pre.free();
+    return y;
+  }
+  const px = packable(tape, x) ? packBf16(x) : null;
+  tape.record([x, w, b], [y], ([dy], [dx, dw, db]) => {
+    const be = dy!.backend;
+    const dbias = db ?? Tensor.empty(be, b.shape);
+    const dpre = geluDropoutBackward(pre, dy!, o, { out: dbias, accumulate: db !== null });
+    pre.free();
+    const xs = px ? unpackBf16(be, px) : x;
+    const g = ops.matmulBackward(dpre, xs, w, { transB: true }, { da: dx, db: dw });
+    if (px) be.free(px.storage);
+    return [g.da, g.db, dbias];
+  }, [px ? null : x, w]);
   return y;
 }
 

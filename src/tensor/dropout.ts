@@ -4,6 +4,7 @@
  * instead of storing it. Give every dropout call of a step its own stream (e.g.
  * step * 4096 + call site) so that masks differ between sites and steps.
  */
+import { addChunks, chunkFields } from "./chunk_sums.ts";
 import { tensorArg } from "./col_view.ts";
 import { Tensor } from "./tensor.ts";
 
@@ -38,15 +39,34 @@ export function geluDropout(x: Tensor, o: DropoutOptions): Tensor {
   return y;
 }
 
-/** dx = GELU'(x) dropout(dy), one pass; x is the GELU's input. */
-export function geluDropoutBackward(x: Tensor, dy: Tensor, o: DropoutOptions): Tensor {
+/**
+ * dx = GELU'(x) dropout(dy), one pass; x is the GELU's input (..., F). With `sums` (F): also the
+ * column sums of dx over all rows, from the kernel's per-chunk partials (chunk_sums.ts), added to
+ * `sums` when `accumulate` (the bias gradient of the Linear before the GELU).
+ */
+export function geluDropoutBackward(
+  x: Tensor,
+  dy: Tensor,
+  o: DropoutOptions,
+  sums?: { out: Tensor; accumulate: boolean },
+): Tensor {
   if (dy.size !== x.size) throw new RangeError(`geluDropoutBackward: ${dy.size} vs ${x.size}`);
-  const dx = Tensor.empty(x.backend, x.shape);
+  const cols = x.shape.length ? x.shape[x.shape.length - 1] : 1;
+  const rows = cols === 0 ? 0 : x.size / cols;
+  if (sums && sums.out.size !== cols) {
+    throw new RangeError(`geluDropoutBackward: sums must be (${cols}), got ${sums.out.size}`);
+  }
+  const dx = Tensor.empty(x.backend, x.shape), chunk = chunkFields(rows);
+  const part = sums ? Tensor.empty(x.backend, [chunk.chunks, cols]) : null;
   x.backend.run(
     "gelu_dropout_backward",
-    { n: x.size, p: o.p, seed: o.seed | 0, stream: o.stream | 0 },
-    [tensorArg(x), tensorArg(dy), tensorArg(dx)],
+    { rows, cols, p: o.p, seed: o.seed | 0, stream: o.stream | 0, ...chunk },
+    [tensorArg(x), tensorArg(dy), tensorArg(dx), part && tensorArg(part)],
   );
+  if (sums && part) {
+    addChunks(part, 0, cols, sums.out, sums.accumulate);
+    part.free();
+  }
   return dx;
 }
 

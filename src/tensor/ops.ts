@@ -3,6 +3,7 @@
  * parameter struct (ffi/ops.ts). Outputs are "step" tensors unless `out` is given. Backward
  * functions take the saved forward values and the upstream gradient and return input gradients.
  */
+import { addChunks, chunkFields } from "./chunk_sums.ts";
 import { ShapeError, Tensor } from "./tensor.ts";
 
 function sameShape(name: string, a: Tensor, b: Tensor): void {
@@ -240,13 +241,6 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): 
 }
 
 /**
- * Rows per partial sum of LayerNorm's parameter gradients (op "layernorm_backward"): 64 rows keep
- * the partials (2 cols floats per chunk) under 2 % of the call's traffic while a conmamba_large
- * batch (12,480 rows) still gives 195 chunks, each a block of 8 warps on the GPU.
- */
-export const LN_CHUNK_ROWS = 64;
-
-/**
  * Gradients of layerNorm: dx (..., D), dgamma (D), dbeta (D). `into.dx` (x's shape): dx is added
  * to it (dx = into.dx + the gradient, the same bits as a separate add) and it is returned;
  * `into.params` (dgamma and dbeta, both (D)): the parameter gradients are accumulated into them.
@@ -267,19 +261,11 @@ export function layerNormBackward(
   if (dgamma.size !== cols || dbeta.size !== cols) {
     throw new ShapeError(`layerNormBackward: into.params must be (${cols})`);
   }
-  // One pass writes dx and the parameter gradients' sums per chunk of LN_CHUNK_ROWS rows (in the
-  // op's fixed order); the chunks are then added in order onto dgamma and dbeta.
-  const chunks = Math.ceil(rows / LN_CHUNK_ROWS);
-  const part = Tensor.empty(x.backend, [chunks, 2, cols]);
-  const lp = {
-    rows,
-    cols,
-    ld: cols,
-    accumulate: into.dx ? 1 : 0,
-    chunk_rows: LN_CHUNK_ROWS,
-    chunks,
-    chunk0: 0,
-  };
+  // One pass writes dx and the parameter gradients' partial sums per chunk of rows
+  // (chunk_sums.ts); the chunks are then added in order onto dgamma and dbeta.
+  const chunk = chunkFields(rows);
+  const part = Tensor.empty(x.backend, [chunk.chunks, 2, cols]);
+  const lp = { rows, cols, ld: cols, accumulate: into.dx ? 1 : 0, ...chunk };
   x.backend.run("layernorm_backward", lp, [
     arg(x),
     arg(gamma),
@@ -289,9 +275,8 @@ export function layerNormBackward(
     arg(dx),
     arg(part),
   ]);
-  const sp = { rows: chunks, cols, ld: 2 * cols, accumulate: into.params ? 1 : 0 };
-  x.backend.run("sum_rows", sp, [arg(part), arg(dgamma)]);
-  x.backend.run("sum_rows", sp, [{ storage: part.storage, offset: cols }, arg(dbeta)]);
+  addChunks(part, 0, cols, dgamma, !!into.params);
+  addChunks(part, cols, cols, dbeta, !!into.params);
   part.free();
   return { dx, dgamma, dbeta };
 }

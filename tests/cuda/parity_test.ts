@@ -722,21 +722,22 @@ for (
 // -- GELU + dropout fused (the FFN's inner activation): the mask exact, the GELU's float64 value
 // rounded once on each side, so TRANSCENDENTAL like gelu_forward / gelu_backward --
 for (
-  const [label, size] of [
-    ["conmamba_large FFN hidden (2, 60, 2048)", 2 * 60 * LARGE.ffn],
-    ["awkward 13", 13],
+  const [label, rows, cols] of [
+    // rows x cols: the FFN's (B T, F) hidden; 1000 rows: 16 chunks of the bias gradient's sums
+    ["conmamba_large FFN hidden (2 x 500, 2048)", 1000, LARGE.ffn],
+    ["conmamba_small FFN hidden (2 x 100, 1024)", 200, SMALL.ffn],
+    ["awkward (3, 13)", 3, 13],
   ] as const
 ) {
   addCase({
-    label: `gelu_dropout forward and backward: ${label}`,
-    ops: ["gelu_dropout_forward", "gelu_dropout_backward"],
-    bound: TRANSCENDENTAL,
+    label: `gelu_dropout forward and backward (+ dx's column sums): ${label}`,
+    ops: ["gelu_dropout_forward", "gelu_dropout_backward", "sum_rows"],
+    bound: { y: TRANSCENDENTAL, dx: TRANSCENDENTAL, db: SUMS },
     run: (be) => {
-      const x = rt(be, [size], 52, 2), o = { p: 0.1, seed: 4321, stream: 78 };
-      return {
-        y: geluDropout(x, o).toArray(),
-        dx: geluDropoutBackward(x, rt(be, [size], 53), o).toArray(),
-      };
+      const x = rt(be, [rows, cols], 52, 2), o = { p: 0.1, seed: 4321, stream: 78 };
+      const db = rt(be, [cols], 57);
+      const dx = geluDropoutBackward(x, rt(be, [rows, cols], 53), o, { out: db, accumulate: true });
+      return { y: geluDropout(x, o).toArray(), dx: dx.toArray(), db: db.toArray() };
     },
   });
 }

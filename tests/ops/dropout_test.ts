@@ -8,7 +8,7 @@ import {
 } from "../../src/tensor/dropout.ts";
 import { add, gelu, geluBackward, scale } from "../../src/tensor/ops.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
-import { randn, withBackend } from "./helpers.ts";
+import { assertSameBits, chunkSumsInOrder, randn, withBackend } from "./helpers.ts";
 
 Deno.test("dropout: kept values scaled by 1/(1-p), rate near p, repeatable, seed/stream matter", async () => {
   await withBackend(2, (be) => {
@@ -143,5 +143,39 @@ Deno.test("dropout_add and scale_dropout: bitwise dropout, scale, add in sequenc
         }
       }
     });
+  }
+});
+
+// Over rows (the FFN's (B T, F) hidden): every thread split cuts between chunks of rows, and the
+// column sums of dx (the bias gradient of the Linear before the GELU) follow the chunk order that
+// CUDA follows too, added onto the old value.
+Deno.test("gelu_dropout backward over rows: the flat bits, and dx's column sums in chunk order", async () => {
+  for (const [rows, cols] of [[300, 7], [130, 64], [1, 33], [64, 4]]) {
+    const n = rows * cols, xv = randn(n, 71, 2), dyv = randn(n, 72), old = randn(cols, 73);
+    const o = { p: 0.25, seed: 99, stream: 5 };
+    for (const threads of [1, 2, 3]) {
+      await withBackend(threads, (be) => {
+        const x = Tensor.from(be, [rows, cols], xv), dy = Tensor.from(be, [rows, cols], dyv);
+        const sums = Tensor.from(be, [cols], old);
+        const dx = geluDropoutBackward(x, dy, o, { out: sums, accumulate: true }).toArray();
+        const at = `(${rows}, ${cols}), ${threads} threads`;
+        const flat = geluBackward(
+          Tensor.from(be, [n], xv),
+          dropoutBackward(Tensor.from(be, [n], dyv), o),
+        ).toArray();
+        assertSameBits(`dx ${at}`, dx, flat);
+        const want = chunkSumsInOrder((r, j) => dx[r * cols + j], rows, cols, old);
+        assertSameBits(`column sums ${at}`, sums.toArray(), want);
+        const fresh = Tensor.empty(be, [cols]);
+        geluDropoutBackward(x, dy, o, { out: fresh, accumulate: false });
+        const want0 = chunkSumsInOrder(
+          (r, j) => dx[r * cols + j],
+          rows,
+          cols,
+          new Float32Array(cols),
+        );
+        assertSameBits(`column sums, not accumulated, ${at}`, fresh.toArray(), want0);
+      });
+    }
   }
 });

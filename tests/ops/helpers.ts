@@ -1,5 +1,6 @@
 /** Shared by the op tests: seeded random inputs, the error check, backend setup. */
 import { WasmBackend } from "../../src/tensor/wasm_backend.ts";
+import { CHUNK_ROWS } from "../../src/tensor/chunk_sums.ts";
 
 /** Unit roundoff of float32: round-to-nearest has relative error at most U. */
 export const U = 2 ** -24;
@@ -88,5 +89,41 @@ export async function withBackend(
     await fn(be);
   } finally {
     be.resetStep();
+  }
+}
+
+/**
+ * Column sums of term(r, j) over rows in the order the op table fixes for kernels that sum on the
+ * side (src/tensor/chunk_sums.ts), in float32 (each add rounded): per chunk of CHUNK_ROWS rows, 8
+ * groups of consecutive rows each summed from 0 in row order, then added from 0 in group order;
+ * then the chunks in order onto init (sum_rows).
+ */
+export function chunkSumsInOrder(
+  term: (r: number, j: number) => number,
+  rows: number,
+  cols: number,
+  init: Float32Array,
+): Float32Array {
+  const f = Math.fround, out = init.slice(), group = CHUNK_ROWS / 8;
+  for (let c = 0; c * CHUNK_ROWS < rows; c++) {
+    for (let j = 0; j < cols; j++) {
+      let chunk = 0;
+      for (let g = 0; g < 8; g++) {
+        let sum = 0;
+        const r0 = c * CHUNK_ROWS + g * group;
+        for (let r = r0; r < Math.min(r0 + group, rows); r++) sum = f(sum + term(r, j));
+        chunk = f(chunk + sum);
+      }
+      out[j] = f(out[j] + chunk);
+    }
+  }
+  return out;
+}
+
+/** Throws at the first element whose float32 bits differ (-0 and +0 differ too). */
+export function assertSameBits(what: string, a: Float32Array, b: Float32Array): void {
+  if (a.length !== b.length) throw new Error(`${what}: ${a.length} vs ${b.length} elements`);
+  for (let i = 0; i < a.length; i++) {
+    if (!Object.is(a[i], b[i])) throw new Error(`${what}[${i}]: ${a[i]} vs ${b[i]}`);
   }
 }

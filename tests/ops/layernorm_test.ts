@@ -1,7 +1,14 @@
-import { layerNorm, layerNormBackward, LN_CHUNK_ROWS } from "../../src/tensor/ops.ts";
+import { layerNorm, layerNormBackward } from "../../src/tensor/ops.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { layerNormBackwardRef, layerNormRef } from "./reference.ts";
-import { assertWithin, randn, U, withBackend } from "./helpers.ts";
+import {
+  assertSameBits,
+  assertWithin,
+  chunkSumsInOrder,
+  randn,
+  U,
+  withBackend,
+} from "./helpers.ts";
 
 const CASES = [
   // conmamba_small encoder LN (d = 144, eps 1e-5, CONMAMBA_SPEC.md 4.5), 2 x 9 frames.
@@ -45,50 +52,6 @@ for (const { label, shape, eps } of CASES) {
   });
 }
 
-const f = Math.fround;
-
-/**
- * dgamma and dbeta in the order the op table documents for layernorm_backward, in float32 (each
- * operation rounded): per chunk of LN_CHUNK_ROWS rows, 8 groups of consecutive rows summed in row
- * order from 0, added from 0 in group order; then the chunks in order onto the old value (sum_rows).
- */
-function paramSumsInOrder(
-  x: Float32Array,
-  dy: Float32Array,
-  mean: Float32Array,
-  rstd: Float32Array,
-  rows: number,
-  cols: number,
-  init: Float32Array,
-): { dgamma: Float32Array; dbeta: Float32Array } {
-  const dgamma = init.slice(), dbeta = init.slice(), group = LN_CHUNK_ROWS / 8;
-  for (let c = 0; c * LN_CHUNK_ROWS < rows; c++) {
-    for (let j = 0; j < cols; j++) {
-      let pg = 0, pb = 0;
-      for (let g = 0; g < 8; g++) {
-        let sg = 0, sb = 0;
-        const r0 = c * LN_CHUNK_ROWS + g * group;
-        for (let r = r0; r < Math.min(r0 + group, rows); r++) {
-          const d = dy[r * cols + j];
-          sg = f(sg + f(d * f(f(x[r * cols + j] - mean[r]) * rstd[r])));
-          sb = f(sb + d);
-        }
-        pg = f(pg + sg);
-        pb = f(pb + sb);
-      }
-      dgamma[j] = f(dgamma[j] + pg);
-      dbeta[j] = f(dbeta[j] + pb);
-    }
-  }
-  return { dgamma, dbeta };
-}
-
-const sameBits = (what: string, a: Float32Array, b: Float32Array) => {
-  for (let i = 0; i < a.length; i++) {
-    if (!Object.is(a[i], b[i])) throw new Error(`${what}[${i}]: ${a[i]} vs ${b[i]}`);
-  }
-};
-
 // The chunked order is a contract: the CUDA kernel follows it too (tests/cuda/parity_test.ts
 // compares its partial sums with the Wasm kernel's exactly), and it must not depend on threads.
 Deno.test("layernorm backward: parameter gradients in the documented chunk order, any threads", async () => {
@@ -107,22 +70,18 @@ Deno.test("layernorm backward: parameter gradients in the documented chunk order
         };
         layerNormBackward(Tensor.from(be, [rows, cols], dyv), x, gamma, saved, { dx, params });
         const mean = saved.mean.toArray(), rstd = saved.rstd.toArray();
-        const want = paramSumsInOrder(xv, dyv, mean, rstd, rows, cols, old);
-        sameBits(
-          `dgamma (${rows}, ${cols}), ${threads} threads`,
-          params.dgamma.toArray(),
-          want.dgamma,
-        );
-        sameBits(
-          `dbeta (${rows}, ${cols}), ${threads} threads`,
-          params.dbeta.toArray(),
-          want.dbeta,
-        );
+        const f = Math.fround;
+        const xhat = (r: number, j: number) => f(f(xv[r * cols + j] - mean[r]) * rstd[r]);
+        const dg = chunkSumsInOrder((r, j) => f(dyv[r * cols + j] * xhat(r, j)), rows, cols, old);
+        const db = chunkSumsInOrder((r, j) => dyv[r * cols + j], rows, cols, old);
+        const at = `(${rows}, ${cols}), ${threads} threads`;
+        assertSameBits(`dgamma ${at}`, params.dgamma.toArray(), dg);
+        assertSameBits(`dbeta ${at}`, params.dbeta.toArray(), db);
         results.push([dx.toArray(), params.dgamma.toArray()]);
       });
     }
     // dx accumulated into its old value: the same bits for every thread count
-    sameBits(`dx (${rows}, ${cols}) 1 vs 2 threads`, results[0][0], results[1][0]);
-    sameBits(`dx (${rows}, ${cols}) 1 vs 3 threads`, results[0][0], results[2][0]);
+    assertSameBits(`dx (${rows}, ${cols}) 1 vs 2 threads`, results[0][0], results[1][0]);
+    assertSameBits(`dx (${rows}, ${cols}) 1 vs 3 threads`, results[0][0], results[2][0]);
   }
 });

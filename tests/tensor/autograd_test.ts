@@ -15,7 +15,9 @@ import {
   matmulRef,
   selectiveScanRef,
 } from "../ops/reference.ts";
-import { randn, withBackend } from "../ops/helpers.ts";
+import { assertSameBits, chunkSumsInOrder, randn, withBackend } from "../ops/helpers.ts";
+import { geluDropout, geluDropoutBackward } from "../../src/tensor/dropout.ts";
+import * as ops from "../../src/tensor/ops.ts";
 
 type Inputs = Record<string, Float64Array>;
 
@@ -302,5 +304,44 @@ Deno.test("autograd: paramRows is a view whose gradient lands in those rows (in 
       threw = /rows \[8, 10\)/.test(String(e));
     }
     if (!threw) throw new Error("paramRows: a range past the end must be an error naming it");
+  });
+});
+
+Deno.test("autograd: linearGeluDropout is matmul, GELU and dropout to the bit, its bias gradient from the GELU's column sums", async () => {
+  await withBackend(2, (be) => {
+    const [B, T, K, F] = [2, 70, 5, 9]; // 140 rows: three chunks of the column sums
+    const xv = randn(B * T * K, 81), wv = randn(F * K, 82, 0.5), bv = randn(F, 83);
+    const rv = randn(B * T * F, 84);
+    const o = { p: 0.2, seed: 3, stream: 11 };
+    const tape = new Tape();
+    const x = Tensor.param(be, [B, T, K], xv), w = Tensor.param(be, [F, K], wv);
+    const b = Tensor.param(be, [F], bv), r = Tensor.from(be, [B, T, F], rv);
+    const y = ag.linearGeluDropout(tape, x, w, b, o);
+    const pre = ops.matmul(Tensor.from(be, [B, T, K], xv), Tensor.from(be, [F, K], wv), {
+      transB: true,
+      bias: Tensor.from(be, [F], bv),
+    });
+    assertSameBits("forward", y.toArray(), geluDropout(pre, o).toArray());
+    tape.backward(ag.sum(tape, ag.mul(tape, y, r)));
+    // The same gradients from the plain ops: d(pre) once, then the two products.
+    const dpre = geluDropoutBackward(pre, Tensor.from(be, [B, T, F], rv), o); // r: freed by the tape
+    const dp = dpre.toArray();
+    assertSameBits(
+      "dx",
+      x.grad!.toArray(),
+      ops.matmul(dpre, Tensor.from(be, [F, K], wv)).toArray(),
+    );
+    const dw = ops.matmul(dpre.reshape([B * T, F]), Tensor.from(be, [B * T, K], xv), {
+      transA: true,
+    });
+    assertSameBits("dW", w.grad!.toArray(), dw.toArray());
+    const zero = new Float32Array(F);
+    assertSameBits(
+      "db",
+      b.grad!.toArray(),
+      chunkSumsInOrder((i, j) => dp[i * F + j], B * T, F, zero),
+    );
+    for (const t of [x, w, b]) t.grad!.free(), t.free();
+    tape.reset();
   });
 });
