@@ -126,7 +126,7 @@ __global__ void ctc_loss_kernel(cm_ctc_params p, const float* __restrict__ log_p
     float* gt = g + (int64_t)t * V;
     for (int32_t s = 0; s < L; s++) {
       double e = a[s] + be[s] - loglik;
-      if (e > -700.0) gt[LABEL(s)] -= (float)ctc_exp(e);
+      if (e > -700.0) gt[LABEL(s)] -= (float)__dmul_rn(ctc_exp(e), (double)p.grad_scale);
     }
   }
 #undef LABEL

@@ -50,7 +50,7 @@ __global__ void smoothed_nll_kernel(cm_loss_params p, const float* __restrict__ 
       sum += k == y ? ent_hit - __dmul_rn(q, (double)lp[k])
                     : __dmul_rn(q, log_off - (double)lp[k]);
     }
-    g[k] = (float)__dmul_rn(-w, q);
+    g[k] = (float)__dmul_rn(__dmul_rn(-w, q), (double)p.grad_scale);
   }
   partial[tid] = sum;
   __syncthreads();

@@ -146,12 +146,14 @@ typedef struct cm_ctc_params {
   int32_t lattice; /* 2 S + 1 */
   int32_t blank; /* blank id (0) */
   int32_t zero_infinity; /* 1: an infeasible utterance gets loss 0 and gradient 0 */
+  float grad_scale; /* factor of the gradient (1 / batch times the loss weight), applied to each state's occupancy in float64 before it is rounded */
 } cm_ctc_params;
 
 typedef struct cm_loss_params {
   int32_t rows; /* positions handled by this call */
   int32_t vocab; /* classes V */
   float smoothing; /* label smoothing eps (0: NLL) */
+  float grad_scale; /* factor of the gradient, applied in float64 before it is rounded */
 } cm_loss_params;
 
 typedef struct cm_adam_params {
@@ -467,7 +469,7 @@ CM_API void cm_im2col_reflect(const cm_im2col_params* p, const float* x, float* 
  *   x: (batch, time, freq, channels) */
 CM_API void cm_col2im_reflect(const cm_im2col_params* p, const float* cols, float* x);
 
-/* Per-utterance CTC negative log-likelihood (CONMAMBA_SPEC.md 7.1) by the log-space forward-backward in float64, and its gradient with respect to log_probs taken as free inputs (minus the state occupancy; 0 past the input length).
+/* Per-utterance CTC negative log-likelihood (CONMAMBA_SPEC.md 7.1) by the log-space forward-backward in float64, and grad_scale times its gradient with respect to log_probs taken as free inputs (minus the state occupancy; 0 past the input length).
  *   log_probs: (batch, time, vocab)
  *   targets: (batch, max_target): ids as floats
  *   input_lengths: (batch)

@@ -248,6 +248,12 @@ export const CTC_PARAMS: ParamStruct = {
     ["lattice", "i32", "2 S + 1"],
     ["blank", "i32", "blank id (0)"],
     ["zero_infinity", "i32", "1: an infeasible utterance gets loss 0 and gradient 0"],
+    [
+      "grad_scale",
+      "f32",
+      "factor of the gradient (1 / batch times the loss weight), applied to each state's " +
+      "occupancy in float64 before it is rounded",
+    ],
   ],
 };
 
@@ -257,6 +263,7 @@ export const LOSS_PARAMS: ParamStruct = {
     ["rows", "i32", "positions handled by this call"],
     ["vocab", "i32", "classes V"],
     ["smoothing", "f32", "label smoothing eps (0: NLL)"],
+    ["grad_scale", "f32", "factor of the gradient, applied in float64 before it is rounded"],
   ],
 };
 
@@ -810,8 +817,8 @@ export const OPS: readonly OpSpec[] = [
       ax("scratch", "out", "(batch, 4 time lattice): alpha and beta in float64", "4*time*lattice"),
     ],
     doc: "Per-utterance CTC negative log-likelihood (CONMAMBA_SPEC.md 7.1) by the log-space " +
-      "forward-backward in float64, and its gradient with respect to log_probs taken as free " +
-      "inputs (minus the state occupancy; 0 past the input length).",
+      "forward-backward in float64, and grad_scale times its gradient with respect to " +
+      "log_probs taken as free inputs (minus the state occupancy; 0 past the input length).",
   },
   {
     name: "smoothed_nll",

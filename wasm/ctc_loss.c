@@ -21,6 +21,7 @@ void cm_ctc_loss(const cm_ctc_params* p, const float* log_probs, const float* ta
                  const float* input_lengths, const float* target_lengths, float* loss,
                  float* grad, float* scratch) {
   int32_t T = p->time, V = p->vocab, LD = p->lattice;
+  const double gs = p->grad_scale; /* the gradient's factor, before each term's rounding */
   for (int32_t b = 0; b < p->batch; b++) {
     const float* lp = log_probs + (int64_t)b * T * V;
     const float* y = targets + (int64_t)b * p->max_target;
@@ -72,7 +73,7 @@ void cm_ctc_loss(const cm_ctc_params* p, const float* log_probs, const float* ta
       const double *a = alpha + (int64_t)t * LD, *be = beta + (int64_t)t * LD;
       for (int32_t s = 0; s < L; s++) {
         double e = a[s] + be[s] - loglik;
-        if (e > -700.0) g[(int64_t)t * V + LABEL(s)] -= (float)cm_exp(e);
+        if (e > -700.0) g[(int64_t)t * V + LABEL(s)] -= (float)(cm_exp(e) * gs);
       }
     }
 #undef LABEL

@@ -9,6 +9,7 @@
 void cm_smoothed_nll(const cm_loss_params* p, const float* log_probs, const float* targets,
                      const float* weights, float* loss, float* grad) {
   int32_t V = p->vocab;
+  const double gs = p->grad_scale; /* the gradient's factor, before its rounding */
   double eps = p->smoothing, q_hit = 1.0 - eps, q_off = eps / (V - 1);
   double ent_hit = q_hit > 0 ? q_hit * cm_log(q_hit) : 0.0;
   double log_off = q_off > 0 ? cm_log(q_off) : 0.0;
@@ -21,7 +22,7 @@ void cm_smoothed_nll(const cm_loss_params* p, const float* log_probs, const floa
     for (int32_t k = 0; k < V; k++) {
       double q = k == y ? q_hit : q_off;
       if (q > 0) sum += k == y ? ent_hit - q * lp[k] : q * (log_off - lp[k]);
-      g[k] = (float)(-w * q);
+      g[k] = (float)(-w * q * gs);
     }
     loss[r] = (float)(w * sum);
   }

@@ -5,27 +5,28 @@
  * order (B numbers), so the loss has the same bits for any thread count.
  */
 import { tensorArg } from "./col_view.ts";
-import { scale } from "./ops.ts";
 import { ShapeError, Tensor } from "./tensor.ts";
 
 export interface LossResult {
   loss: number; // batchmean
   perUtterance: Float32Array; // (B) CTC, or (B U) per position for the seq loss
-  grad: Tensor; // d loss / d log_probs, shaped like log_probs (already divided by B)
+  grad: Tensor; // gradScale d loss / d log_probs, shaped like log_probs (divided by B)
 }
 
 /**
  * CTC with blank 0 (configurable), zero_infinity, reduction batchmean. logProbs (B, T, V) from
  * log_softmax; targets (B, S) ids without blanks, zero padded; lengths in frames and tokens.
  * The gradient treats logProbs as free inputs (minus the occupancy / B); chain it through
- * logSoftmaxBackward to reach the logits.
+ * logSoftmaxBackward to reach the logits. `gradScale` (default 1, e.g. the loss's weight in a
+ * joint objective) multiplies it inside the kernel, each occupancy in float64 before rounding:
+ * no pass over the (B, T, V) gradient to scale it.
  */
 export function ctcLoss(
   logProbs: Tensor,
   targets: ArrayLike<number>,
   inputLengths: ArrayLike<number>,
   targetLengths: ArrayLike<number>,
-  o: { blank?: number; zeroInfinity?: boolean } = {},
+  o: { blank?: number; zeroInfinity?: boolean; gradScale?: number } = {},
 ): LossResult {
   if (logProbs.shape.length !== 3) {
     throw new ShapeError(`ctcLoss: log_probs must be (B, T, V), got [${logProbs.shape}]`);
@@ -73,6 +74,7 @@ export function ctcLoss(
     lattice,
     blank,
     zero_infinity: o.zeroInfinity === false ? 0 : 1,
+    grad_scale: (o.gradScale ?? 1) / batch,
   }, [
     tensorArg(logProbs),
     tensorArg(t(targets, [batch, Math.max(maxTarget, 1)])),
@@ -86,7 +88,7 @@ export function ctcLoss(
   return {
     loss: per.reduce((s, v) => s + v, 0) / batch,
     perUtterance: per,
-    grad: scale(grad, 1 / batch, grad),
+    grad,
   };
 }
 
@@ -94,12 +96,14 @@ export function ctcLoss(
  * The attention loss: KL to a label-smoothed target (smoothing > 0) or NLL (0), summed over the
  * positions with weight 1 and divided by B. logProbs (B, U, V); targets (B, U); weights (B, U):
  * 1 for counted positions (target != 0 with smoothing; u < length without, CONMAMBA_SPEC.md 7.2).
+ * `gradScale` (default 1) multiplies the gradient inside the kernel, as ctcLoss's.
  */
 export function smoothedNll(
   logProbs: Tensor,
   targets: ArrayLike<number>,
   weights: ArrayLike<number>,
   smoothing: number,
+  gradScale = 1,
 ): LossResult {
   if (logProbs.shape.length !== 3) {
     throw new ShapeError(`smoothedNll: log_probs must be (B, U, V), got [${logProbs.shape}]`);
@@ -115,7 +119,7 @@ export function smoothedNll(
     }
   }
   const loss = Tensor.empty(be, [rows]), grad = Tensor.empty(be, logProbs.shape);
-  be.run("smoothed_nll", { rows, vocab, smoothing }, [
+  be.run("smoothed_nll", { rows, vocab, smoothing, grad_scale: gradScale / batch }, [
     tensorArg(logProbs),
     tensorArg(Tensor.from(be, [rows], Float32Array.from(targets))),
     tensorArg(Tensor.from(be, [rows], Float32Array.from(weights))),
@@ -126,6 +130,6 @@ export function smoothedNll(
   return {
     loss: per.reduce((s, v) => s + v, 0) / batch,
     perUtterance: per,
-    grad: scale(grad, 1 / batch, grad),
+    grad,
   };
 }

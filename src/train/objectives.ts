@@ -11,7 +11,6 @@
  */
 import type { DecoderOutputs, EncoderOutputs } from "../nn/asr_model.ts";
 import { ctcLoss, smoothedNll } from "../tensor/loss_ops.ts";
-import { scale } from "../tensor/ops.ts";
 import { maxLast } from "../tensor/reduce_ops.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 
@@ -46,18 +45,24 @@ export function objectives(
   t: Targets,
   s: ObjectiveSettings,
 ): ObjectiveResult {
-  const ctc = ctcLoss(enc.logProbs, t.tokens, enc.encLengths, t.tokenLens, { blank: s.blank });
-  const g = 1 / s.gradAccumulation;
-  if (s.ctcWeight === null || dec === null) {
+  // Each gradient leaves its loss kernel already multiplied by its weight in the objective and by
+  // 1 / gradAccumulation (no pass over the (B, T, V) gradients to scale them).
+  const g = 1 / s.gradAccumulation, w = s.ctcWeight;
+  const ctcScale = w === null || dec === null ? g : w * g;
+  const ctc = ctcLoss(enc.logProbs, t.tokens, enc.encLengths, t.tokenLens, {
+    blank: s.blank,
+    gradScale: ctcScale,
+  });
+  if (w === null || dec === null) {
     return {
       loss: ctc.loss,
       lossCtc: ctc.loss,
       lossSeq: null,
       acc: null,
-      seeds: [[enc.logProbs, g === 1 ? ctc.grad : scale(ctc.grad, g, ctc.grad)]],
+      seeds: [[enc.logProbs, ctc.grad]],
     };
   }
-  const w = s.ctcWeight, lp = dec.seqLogProbs; // (B, S + 1, V)
+  const lp = dec.seqLogProbs; // (B, S + 1, V)
   const [b, u] = lp.shape;
   const weights = new Float32Array(b * u);
   for (let i = 0; i < b; i++) {
@@ -69,7 +74,7 @@ export function objectives(
         : (j <= t.tokenLens[i] ? 1 : 0);
     }
   }
-  const seq = smoothedNll(lp, t.tokensEos, weights, s.labelSmoothing);
+  const seq = smoothedNll(lp, t.tokensEos, weights, s.labelSmoothing, (1 - w) * g);
   // The argmax on the device: B U indices come back, not the B U V log-probabilities (39 MB a
   // step for conmamba_large, and a host loop over them).
   const best = maxLast(lp);
@@ -82,8 +87,8 @@ export function objectives(
     lossSeq: seq.loss,
     acc,
     seeds: [
-      [enc.logProbs, scale(ctc.grad, w * g, ctc.grad)],
-      [lp, scale(seq.grad, (1 - w) * g, seq.grad)],
+      [enc.logProbs, ctc.grad],
+      [lp, seq.grad],
     ],
   };
 }

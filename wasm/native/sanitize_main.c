@@ -315,13 +315,13 @@ static void test_model_ops(int B, int T, int C, int N) {
   check("im2col adjoint", s1, s2, 1e-5 * m);
   /* CTC (T frames, 2 labels, V = C) and the smoothed NLL */
   float tg[2] = {1, (float)(C > 2 ? 2 : 1)}, il = (float)T, tl = 2, loss, *sc2 = rand_buf((size_t)4 * T * 5);
-  cm_ctc_params cc = {1, T, C, 2, 5, 0, 1};
+  cm_ctc_params cc = {1, T, C, 2, 5, 0, 1, 1.0f};
   if (C >= 3) { /* labels must be ids < V other than the blank */
     cm_ctc_loss(&cc, x, tg, &il, &tl, &loss, y, sc2);
     check("ctc finite", isfinite(loss) || T < 2, 1, 0);
   }
   float tgt[1] = {0}, wt[1] = {1}, nl;
-  cm_loss_params lp = {1, C, C > 1 ? 0.1f : 0.0f};
+  cm_loss_params lp = {1, C, C > 1 ? 0.1f : 0.0f, 1.0f};
   cm_smoothed_nll(&lp, x, tgt, wt, &nl, y);
   /* Adam on n elements; sums of squares in blocks of 7 */
   float *m1 = rand_buf(n), *v1 = rand_buf(n);
