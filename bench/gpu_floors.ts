@@ -157,13 +157,14 @@ export function cost(name: string, p: P, args: readonly BufferArg[]): Call {
       // per state element (b, t, c, n): exp(d A) 2, d B u 2, h update 2, C . h 2 = 8; per
       // (b, t, c): softplus 4, D u 2, silu(z) and the product 5 = 11. Read u, delta, z
       // (B T Di each), B, C (B T Ns each: shared by the channels, read once), A, D, delta_bias;
-      // write out (B T Di) and the chunk states (B nchunks Di Ns); avg_with (B T Di): read, 2 more.
+      // write out (B T Di) and the chunk states (B nchunks Di Ns); other (B T Di): read, 1 more;
+      // half: 1 more.
       const btc = p.batch * p.seqlen * p.channels, bt = p.batch * p.seqlen, ns = p.dstate;
-      const avg = has(10) ? 1 : 0;
-      const ins = (2 + (has(6) ? 1 : 0) + avg) * btc + 2 * bt * ns + p.channels * ns +
+      const other = has(10) ? 1 : 0;
+      const ins = (2 + (has(6) ? 1 : 0) + other) * btc + 2 * bt * ns + p.channels * ns +
         (has(5) ? p.channels : 0) + (has(7) ? p.channels : 0);
       const outs = btc + p.batch * p.nchunks * p.channels * ns;
-      return c(btc * ns * 8 + btc * (11 + 2 * avg), ins + outs);
+      return c(btc * ns * 8 + btc * (11 + other + p.half), ins + outs);
     }
     case "selective_scan_backward": {
       // per state element: recompute 8 + backward 16 (dh, dB, dC, ddelta, dA terms) = 24; per

@@ -41,13 +41,14 @@ constexpr int MAX_SUBS = SCAN_MAX_CHUNK / SUB;    /* sub-chunk starts per chunk 
 constexpr int FWD_THREADS = 64;
 
 struct Scan {
-  int32_t batch, T, channels, ns, softplus, chunk, nchunks, rev, acc_dz;
+  int32_t batch, T, channels, ns, softplus, chunk, nchunks, rev, acc_dz, half;
   int64_t ld_u, ld_bc, ld_z, ld_state;
 };
 
 Scan scan_of(const cm_scan_params* p) {
   return Scan{p->batch,  p->seqlen,  p->channels, p->dstate,
               p->delta_softplus, p->chunk, p->nchunks, p->reverse ? 1 : 0, p->accumulate_dz ? 1 : 0,
+              p->half ? 1 : 0,
               p->ld_u,   p->ld_bc,   p->ld_z,     p->ld_state};
 }
 
@@ -114,7 +115,7 @@ __global__ void __launch_bounds__(FWD_THREADS)
                         const float* __restrict__ B, const float* __restrict__ C,
                         const float* __restrict__ D, const float* __restrict__ z,
                         const float* __restrict__ delta_bias, float* __restrict__ out,
-                        float* __restrict__ states, const float* __restrict__ avg_with) {
+                        float* __restrict__ states, const float* __restrict__ other) {
   int32_t tile = blockIdx.x % tiles;
   int64_t b = blockIdx.x / tiles;
   int32_t c = tile * FWD_THREADS + threadIdx.x;
@@ -145,8 +146,9 @@ __global__ void __launch_bounds__(FWD_THREADS)
       float zt = z[row * p.ld_z + c];
       y = y * (zt * sigmoid(zt)); /* silu(z) */
     }
-    /* with avg_with: (o_f + o_b) / 2, add then the exact halving (no FMA) */
-    out[i] = avg_with ? __fmul_rn(__fadd_rn(avg_with[i], y), 0.5f) : y;
+    /* BiMamba's halves: 0.5 y exactly, then + the other direction's half (no FMA) */
+    if (p.half) y = __fmul_rn(y, 0.5f);
+    out[i] = other ? __fadd_rn(other[i], y) : y;
   }
 }
 
@@ -251,6 +253,7 @@ __global__ void __launch_bounds__(32)
         const float pre = __fadd_rn(valid ? delta[i] : 0.0f, bias);
         const float d = d_s[t - s0];
         float dy = valid ? dout[i] : 0.0f;
+        if (p.half) dy = __fmul_rn(dy, 0.5f); /* the output was halved: exact */
         if (z) {
           const int64_t iz = row * p.ld_z + c;
           const float zt = valid ? z[iz] : 0.0f, sg = sigmoid(zt);
@@ -347,10 +350,10 @@ bool check_params(const Scan& p, const char* op, int32_t max_chunk) {
 template <int NS>
 void launch_forward(const Scan& p, const float* u, const float* delta, const float* A,
                     const float* B, const float* C, const float* D, const float* z,
-                    const float* delta_bias, float* out, float* states, const float* avg_with) {
+                    const float* delta_bias, float* out, float* states, const float* other) {
   int32_t tiles = (p.channels + FWD_THREADS - 1) / FWD_THREADS;
   scan_forward_kernel<NS><<<(unsigned)((int64_t)tiles * p.batch), FWD_THREADS, 0, cm_stream()>>>(
-      p, tiles, u, delta, A, B, C, D, z, delta_bias, out, states, avg_with);
+      p, tiles, u, delta, A, B, C, D, z, delta_bias, out, states, other);
 }
 
 template <int NS>
@@ -392,17 +395,17 @@ void launch_backward(const Scan& p, const float* u, const float* delta, const fl
 void cm_selective_scan_forward(const cm_scan_params* pp, const float* u, const float* delta,
                                const float* A, const float* B, const float* C, const float* D,
                                const float* z, const float* delta_bias, float* out,
-                               float* states, const float* avg_with) {
+                               float* states, const float* other) {
   Scan p = scan_of(pp);
   if (p.batch <= 0 || p.T <= 0 || p.channels <= 0) return;
   if (p.ns < 0) p.ns = 0;
   if (!check_params(p, "selective_scan_forward", 2147483647)) return;
   if (p.ns <= 16)
-    launch_forward<16>(p, u, delta, A, B, C, D, z, delta_bias, out, states, avg_with);
+    launch_forward<16>(p, u, delta, A, B, C, D, z, delta_bias, out, states, other);
   else if (p.ns <= 32)
-    launch_forward<32>(p, u, delta, A, B, C, D, z, delta_bias, out, states, avg_with);
+    launch_forward<32>(p, u, delta, A, B, C, D, z, delta_bias, out, states, other);
   else
-    launch_forward<64>(p, u, delta, A, B, C, D, z, delta_bias, out, states, avg_with);
+    launch_forward<64>(p, u, delta, A, B, C, D, z, delta_bias, out, states, other);
   CM_CHECK_LAUNCH("selective_scan_forward");
 }
 

@@ -66,6 +66,7 @@ typedef struct cm_scan_params {
   int32_t ld_state; /* elements between saved states of one sequence: Di of the whole call * dstate */
   int32_t reverse; /* 1: step t reads and writes row T-1-t (the bits of flip, scan, flip) */
   int32_t accumulate_dz; /* 1: dz += its gradient (the bits of a separate add), 0: dz = */
+  int32_t half; /* 1: out = 0.5 y (+ other), and the backward reads 0.5 dout: BiMamba's halves (exact) */
 } cm_scan_params;
 
 typedef struct cm_conv1d_params {
@@ -424,7 +425,7 @@ CM_API void cm_conv1d_depthwise_forward(const cm_conv1d_params* p, const float* 
  *   dbias: (channels) */
 CM_API void cm_conv1d_depthwise_backward(const cm_conv1d_params* p, const float* x, const float* w, const float* bias, const float* dy, float* dpre, float* dx, float* dw, float* dbias);
 
-/* The Mamba recurrence (CONMAMBA_SPEC.md 4.7): d = softplus(delta + delta_bias), h_t = exp(d A) h_(t-1) + d B_t u_t, y_t = C_t . h_t + D u_t, out = y silu(z). Saves h at the start of every chunk for the backward. states' row stride is the whole call's channels * dstate. With avg_with, out = (avg_with + y silu(z)) 0.5: BiMamba's average of its two directions, the bits of add then scale.
+/* The Mamba recurrence (CONMAMBA_SPEC.md 4.7): d = softplus(delta + delta_bias), h_t = exp(d A) h_(t-1) + d B_t u_t, y_t = C_t . h_t + D u_t, out = y silu(z). Saves h at the start of every chunk for the backward. states' row stride is the whole call's channels * dstate. With half, out = 0.5 y silu(z), then + other when given: BiMamba's average of its two directions, each scan writing its half and the second adding the first's (for finite normal values the bits of (o_f + o_b) 0.5, a power-of-two scaling commuting with rounding).
  *   u: (batch, seqlen, ld_u)
  *   delta: (batch, seqlen, ld_u)
  *   A: (channels, dstate)
@@ -435,8 +436,8 @@ CM_API void cm_conv1d_depthwise_backward(const cm_conv1d_params* p, const float*
  *   delta_bias: (channels), may be NULL
  *   out: (batch, seqlen, ld_u)
  *   states: (batch, nchunks, channels of the call, dstate)
- *   avg_with: (batch, seqlen, ld_u), may be NULL */
-CM_API void cm_selective_scan_forward(const cm_scan_params* p, const float* u, const float* delta, const float* A, const float* B, const float* C, const float* D, const float* z, const float* delta_bias, float* out, float* states, const float* avg_with);
+ *   other: (batch, seqlen, ld_u), may be NULL */
+CM_API void cm_selective_scan_forward(const cm_scan_params* p, const float* u, const float* delta, const float* A, const float* B, const float* C, const float* D, const float* z, const float* delta_bias, float* out, float* states, const float* other);
 
 /* Gradients of selective_scan_forward: states are recomputed chunk by chunk from the saved ones (no (T, Ns) state per channel is stored). Parameter gradients come out per sequence; the caller sums them over the batch (sum_rows), so no two threads add into one value.
  *   u: (batch, seqlen, ld_u)

@@ -148,6 +148,11 @@ export const SCAN_PARAMS: ParamStruct = {
     ],
     ["reverse", "i32", "1: step t reads and writes row T-1-t (the bits of flip, scan, flip)"],
     ["accumulate_dz", "i32", "1: dz += its gradient (the bits of a separate add), 0: dz ="],
+    [
+      "half",
+      "i32",
+      "1: out = 0.5 y (+ other), and the backward reads 0.5 dout: BiMamba's halves (exact)",
+    ],
   ],
 };
 
@@ -726,13 +731,15 @@ export const OPS: readonly OpSpec[] = [
       { ...ax("delta_bias", "in", "(channels)", "1"), optional: true },
       ax("out", "out", "(batch, seqlen, ld_u)", "1"),
       ax("states", "out", "(batch, nchunks, channels of the call, dstate)", "dstate"),
-      { ...ax("avg_with", "in", "(batch, seqlen, ld_u)", "1"), optional: true },
+      { ...ax("other", "in", "(batch, seqlen, ld_u)", "1"), optional: true },
     ],
     doc: "The Mamba recurrence (CONMAMBA_SPEC.md 4.7): d = softplus(delta + delta_bias), " +
       "h_t = exp(d A) h_(t-1) + d B_t u_t, y_t = C_t . h_t + D u_t, out = y silu(z). Saves " +
       "h at the start of every chunk for the backward. states' row stride is the whole call's " +
-      "channels * dstate. With avg_with, out = (avg_with + y silu(z)) 0.5: BiMamba's average " +
-      "of its two directions, the bits of add then scale.",
+      "channels * dstate. With half, out = 0.5 y silu(z), then + other when given: BiMamba's " +
+      "average of its two directions, each scan writing its half and the second adding the " +
+      "first's (for finite normal values the bits of (o_f + o_b) 0.5, a power-of-two scaling " +
+      "commuting with rounding).",
   },
   {
     name: "selective_scan_backward",

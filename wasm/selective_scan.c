@@ -142,7 +142,7 @@ static inline int64_t scan_row(const cm_scan_params* p, int32_t b, int32_t t) {
 void cm_selective_scan_forward(const cm_scan_params* p, const float* u, const float* delta,
                                const float* A, const float* B, const float* C, const float* D,
                                const float* z, const float* delta_bias, float* out,
-                               float* states, const float* avg_with) {
+                               float* states, const float* other) {
   int32_t T = p->seqlen, ns = p->dstate;
   scan_group g;
   v128_t h[CM_SCAN_MAX_STATE];
@@ -165,8 +165,8 @@ void cm_selective_scan_forward(const cm_scan_params* p, const float* u, const fl
           v128_t zt = load_lanes(z + row * p->ld_z + c0, lanes, 0.0f);
           y = wasm_f32x4_mul(y, wasm_f32x4_mul(zt, cm_sigmoidf_v(zt))); /* silu(z) */
         }
-        if (avg_with) /* (o_f + o_b) / 2: add, then the exact halving */
-          y = wasm_f32x4_mul(wasm_f32x4_add(load_lanes(avg_with + i, lanes, 0.0f), y), splat(0.5f));
+        if (p->half) y = wasm_f32x4_mul(y, splat(0.5f)); /* exact */
+        if (other) y = wasm_f32x4_add(load_lanes(other + i, lanes, 0.0f), y);
         store_lanes(out + i, y, lanes);
       }
     }
@@ -219,6 +219,7 @@ void cm_selective_scan_backward(const cm_scan_params* p, const float* u, const f
           v128_t pre = wasm_f32x4_add(load_lanes(delta + i, lanes, 0.0f), g.bias);
           v128_t d = d_at[t - t0];
           v128_t dy = load_lanes(dout + i, lanes, 0.0f); /* padding 0: no share of dB, dC */
+          if (p->half) dy = wasm_f32x4_mul(dy, splat(0.5f)); /* the output was halved: exact */
           if (z) {
             int64_t iz = row * p->ld_z + c0;
             v128_t zt = load_lanes(z + iz, lanes, 0.0f), sg = cm_sigmoidf_v(zt);

@@ -107,9 +107,14 @@ export class BiMamba extends Module {
   forward(ctx: ForwardContext, u: Tensor): Tensor {
     const tape = ctx.tape;
     const xz = this.in_proj.forward(ctx, u); // (B, T, 2Di)
-    const oF = mambaCore(tape, xz, this.direction("forward"), this.dState);
-    // flip∘core∘flip by reverse time, and (o_f + that) / 2 by its scan's avgWith
-    const avg = mambaCore(tape, xz, this.direction("backward"), this.dState, true, oF);
+    // (o_f + flip∘core∘flip) / 2 as o_f / 2 + o_b / 2: the first scan writes its half, the
+    // second (reverse time instead of flips) its half plus the first's
+    const halfF = mambaCore(tape, xz, this.direction("forward"), this.dState, { half: true });
+    const avg = mambaCore(tape, xz, this.direction("backward"), this.dState, {
+      reverse: true,
+      half: true,
+      other: halfF,
+    });
     return this.out_proj.forward(ctx, avg);
   }
 }
@@ -117,18 +122,19 @@ export class BiMamba extends Module {
 /**
  * One direction of the Mamba core on xz (B, T, 2Di): the causal conv + SiLU on x's columns, x_proj,
  * dt_proj on delta_r's columns, and the selective scan gated by SiLU(z). Returns (B, T, Di) before
- * out_proj. One tape node; inputs [xz, convW, convB, xProj, dtW, dtB, aLog, d, avgWith]. `reverse`:
- * time runs backwards (flip, core, flip to the bit); `avgWith`: returns (avgWith + the core's
- * output) / 2 from its scan (BiMamba's average of both directions, the bits of add and scale).
+ * out_proj. One tape node; inputs [xz, convW, convB, xProj, dtW, dtB, aLog, d, other]. `reverse`:
+ * time runs backwards (flip, core, flip to the bit); `half`: returns half the core's output (its
+ * scan halves it, and its backward halves the upstream gradient, both exact); `other`: added to
+ * that (BiMamba's first direction's half; it gets the upstream gradient unchanged).
  */
 export function mambaCore(
   tape: Tape,
   xz: Tensor,
   p: DirectionParams,
   dState: number,
-  reverse = false,
-  avgWith: Tensor | null = null,
+  o: { reverse?: boolean; half?: boolean; other?: Tensor | null } = {},
 ): Tensor {
+  const reverse = o.reverse ?? false, other = o.other ?? null;
   const [b, t, w] = xz.shape, di = w / 2, k = p.convW.shape[2];
   const r = p.dtW.shape[1], ldDbl = r + 2 * dState, rows = b * t, be = xz.backend;
   const xv = colView(xz, 0, di), zv = colView(xz, di, di);
@@ -161,19 +167,19 @@ export function mambaCore(
     deltaBias: p.dtB,
     deltaSoftplus: true,
     reverse,
-    avgWith,
+    half: o.half ?? false,
+    other,
   };
   const saved = selectiveScan(q);
   const inputs = [xz, p.convW, p.convB, p.xProj, p.dtW, p.dtB, p.aLog, p.d];
-  tape.record([...inputs, avgWith], [saved.out], ([dOut], [dxzSoFar]) => {
-    // With avgWith the output is (avgWith + y) / 2: y and avgWith both get dOut / 2.
-    const dy = avgWith ? scale(dOut!, 0.5) : dOut;
+  tape.record([...inputs, other], [saved.out], ([dOut], [dxzSoFar]) => {
+    // With half the scan's backward reads dOut halved; `other` gets dOut itself.
     // xz's gradient so far (the other direction's, when the tape offers it): the scan adds dz and
     // the conv dx to it in place (the bits of the tape's add), else a fresh dxz.
     const ddbl = Tensor.empty(be, dbl.shape), dxz = dxzSoFar ?? Tensor.empty(be, xz.shape);
     const acc = dxzSoFar !== null;
     // dB, dC -> ddbl, dz -> dxz
-    const g = selectiveScanBackward(dy!, q, saved, { bc: ddbl, z: dxz, accumulateZ: acc });
+    const g = selectiveScanBackward(dOut!, q, saved, { bc: ddbl, z: dxz, accumulateZ: acc });
     // ddbl[..., :R] = ddelta W_dt;  dW_dt = ddelta^T delta_r
     matmulStrided(be, {
       a: g.ddelta,
@@ -208,8 +214,8 @@ export function mambaCore(
       into: dxz,
       accumulate: acc,
     });
-    return [dxz, cg.dw, cg.dbias, dxProj, dDtW, g.ddeltaBias, mul(g.dA, A), g.dD, avgWith && dy];
-  }, inputs); // xz through its column views xv, zv; the rest is private to the closure (not avgWith)
+    return [dxz, cg.dw, cg.dbias, dxProj, dDtW, g.ddeltaBias, mul(g.dA, A), g.dD, other && dOut];
+  }, inputs); // xz through its column views xv, zv; the rest is private to the closure (not other)
   return saved.out;
 }
 

@@ -143,9 +143,13 @@ export interface ScanInputs {
   /** Scan from t = T-1 down to 0: flip(scan(flip(every per-step input))) to the bit, without
    * the flips (BiMamba's backward direction); the gradients likewise. */
   reverse?: boolean;
-  /** (B, T, Di): out = (avgWith + the scan's output) / 2 (BiMamba's average of its directions,
-   * the bits of add then scale by 0.5). The backward is unchanged: the caller halves dout. */
-  avgWith?: Tensor | null;
+  /** BiMamba's halves: the output is 0.5 y (exact) and the backward reads dout halved (exact):
+   * the bits of scaling by 0.5 before and after, without those passes. */
+  half?: boolean;
+  /** (B, T, Di) added to the output (after halving): BiMamba's first direction's half, so that
+   * the second writes o_f / 2 + o_b / 2, for finite normal values the bits of (o_f + o_b) / 2.
+   * Its gradient is dout itself (the caller passes it on). */
+  other?: Tensor | null;
 }
 
 export interface ScanSaved {
@@ -186,6 +190,7 @@ function scanParams(q: ScanInputs) {
     nchunks,
     ld_state: channels * dstate,
     reverse: q.reverse ? 1 : 0,
+    half: q.half ? 1 : 0,
   };
   return { params, B, C, z };
 }
@@ -193,7 +198,7 @@ function scanParams(q: ScanInputs) {
 /** out = selective_scan(u, delta, A, B, C, D, z, deltaBias) as CONMAMBA_SPEC.md 4.7. */
 export function selectiveScan(q: ScanInputs): ScanSaved {
   const { params: p, B, C, z } = scanParams(q), be = q.u.backend;
-  if (q.avgWith) expectShape("scan avgWith", q.avgWith, q.u.shape);
+  if (q.other) expectShape("scan other", q.other, q.u.shape);
   const out = Tensor.empty(be, q.u.shape);
   const states = Tensor.empty(be, [p.batch, p.nchunks, p.channels, p.dstate]);
   be.run("selective_scan_forward", p, [
@@ -207,7 +212,7 @@ export function selectiveScan(q: ScanInputs): ScanSaved {
     tensorArg(q.deltaBias),
     tensorArg(out),
     tensorArg(states),
-    tensorArg(q.avgWith),
+    tensorArg(q.other),
   ]);
   return { out, states };
 }

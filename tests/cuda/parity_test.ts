@@ -1071,8 +1071,8 @@ for (
         const Bv = views ? colView(xdbl, R, Ns) : rt(be, [bt, Ns], 117);
         const Cv = views ? colView(xdbl, R + Ns, Ns) : rt(be, [bt, Ns], 118);
         const z = optional ? (views ? colView(xz, Di, Di) : rt(be, [B, T, Di], 119)) : null;
-        // reverse time also averages with another direction's output (BiMamba's second direction)
-        const avgWith = reverse ? rt(be, [B, T, Di], 122) : null;
+        // reverse time also halves and adds another direction's half (BiMamba's second direction)
+        const other = reverse ? rt(be, [B, T, Di], 122) : null;
         const q = {
           u,
           delta,
@@ -1084,7 +1084,8 @@ for (
           deltaBias,
           deltaSoftplus: true,
           reverse,
-          avgWith,
+          half: reverse,
+          other,
         };
         const saved = selectiveScan(q);
         // reverse time also adds dz to a buffer (BiMamba's second direction), where z is a view

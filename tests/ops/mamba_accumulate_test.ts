@@ -2,8 +2,9 @@
  * The Mamba core's backward adds its dxz to the other direction's in place (src/nn/bimamba.ts):
  * conv1d backward's `accumulate` (dx) and the scan backward's `accumulateZ` (dz) must give the
  * bits of a fresh gradient followed by a separate add, in the columns they own, and leave the
- * other columns as they were; the scan forward's `avgWith` must give the bits of add then scale
- * by 0.5 (the average of both directions). Both time directions, 1 and 2 threads.
+ * other columns as they were; the scan's `half` (with `other`) must give the bits of scaling by
+ * 0.5 and adding, forward, and of halving dout first, backward (BiMamba's average of both
+ * directions). Both time directions, 1 and 2 threads.
  */
 import { colView } from "../../src/tensor/col_view.ts";
 import {
@@ -73,11 +74,18 @@ for (const threads of [1, 2]) {
         selectiveScanBackward(dout, q, s, { z: acc, accumulateZ: true });
         selectiveScanBackward(dout, q, s, { z: fresh });
         assertBits("dxz", acc.toArray(), add(t([...bt, 2 * Di], prev), fresh).toArray());
-        // the forward's average with another direction's output
+        // BiMamba's halves: the forward writes 0.5 out (+ another direction's half), the bits of
+        // scale then add; the backward reads dout halved, the bits of scaling dout first
         const other = t([...bt, Di], randn(n * Di, 19));
-        const avg = selectiveScan({ ...q, avgWith: other });
-        assertBits("avgWith", avg.out.toArray(), scale(add(other, s.out), 0.5).toArray());
-        assertBits("avgWith states", avg.states.toArray(), s.states.toArray());
+        const half = selectiveScan({ ...q, half: true, other });
+        assertBits("half + other", half.out.toArray(), add(other, scale(s.out, 0.5)).toArray());
+        assertBits("half states", half.states.toArray(), s.states.toArray());
+        const gh = selectiveScanBackward(dout, { ...q, half: true, other }, half);
+        const g2 = selectiveScanBackward(scale(dout, 0.5), q, s);
+        for (const k of ["du", "ddelta", "dA", "dD", "ddeltaBias"] as const) {
+          assertBits(`half: ${k}`, gh[k]!.toArray(), g2[k]!.toArray());
+        }
+        assertBits("half: dB dC dz", gh.dB.tensor.toArray(), g2.dB.tensor.toArray());
       });
     });
   }

@@ -67,7 +67,7 @@ Deno.test("split: axis splits move pointers by their products, splitBase gets th
   const p = { batch: 2, seqlen: 5, channels: 10, dstate: 16, ld_u: 10, ld_bc: 41, ld_z: 20 };
   const parts = splitCall(scan, p, 2, 1);
   // channels 10 in 3 units of 4, over 2 parts: [0, 4) and [4, 10); u, delta, D, z, delta_bias and
-  // out and avg_with move by 1 per channel, A and states by dstate, B and C stay.
+  // out and other move by 1 per channel, A and states by dstate, B and C stay.
   if (parts.map((x) => x.params.channels).join() !== "4,6") throw new Error("scan channel split");
   if (parts[1].offsets.join() !== [4, 4, 64, 0, 0, 4, 4, 4, 4, 64, 4].join()) {
     throw new Error(`scan offsets ${parts[1].offsets}`);

@@ -281,7 +281,7 @@ static void test_model_ops(int B, int T, int C, int N) {
   float *A = rand_buf((size_t)C * N), *bc = rand_buf((size_t)B * T * W), *D = rand_buf(C);
   float *dbias = rand_buf(C), *states = rand_buf((size_t)B * nch * C * N);
   for (int i = 0; i < C * N; i++) A[i] = -fabsf(A[i]);
-  cm_scan_params sc = {B, T, C, N, C, W, 2 * C, 1, chunk, nch, C * N, 0, 0};
+  cm_scan_params sc = {B, T, C, N, C, W, 2 * C, 1, chunk, nch, C * N, 0, 0, 0};
   cm_selective_scan_forward(&sc, y, x, A, bc + 3, bc + 3 + N, D, xz + C, dbias, y2, states, NULL);
   for (size_t i = 0; i < n; i++) check("scan finite", isfinite(y2[i]), 1, 0);
   float *du = rand_buf(n), *ddelta = rand_buf(n), *dA = rand_buf((size_t)B * C * N);
@@ -295,10 +295,11 @@ static void test_model_ops(int B, int T, int C, int N) {
   cm_conv1d_depthwise_backward(&cp, xz, w, bias, dy, dpre, dxz, dw, db);
   cm_selective_scan_forward(&sc, y, x, A, bc + 3, bc + 3 + N, D, xz + C, dbias, y2, states, NULL);
   for (size_t i = 0; i < n; i++) check("scan reverse finite", isfinite(y2[i]), 1, 0);
-  /* the average with another direction's output: (o + y) 0.5, the bits of add then scale */
+  /* BiMamba's halves: 0.5 y plus another direction's half, the bits of 0.5 y + o */
   float* y3 = rand_buf(n);
+  sc.half = 1;
   cm_selective_scan_forward(&sc, y, x, A, bc + 3, bc + 3 + N, D, xz + C, dbias, y3, states, dy);
-  for (size_t i = 0; i < n; i++) check("scan avg_with", y3[i], (dy[i] + y2[i]) * 0.5f, 0);
+  for (size_t i = 0; i < n; i++) check("scan half + other", y3[i], dy[i] + y2[i] * 0.5f, 0);
   free(y3);
   cm_selective_scan_backward(&sc, y, x, A, bc + 3, bc + 3 + N, D, xz + C, dbias, states, dy, du,
                              ddelta, dA, dbc + 3, dbc + 3 + N, dD, dxz + C, ddb);
