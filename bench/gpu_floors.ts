@@ -99,8 +99,13 @@ export function cost(name: string, p: P, args: readonly BufferArg[]): Call {
     }
     case "dropout_add": // compare, scale, alpha, add: 4; read x, y, write s
       return c(4 * p.n, 3 * p.n);
-    case "scale_dropout": // alpha, compare and scale: 3; read x, write y
-      return c(3 * p.n, 2 * p.n);
+    case "scale_dropout": {
+      // alpha, compare and scale: 3 (+ 1 for the column sums); read x, write y (and the chunks'
+      // column sums)
+      const rows = Math.min(p.chunks * p.chunk_rows, p.rows - p.chunk0 * p.chunk_rows);
+      const e = rows * p.cols, sums = has(2);
+      return c((sums ? 4 : 3) * e, 2 * e + (sums ? p.chunks * p.cols : 0));
+    }
     case "silu_forward": // exp, add, div, mul: 4; read x, write y
       return c(4 * p.n, 2 * p.n);
     case "silu_backward": // sigmoid (3) + 5: 8; read x, dy, write dx

@@ -8,6 +8,7 @@
  * 0, CUDA's expf returns the subnormal there). LeakyReLU is the same single float32 product, so
  * its bits equal the Wasm kernel's. One thread per element, except gelu_dropout_backward's
  * optional column sums of dx, which follow the op table's chunk order (no atomics). */
+#include "chunk_sums.cuh"
 #include "common.cuh"
 #include "dropout_hash.cuh"
 
@@ -52,44 +53,19 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-constexpr int kGroups = 8; /* row groups per chunk of the column sums (the op table's order) */
-
-/* dx = GELU'(x) dropout(dy): dropout's float32 value of dy, then gelu_backward_kernel's float64
- * expression on it; element (r, j) takes the mask at index r cols + j of the whole call. Grid
- * (chunks, ceil(cols / 32)), block (32, kGroups): thread (tx, g) walks column j through group g's
- * chunk_rows / kGroups rows in order (a warp reads 32 consecutive columns of a row). With part,
- * the chunk's column sums of dx: each group's sum from 0 in row order, then the groups added from
- * 0 in group order, float32 adds rounded one by one: wasm/activation.c's order and bits. */
-__global__ void __launch_bounds__(32 * kGroups)
-    gelu_dropout_backward_kernel(int64_t rows, int cols, int chunk_rows, int64_t first_row,
-                                 uint32_t key, float p, float scale, const float* x,
-                                 const float* dy, float* dx, float* part) {
-  __shared__ float sh[kGroups][32];
-  const int tx = threadIdx.x, g = threadIdx.y, j = blockIdx.y * 32 + tx;
-  const int64_t c = blockIdx.x, group = chunk_rows / kGroups;
-  const int64_t r0 = c * chunk_rows + g * group, r1 = r0 + group < rows ? r0 + group : rows;
-  float s = 0.0f;
-  if (j < cols) {
-    for (int64_t r = r0; r < r1; r++) {
-      const int64_t o = r * cols + j;
-      const uint32_t index = (uint32_t)((first_row + r) * cols + j);
-      const float gv = cm_dropout_keep(key, index, p) ? __fmul_rn(dy[o], scale) : 0.0f;
-      const double v = x[o];
-      const double pdf = kInvSqrt2Pi * exp(-0.5 * (v * v));
-      const float d = (float)((double)gv * (normcdf(v) + v * pdf));
-      dx[o] = d;
-      s = __fadd_rn(s, d);
-    }
+/* dx = GELU'(x) dropout(dy) of element o (mask index `index`): dropout's float32 value of dy,
+ * then gelu_backward_kernel's float64 expression on it. */
+struct GeluDropoutGrad {
+  uint32_t key;
+  float p, scale;
+  const float *x, *dy;
+  __device__ float operator()(int64_t o, uint32_t index) const {
+    const float g = cm_dropout_keep(key, index, p) ? __fmul_rn(dy[o], scale) : 0.0f;
+    const double v = x[o];
+    const double pdf = kInvSqrt2Pi * exp(-0.5 * (v * v));
+    return (float)((double)g * (normcdf(v) + v * pdf));
   }
-  if (part == nullptr) return; /* the same for the whole grid */
-  sh[g][tx] = s;
-  __syncthreads();
-  if (g == 0 && j < cols) {
-    float t = 0.0f;
-    for (int k = 0; k < kGroups; k++) t = __fadd_rn(t, sh[k][tx]);
-    part[c * cols + j] = t;
-  }
-}
+};
 
 __global__ void __launch_bounds__(kThreads) silu_forward_kernel(int64_t n, const float* x, float* y) {
   CM_FOR(i, n) {
@@ -180,19 +156,9 @@ void cm_gelu_dropout_forward(const cm_dropout_params* p, const float* x, float* 
 
 void cm_gelu_dropout_backward(const cm_dropout_rows_params* p, const float* x, const float* dy,
                               float* dx, float* part) {
-  if (p->chunk_rows < kGroups || p->chunk_rows % kGroups != 0) {
-    cm_note_failure("gelu_dropout_backward: chunk_rows must be a positive multiple of 8");
-    return;
-  }
-  if (p->cols <= 0 || p->chunks <= 0) return;
-  const int64_t first = (int64_t)p->chunk0 * p->chunk_rows; /* this call's first row */
-  const int64_t left = (int64_t)p->rows - first, all = (int64_t)p->chunks * p->chunk_rows;
-  const float scale = 1.0f / (1.0f - p->p);
-  gelu_dropout_backward_kernel<<<dim3((unsigned)p->chunks, (unsigned)((p->cols + 31) / 32)),
-                                 dim3(32, kGroups), 0, cm_stream()>>>(
-      all < left ? all : left, p->cols, p->chunk_rows, first, cm_dropout_key(p->seed, p->stream),
-      p->p, scale, x, dy, dx, part);
-  CM_CHECK_LAUNCH("gelu_dropout_backward");
+  const float scale = 1.0f / (1.0f - p->p); /* float32 roundings, as the Wasm kernel */
+  const GeluDropoutGrad f{cm_dropout_key(p->seed, p->stream), p->p, scale, x, dy};
+  rows_with_sums(p, f, dx, part, "gelu_dropout_backward (chunk_rows must be a multiple of 8)");
 }
 
 void cm_silu_forward(const cm_elementwise_params* p, const float* x, float* y) {

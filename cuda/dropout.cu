@@ -7,6 +7,7 @@
  * dropped one +0. So the same (seed, stream, index0) gives the same mask and the same bits on both
  * backends. The backward is this op on dy with the same seed and stream. One thread per element;
  * y may alias x. */
+#include "chunk_sums.cuh"
 #include "common.cuh"
 #include "dropout_hash.cuh"
 
@@ -43,14 +44,15 @@ __global__ void dropout_add_kernel(int64_t n, uint32_t key, uint32_t index0, flo
   }
 }
 
-/* y = dropout(alpha x): the bits of scale then dropout. */
-__global__ void scale_dropout_kernel(int64_t n, uint32_t key, uint32_t index0, float p,
-                                     float scale, float alpha, const float* x, float* y) {
-  CM_FOR(i, n) {
-    y[i] = cm_dropout_keep(key, index0 + (uint32_t)i, p) ? __fmul_rn(__fmul_rn(x[i], alpha), scale)
-                                                          : 0.0f;
+/* y = dropout(alpha x) of element o (mask index `index`): the bits of scale then dropout. */
+struct ScaleDropout {
+  uint32_t key;
+  float p, scale, alpha;
+  const float* x;
+  __device__ float operator()(int64_t o, uint32_t index) const {
+    return cm_dropout_keep(key, index, p) ? __fmul_rn(__fmul_rn(x[o], alpha), scale) : 0.0f;
   }
-}
+};
 
 }  // namespace
 
@@ -64,12 +66,8 @@ void cm_dropout_add(const cm_dropout_add_params* p, const float* x, const float*
   CM_CHECK_LAUNCH("dropout_add");
 }
 
-void cm_scale_dropout(const cm_dropout_add_params* p, const float* x, float* y) {
-  int64_t n = p->n;
-  if (n <= 0) return;
-  uint32_t key = cm_dropout_key(p->seed, p->stream);
-  float scale = 1.0f / (1.0f - p->p);
-  scale_dropout_kernel<<<cm_blocks(n, 256), 256, 0, cm_stream()>>>(
-      n, key, (uint32_t)p->index0, p->p, scale, p->alpha, x, y);
-  CM_CHECK_LAUNCH("scale_dropout");
+void cm_scale_dropout(const cm_dropout_rows_params* p, const float* x, float* y, float* part) {
+  const float scale = 1.0f / (1.0f - p->p);
+  const ScaleDropout f{cm_dropout_key(p->seed, p->stream), p->p, scale, p->alpha, x};
+  rows_with_sums(p, f, y, part, "scale_dropout (chunk_rows must be a multiple of 8)");
 }

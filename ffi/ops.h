@@ -119,6 +119,7 @@ typedef struct cm_dropout_rows_params {
   int32_t rows; /* rows of the whole call (a split part sees all of them, from its chunk0 on) */
   int32_t cols; /* elements per row (rows are contiguous) */
   float p; /* drop probability in [0, 1) */
+  float alpha; /* scale_dropout's factor (gelu_dropout_backward does not read it) */
   int32_t seed; /* run seed */
   int32_t stream; /* which mask of the run (e.g. step * 4096 + call site) */
   int32_t chunk_rows; /* rows per partial column sum (a multiple of 8) */
@@ -381,10 +382,11 @@ CM_API void cm_gelu_dropout_backward(const cm_dropout_rows_params* p, const floa
  *   s: (n) */
 CM_API void cm_dropout_add(const cm_dropout_add_params* p, const float* x, const float* y, float* s);
 
-/* y = dropout(alpha x) in one pass (dropout_add's backward for its branch): the bits of scale then dropout.
- *   x: (n)
- *   y: (n) */
-CM_API void cm_scale_dropout(const cm_dropout_add_params* p, const float* x, float* y);
+/* y = dropout(alpha x) in one pass (dropout_add's backward for its branch): the bits of scale then dropout, the mask of element (r, j) at index r cols + j. With part, also y's column sums per chunk in gelu_dropout_backward's order (the bias gradient of the Linear that ends the branch).
+ *   x: (rows, cols)
+ *   y: (rows, cols)
+ *   part: (chunks, cols): per chunk, the column sums of y, may be NULL */
+CM_API void cm_scale_dropout(const cm_dropout_rows_params* p, const float* x, float* y, float* part);
 
 /* y = x rounded to bf16, nearest even (NaN stays NaN), two per float32 slot, element 2i in the low half: a saved matmul operand kept at half the memory in bf16 matmul mode.
  *   x: (2 pairs)

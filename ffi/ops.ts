@@ -223,6 +223,7 @@ export const DROPOUT_ROWS_PARAMS: ParamStruct = {
     ["rows", "i32", "rows of the whole call (a split part sees all of them, from its chunk0 on)"],
     ["cols", "i32", "elements per row (rows are contiguous)"],
     ["p", "f32", "drop probability in [0, 1)"],
+    ["alpha", "f32", "scale_dropout's factor (gelu_dropout_backward does not read it)"],
     ["seed", "i32", "run seed"],
     ["stream", "i32", "which mask of the run (e.g. step * 4096 + call site)"],
     ["chunk_rows", "i32", "rows per partial column sum (a multiple of 8)"],
@@ -638,12 +639,21 @@ export const OPS: readonly OpSpec[] = [
   },
   {
     name: "scale_dropout",
-    params: DROPOUT_ADD_PARAMS,
-    split: { axis: "n", unit: 4, work: "1" },
-    splitBase: "index0",
-    args: [ax("x", "in", "(n)", "1"), ax("y", "out", "(n)", "1")],
+    params: DROPOUT_ROWS_PARAMS,
+    split: { axis: "chunks", unit: 1, work: "chunk_rows*cols" },
+    splitBase: "chunk0",
+    args: [
+      ax("x", "in", "(rows, cols)", "chunk_rows*cols"),
+      ax("y", "out", "(rows, cols)", "chunk_rows*cols"),
+      {
+        ...ax("part", "out", "(chunks, cols): per chunk, the column sums of y", "cols"),
+        optional: true,
+      },
+    ],
     doc: "y = dropout(alpha x) in one pass (dropout_add's backward for its branch): the bits of " +
-      "scale then dropout.",
+      "scale then dropout, the mask of element (r, j) at index r cols + j. With part, also y's " +
+      "column sums per chunk in gelu_dropout_backward's order (the bias gradient of the Linear " +
+      "that ends the branch).",
   },
   {
     name: "bf16_pack",

@@ -2,6 +2,7 @@
  * the Mamba gate and the Conformer convolution module), forward and backward. GELU runs on four
  * lanes at a time in float64 (two f64x2 halves); the rest is scalar float32. */
 #include "../ffi/ops.h"
+#include "chunk_sums.h"
 #include "dropout_hash.h"
 #include "mathf.h"
 #include "simd.h"
@@ -171,39 +172,28 @@ static void gelu_dropout_backward_run(uint32_t key, float p, uint32_t index0, in
   }
 }
 
-/* Row by row over this call's chunks; with part, each chunk's column sums of dx in the op table's
- * order: 8 groups of chunk_rows / 8 consecutive rows, each summed from 0 in row order, then the
- * group sums added from 0 in group order (wasm/layernorm.c's order). */
+typedef struct {
+  uint32_t key;
+  float p;
+  int32_t cols;
+  const float *x, *dy;
+  float* dx;
+} gelu_dropout_rows;
+
+static void gelu_dropout_backward_row(const void* ctx, int64_t first, int64_t r) {
+  const gelu_dropout_rows* q = ctx;
+  const int64_t o = r * q->cols;
+  gelu_dropout_backward_run(q->key, q->p, (uint32_t)((first + r) * q->cols), q->cols, q->x + o,
+                            q->dy + o, q->dx + o);
+}
+
+/* Row by row over this call's chunks (element (r, j) takes the mask at index r cols + j of the
+ * whole call); with part, each chunk's column sums of dx in the op table's order. */
 void cm_gelu_dropout_backward(const cm_dropout_rows_params* p, const float* x, const float* dy,
                               float* dx, float* part) {
-  const int32_t d = p->cols, group = p->chunk_rows / 8;
-  if (p->chunk_rows < 8 || p->chunk_rows % 8 != 0) __builtin_trap(); /* the op's contract */
-  if (d <= 0 || p->chunks <= 0) return;
-  const uint32_t key = cm_dropout_key(p->seed, p->stream);
-  const int64_t first = (int64_t)p->chunk0 * p->chunk_rows; /* this call's first row */
-  const int64_t left = (int64_t)p->rows - first, all = (int64_t)p->chunks * p->chunk_rows;
-  const int64_t rows = all < left ? all : left;
-  float gsum[d]; /* one group's column sums */
-  for (int32_t c = 0; c < p->chunks; c++) {
-    float* pc = part ? part + (int64_t)c * d : 0;
-    if (pc) {
-      for (int32_t j = 0; j < d; j++) pc[j] = 0.0f;
-    }
-    for (int32_t g = 0; g < 8; g++) {
-      const int64_t r0 = (int64_t)c * p->chunk_rows + (int64_t)g * group;
-      for (int32_t j = 0; j < d; j++) gsum[j] = 0.0f;
-      for (int64_t r = r0; r < r0 + group && r < rows; r++) {
-        const int64_t o = r * d;
-        gelu_dropout_backward_run(key, p->p, (uint32_t)((first + r) * d), d, x + o, dy + o, dx + o);
-        if (pc) {
-          for (int32_t j = 0; j < d; j++) gsum[j] += dx[o + j];
-        }
-      }
-      if (pc) {
-        for (int32_t j = 0; j < d; j++) pc[j] += gsum[j];
-      }
-    }
-  }
+  const gelu_dropout_rows q = {cm_dropout_key(p->seed, p->stream), p->p, p->cols, x, dy, dx};
+  cm_rows_with_sums(p->rows, p->cols, p->chunk_rows, p->chunks, p->chunk0, dx, part,
+                    gelu_dropout_backward_row, &q);
 }
 
 void cm_silu_forward(const cm_elementwise_params* p, const float* x, float* y) {

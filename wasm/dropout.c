@@ -2,6 +2,7 @@
  * stream, global index): the same for any thread split, and the backward (this op on dy) sees the
  * same mask without storing it. */
 #include "../ffi/ops.h"
+#include "chunk_sums.h"
 #include "dropout_hash.h"
 
 void cm_dropout(const cm_dropout_params* p, const float* x, float* y) {
@@ -37,20 +38,40 @@ void cm_dropout_add(const cm_dropout_add_params* p, const float* x, const float*
   }
 }
 
-/* y = dropout(alpha x): the bits of scale then dropout (dropout_add's backward for its branch). */
-void cm_scale_dropout(const cm_dropout_add_params* p, const float* x, float* y) {
-  uint32_t key = cm_dropout_key(p->seed, p->stream);
-  float scale = 1.0f / (1.0f - p->p);
-  v128_t vscale = wasm_f32x4_splat(scale), valpha = wasm_f32x4_splat(p->alpha);
+/* y = dropout(alpha x) over n elements whose mask indices start at index0: the bits of scale then
+ * dropout (dropout_add's backward for its branch). */
+static void scale_dropout_run(uint32_t key, float p, float alpha, uint32_t index0, int32_t n,
+                              const float* x, float* y) {
+  float scale = 1.0f / (1.0f - p);
+  v128_t vscale = wasm_f32x4_splat(scale), valpha = wasm_f32x4_splat(alpha);
   int32_t i = 0;
-  for (; i + 4 <= p->n; i += 4) {
-    v128_t keep = cm_dropout_keep_v(key, (uint32_t)p->index0 + (uint32_t)i, p->p);
+  for (; i + 4 <= n; i += 4) {
+    v128_t keep = cm_dropout_keep_v(key, index0 + (uint32_t)i, p);
     v128_t kept = wasm_f32x4_mul(wasm_f32x4_mul(wasm_v128_load(x + i), valpha), vscale);
     wasm_v128_store(y + i, wasm_v128_and(kept, keep));
   }
-  for (; i < p->n; i++) {
-    y[i] = cm_dropout_keep(key, (uint32_t)p->index0 + (uint32_t)i, p->p)
-               ? (x[i] * p->alpha) * scale
-               : 0.0f;
-  }
+  for (; i < n; i++) y[i] = cm_dropout_keep(key, index0 + (uint32_t)i, p) ? (x[i] * alpha) * scale : 0.0f;
+}
+
+typedef struct {
+  uint32_t key;
+  float p, alpha;
+  int32_t cols;
+  const float* x;
+  float* y;
+} scale_dropout_rows;
+
+static void scale_dropout_row(const void* ctx, int64_t first, int64_t r) {
+  const scale_dropout_rows* q = ctx;
+  const int64_t o = r * q->cols;
+  scale_dropout_run(q->key, q->p, q->alpha, (uint32_t)((first + r) * q->cols), q->cols, q->x + o,
+                    q->y + o);
+}
+
+/* Row by row over this call's chunks (element (r, j) takes the mask at index r cols + j of the
+ * whole call); with part, each chunk's column sums of y in the op table's order. */
+void cm_scale_dropout(const cm_dropout_rows_params* p, const float* x, float* y, float* part) {
+  const scale_dropout_rows q = {cm_dropout_key(p->seed, p->stream), p->p, p->alpha, p->cols, x, y};
+  cm_rows_with_sums(p->rows, p->cols, p->chunk_rows, p->chunks, p->chunk0, y, part,
+                    scale_dropout_row, &q);
 }

@@ -67,28 +67,35 @@ export class ConvolutionModule extends Module {
 
   /** x (B, T, d) -> (B, T, d); with padLengths (B), output frames t >= padLengths[b] become 0. */
   forward(ctx: ForwardContext, x: Tensor, padLengths: Tensor | null = null): Tensor {
-    const y = dropout(ctx, this.beforeDropout(ctx, x), this.dropoutP);
+    const y = dropout(
+      ctx,
+      this.after_conv.linear.forward(ctx, this.beforeLinear(ctx, x)),
+      this.dropoutP,
+    );
     return padLengths ? ag.maskedFillTime(ctx.tape, y, padLengths, 0) : y;
   }
 
   /**
    * x + forward(x) (the layer's residual; no padding mask). When training with dropout and no
-   * probe, the final dropout and the add run as one kernel (the same bits and dropout stream as
-   * the two ops); else the ops in sequence, and `probe` sees the module's output.
+   * probe, the last Linear, the final dropout and the add are one node (the same bits and dropout
+   * stream as the ops; the bias gradient from the dropout's backward pass); else the ops in
+   * sequence, and `probe` sees the module's output.
    */
   residual(ctx: ForwardContext, x: Tensor, probe?: (f: Tensor) => void): Tensor {
-    if (ctx.training && this.dropoutP > 0 && !ctx.capture) {
-      const y = this.beforeDropout(ctx, x);
+    const lin = this.after_conv.linear;
+    if (ctx.training && this.dropoutP > 0 && !ctx.capture && lin.bias) {
+      // the last Linear, the dropout and the add as one node (ag.linearDropoutAdd)
+      const a = this.beforeLinear(ctx, x);
       const o = { p: this.dropoutP, seed: ctx.seed, stream: ctx.stream++ };
-      return ag.dropoutAdd(ctx.tape, x, y, 1, o);
+      return ag.linearDropoutAdd(ctx.tape, x, a, lin.weight, lin.bias, 1, o);
     }
     const f = this.forward(ctx, x);
     probe?.(f);
     return ag.add(ctx.tape, x, f);
   }
 
-  /** The module up to its final dropout: LN, pointwise conv + GLU, depthwise conv, LN, act, Linear. */
-  private beforeDropout(ctx: ForwardContext, x: Tensor): Tensor {
+  /** The module up to its last Linear: LN, pointwise conv + GLU, depthwise conv, LN, act. */
+  private beforeLinear(ctx: ForwardContext, x: Tensor): Tensor {
     const tape = ctx.tape, d = this.d, pw = this.bottleneck.pw;
     const u = this.layer_norm.forward(ctx, x);
     const v = ag.matmul(tape, u, reshape(tape, pw.weight, [2 * d, d]), {
@@ -103,7 +110,6 @@ export class ConvolutionModule extends Module {
       this.conv.bias,
       { padLeft: (this.kernelSize - 1) / 2 },
     );
-    const a = activate(tape, this.after_conv.norm.forward(ctx, h), this.activation);
-    return this.after_conv.linear.forward(ctx, a);
+    return activate(tape, this.after_conv.norm.forward(ctx, h), this.activation);
   }
 }

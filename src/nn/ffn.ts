@@ -47,17 +47,21 @@ export class PositionwiseFeedForward extends Module {
 
   /** x (B, T, d) -> (B, T, d). */
   forward(ctx: ForwardContext, x: Tensor): Tensor {
+    return this.ffn.l3.forward(ctx, this.hidden(ctx, x));
+  }
+
+  /** x (B, T, d) -> (B, T, F): everything before the last Linear (l3). */
+  hidden(ctx: ForwardContext, x: Tensor): Tensor {
     const l0 = this.ffn.l0;
     if (this.activation === "gelu" && ctx.training && this.dropoutP > 0 && l0.bias) {
       // Linear, GELU and dropout as one node (the bits of the three; one pass less each way, and
       // the bias gradient from the GELU backward's column sums); it takes the dropout's stream as
       // dropout() would.
       const drop = { p: this.dropoutP, seed: ctx.seed, stream: ctx.stream++ };
-      const h = ag.linearGeluDropout(ctx.tape, x, l0.weight, l0.bias, drop);
-      return this.ffn.l3.forward(ctx, h);
+      return ag.linearGeluDropout(ctx.tape, x, l0.weight, l0.bias, drop);
     }
     const h = activate(ctx.tape, l0.forward(ctx, x), this.activation);
-    return this.ffn.l3.forward(ctx, dropout(ctx, h, this.dropoutP));
+    return dropout(ctx, h, this.dropoutP);
   }
 }
 
@@ -83,15 +87,17 @@ export class FfnModule extends Module {
 
   /**
    * x + alpha forward(x), the macaron half step (alpha 0.5). When training with dropout and no
-   * probe, the module's last dropout, the scale and the residual add run as one kernel (the same
-   * bits and the same dropout stream as the three ops); else the ops in sequence, and `probe`
-   * sees the module's output.
+   * probe, the feed-forward's last Linear, the module's dropout, the scale and the residual add are
+   * one node (matmul + one kernel: the same bits and the same dropout stream as the ops; its
+   * backward gets the bias gradient from the dropout's pass); else the ops in sequence, and
+   * `probe` sees the module's output.
    */
   residual(ctx: ForwardContext, x: Tensor, alpha: number, probe?: (f: Tensor) => void): Tensor {
-    if (ctx.training && this.dropoutP > 0 && !ctx.capture) {
-      const y = this.ff.forward(ctx, this.norm.forward(ctx, x));
+    const l3 = this.ff.ffn.l3;
+    if (ctx.training && this.dropoutP > 0 && !ctx.capture && l3.bias) {
+      const h = this.ff.hidden(ctx, this.norm.forward(ctx, x));
       const o = { p: this.dropoutP, seed: ctx.seed, stream: ctx.stream++ };
-      return ag.dropoutAdd(ctx.tape, x, y, alpha, o);
+      return ag.linearDropoutAdd(ctx.tape, x, h, l3.weight, l3.bias, alpha, o);
     }
     const f = this.forward(ctx, x);
     probe?.(f);

@@ -161,11 +161,36 @@ export function linearGeluDropout(
   return y;
 }
 
-/** x + alpha dropout(y) fused (a residual around a dropped-out branch): the bits of the three ops;
- * its backward passes ds to x and gives y dropout(alpha ds) in one pass. Saves nothing. */
-export function dropoutAdd(tape: Tape, x: Tensor, y: Tensor, alpha: number, o: DropoutOptions) {
+/**
+ * x + alpha dropout(h W^T + b) as one node (the Linear ending a residual branch, its dropout, the
+ * scale and the add, in training): the forward is matmul then dropoutAdd, the same bits; the
+ * backward passes ds to x and takes the branch's gradient and its column sums (the bias gradient)
+ * from one scale_dropout pass, so the (..., out) gradient is not read again by a sum_rows.
+ * x (..., out), h (..., in), w (out, in), b (out).
+ */
+export function linearDropoutAdd(
+  tape: Tape,
+  x: Tensor,
+  h: Tensor,
+  w: Tensor,
+  b: Tensor,
+  alpha: number,
+  o: DropoutOptions,
+): Tensor {
+  const y = ops.matmul(h, w, { transB: true, bias: b }); // (..., out)
   const s = dropoutAddOp(x, y, alpha, o);
-  tape.record([x, y], [s], ([ds]) => [ds, scaleDropout(ds!, alpha, o)], []);
+  y.free();
+  if (!tape.enabled || ![x, h, w, b].some(Tape.tracked)) return s;
+  const ph = packable(tape, h) ? packBf16(h) : null;
+  tape.record([x, h, w, b], [s], ([ds], [, dh, dw, db]) => {
+    const be = ds!.backend;
+    const dbias = db ?? Tensor.empty(be, b.shape);
+    const dy = scaleDropout(ds!, alpha, o, { out: dbias, accumulate: db !== null });
+    const hs = ph ? unpackBf16(be, ph) : h;
+    const g = ops.matmulBackward(dy, hs, w, { transB: true }, { da: dh, db: dw });
+    if (ph) be.free(ph.storage);
+    return [ds, g.da, g.db, dbias];
+  }, [ph ? null : h, w]);
   return s;
 }
 

@@ -39,35 +39,56 @@ export function geluDropout(x: Tensor, o: DropoutOptions): Tensor {
   return y;
 }
 
+/** Column sums that a row-wise dropout op writes on the side: added to `out` when `accumulate`. */
+export interface ColumnSums {
+  out: Tensor;
+  accumulate: boolean;
+}
+
 /**
- * dx = GELU'(x) dropout(dy), one pass; x is the GELU's input (..., F). With `sums` (F): also the
- * column sums of dx over all rows, from the kernel's per-chunk partials (chunk_sums.ts), added to
- * `sums` when `accumulate` (the bias gradient of the Linear before the GELU).
+ * One of the row-wise dropout ops with optional column sums of its output ("gelu_dropout_backward",
+ * "scale_dropout"): x (..., cols) as rows; the sums come from the kernel's per-chunk partials
+ * (chunk_sums.ts).
  */
-export function geluDropoutBackward(
-  x: Tensor,
-  dy: Tensor,
+function rowsWithSums(
+  name: string,
+  inputs: readonly Tensor[],
   o: DropoutOptions,
-  sums?: { out: Tensor; accumulate: boolean },
+  alpha: number,
+  sums?: ColumnSums,
 ): Tensor {
-  if (dy.size !== x.size) throw new RangeError(`geluDropoutBackward: ${dy.size} vs ${x.size}`);
+  const x = inputs[0];
   const cols = x.shape.length ? x.shape[x.shape.length - 1] : 1;
   const rows = cols === 0 ? 0 : x.size / cols;
   if (sums && sums.out.size !== cols) {
-    throw new RangeError(`geluDropoutBackward: sums must be (${cols}), got ${sums.out.size}`);
+    throw new RangeError(`${name}: column sums must be (${cols}), got ${sums.out.size}`);
   }
-  const dx = Tensor.empty(x.backend, x.shape), chunk = chunkFields(rows);
+  const y = Tensor.empty(x.backend, x.shape), chunk = chunkFields(rows);
   const part = sums ? Tensor.empty(x.backend, [chunk.chunks, cols]) : null;
   x.backend.run(
-    "gelu_dropout_backward",
-    { rows, cols, p: o.p, seed: o.seed | 0, stream: o.stream | 0, ...chunk },
-    [tensorArg(x), tensorArg(dy), tensorArg(dx), part && tensorArg(part)],
+    name,
+    { rows, cols, p: o.p, alpha, seed: o.seed | 0, stream: o.stream | 0, ...chunk },
+    [...inputs.map(tensorArg), tensorArg(y), part && tensorArg(part)],
   );
   if (sums && part) {
     addChunks(part, 0, cols, sums.out, sums.accumulate);
     part.free();
   }
-  return dx;
+  return y;
+}
+
+/**
+ * dx = GELU'(x) dropout(dy), one pass; x is the GELU's input (..., F). With `sums` (F): also the
+ * column sums of dx over all rows (the bias gradient of the Linear before the GELU).
+ */
+export function geluDropoutBackward(
+  x: Tensor,
+  dy: Tensor,
+  o: DropoutOptions,
+  sums?: ColumnSums,
+): Tensor {
+  if (dy.size !== x.size) throw new RangeError(`geluDropoutBackward: ${dy.size} vs ${x.size}`);
+  return rowsWithSums("gelu_dropout_backward", [x, dy], o, 0, sums);
 }
 
 /** s = x + alpha dropout(y) in one pass (a residual around a dropped-out branch): the bits of
@@ -84,14 +105,16 @@ export function dropoutAdd(x: Tensor, y: Tensor, alpha: number, o: DropoutOption
   return s;
 }
 
-/** dropout(alpha x) in one pass: the bits of scale then dropout (dropoutAdd's branch gradient). */
-export function scaleDropout(x: Tensor, alpha: number, o: DropoutOptions): Tensor {
+/**
+ * dropout(alpha x) in one pass: the bits of scale then dropout (dropoutAdd's branch gradient).
+ * With `sums` (cols): also its column sums (the bias gradient of the Linear ending the branch).
+ */
+export function scaleDropout(
+  x: Tensor,
+  alpha: number,
+  o: DropoutOptions,
+  sums?: ColumnSums,
+): Tensor {
   if (!(o.p >= 0 && o.p < 1)) throw new RangeError(`dropout p must lie in [0, 1), got ${o.p}`);
-  const y = Tensor.empty(x.backend, x.shape);
-  x.backend.run(
-    "scale_dropout",
-    { n: x.size, p: o.p, alpha, seed: o.seed | 0, stream: o.stream | 0 },
-    [tensorArg(x), tensorArg(y)],
-  );
-  return y;
+  return rowsWithSums("scale_dropout", [x], o, alpha, sums);
 }

@@ -743,24 +743,26 @@ for (
 }
 
 // -- dropout + scale + residual add fused (the macaron FFN's half step), and its branch
-// gradient: three correctly rounded operations behind the exact mask, so EXACT --
+// gradient: three correctly rounded operations behind the exact mask, so EXACT; the branch
+// gradient's column sums (the branch's last bias gradient) add exact values in the order the op
+// table fixes, so EXACT too --
 for (
-  const [label, size, alpha] of [
-    ["conmamba_large residual (2, 60, 512), alpha 0.5", 2 * 60 * LARGE.d, 0.5],
-    ["awkward 13, alpha 0.3", 13, 0.3],
+  const [label, rows, cols, alpha] of [
+    ["conmamba_large residual (2 x 500, 512), alpha 0.5", 1000, LARGE.d, 0.5],
+    ["conmamba_large conv module residual (2 x 60, 512), alpha 1", 120, LARGE.d, 1],
+    ["awkward (1, 13), alpha 0.3", 1, 13, 0.3],
   ] as const
 ) {
   addCase({
-    label: `dropout_add and scale_dropout: ${label}`,
-    ops: ["dropout_add", "scale_dropout"],
+    label: `dropout_add and scale_dropout (+ column sums): ${label}`,
+    ops: ["dropout_add", "scale_dropout", "sum_rows"],
     bound: EXACT,
     run: (be) => {
       const o = { p: 0.1, seed: 4321, stream: 79 };
-      const x = rt(be, [size], 54), y = rt(be, [size], 55);
-      return {
-        s: dropoutAdd(x, y, alpha, o).toArray(),
-        dy: scaleDropout(rt(be, [size], 56), alpha, o).toArray(),
-      };
+      const x = rt(be, [rows * cols], 54), y = rt(be, [rows * cols], 55);
+      const db = rt(be, [cols], 58);
+      const dy = scaleDropout(rt(be, [rows, cols], 56), alpha, o, { out: db, accumulate: true });
+      return { s: dropoutAdd(x, y, alpha, o).toArray(), dy: dy.toArray(), db: db.toArray() };
     },
   });
 }

@@ -179,3 +179,24 @@ Deno.test("gelu_dropout backward over rows: the flat bits, and dx's column sums 
     }
   }
 });
+
+Deno.test("scale_dropout over rows: the flat bits, and its column sums in chunk order", async () => {
+  for (const [rows, cols] of [[300, 7], [130, 64], [1, 33]]) {
+    const n = rows * cols, xv = randn(n, 74), old = randn(cols, 75);
+    const o = { p: 0.1, seed: 98, stream: 6 };
+    for (const threads of [1, 3]) {
+      await withBackend(threads, (be) => {
+        const sums = Tensor.from(be, [cols], old);
+        const y = scaleDropout(Tensor.from(be, [rows, cols], xv), 0.5, o, {
+          out: sums,
+          accumulate: true,
+        }).toArray();
+        const at = `(${rows}, ${cols}), ${threads} threads`;
+        const flat = dropout(scale(Tensor.from(be, [n], xv), 0.5), o).toArray();
+        assertSameBits(`y ${at}`, y, flat);
+        const want = chunkSumsInOrder((r, j) => y[r * cols + j], rows, cols, old);
+        assertSameBits(`column sums ${at}`, sums.toArray(), want);
+      });
+    }
+  }
+});

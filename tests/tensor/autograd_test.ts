@@ -16,7 +16,12 @@ import {
   selectiveScanRef,
 } from "../ops/reference.ts";
 import { assertSameBits, chunkSumsInOrder, randn, withBackend } from "../ops/helpers.ts";
-import { geluDropout, geluDropoutBackward } from "../../src/tensor/dropout.ts";
+import {
+  dropoutAdd,
+  geluDropout,
+  geluDropoutBackward,
+  scaleDropout,
+} from "../../src/tensor/dropout.ts";
 import * as ops from "../../src/tensor/ops.ts";
 
 type Inputs = Record<string, Float64Array>;
@@ -342,6 +347,41 @@ Deno.test("autograd: linearGeluDropout is matmul, GELU and dropout to the bit, i
       chunkSumsInOrder((i, j) => dp[i * F + j], B * T, F, zero),
     );
     for (const t of [x, w, b]) t.grad!.free(), t.free();
+    tape.reset();
+  });
+});
+
+Deno.test("autograd: linearDropoutAdd is matmul, dropout, scale and add to the bit, its bias gradient from the dropout's column sums", async () => {
+  await withBackend(2, (be) => {
+    const [B, T, K, D] = [2, 70, 9, 5]; // 140 rows: three chunks of the column sums
+    const xv = randn(B * T * D, 91), hv = randn(B * T * K, 92), wv = randn(D * K, 93, 0.5);
+    const bv = randn(D, 94), rv = randn(B * T * D, 95);
+    const o = { p: 0.2, seed: 4, stream: 12 }, alpha = 0.5;
+    const tape = new Tape();
+    const x = Tensor.param(be, [B, T, D], xv), h = Tensor.param(be, [B, T, K], hv);
+    const w = Tensor.param(be, [D, K], wv), b = Tensor.param(be, [D], bv);
+    const s = ag.linearDropoutAdd(tape, x, h, w, b, alpha, o);
+    const y = ops.matmul(Tensor.from(be, [B, T, K], hv), Tensor.from(be, [D, K], wv), {
+      transB: true,
+      bias: Tensor.from(be, [D], bv),
+    });
+    const want = dropoutAdd(Tensor.from(be, [B, T, D], xv), y, alpha, o);
+    assertSameBits("forward", s.toArray(), want.toArray());
+    tape.backward(ag.sum(tape, ag.mul(tape, s, Tensor.from(be, [B, T, D], rv))));
+    assertSameBits("dx", x.grad!.toArray(), rv);
+    const dy = scaleDropout(Tensor.from(be, [B, T, D], rv), alpha, o), d = dy.toArray();
+    assertSameBits("dh", h.grad!.toArray(), ops.matmul(dy, Tensor.from(be, [D, K], wv)).toArray());
+    const dw = ops.matmul(dy.reshape([B * T, D]), Tensor.from(be, [B * T, K], hv), {
+      transA: true,
+    });
+    assertSameBits("dW", w.grad!.toArray(), dw.toArray());
+    const zero = new Float32Array(D);
+    assertSameBits(
+      "db",
+      b.grad!.toArray(),
+      chunkSumsInOrder((i, j) => d[i * D + j], B * T, D, zero),
+    );
+    for (const t of [x, h, w, b]) t.grad!.free(), t.free();
     tape.reset();
   });
 });

@@ -34,6 +34,7 @@ interface Run {
   loss: number;
   peak: number;
   grads: (Float32Array | null)[];
+  names: string[];
   adds: number; // "add" kernel calls (forward and backward)
 }
 
@@ -54,7 +55,7 @@ async function runFamily(
     const c = loadExperiment(name, over);
     const model = buildModel(be, c);
     initialize(model, c.seed!);
-    const params = [...model.namedParameters()].map(([, p]) => p);
+    const named = [...model.namedParameters()], params = named.map(([, p]) => p);
     const rng = new Rng(5);
     const patterns = tokenPatterns(30, c.n_mels!, rng);
     const batch = patternedBatch([[5, 9, 12, 7], [3, 8, 20]], patterns, rng, 12);
@@ -91,6 +92,7 @@ async function runFamily(
           loss: r.loss,
           peak: be.memoryStats().peakBytes,
           grads: params.map((p) => p.grad ? p.grad.toArray() : null),
+          names: named.map(([n]) => n),
           adds,
         };
       } finally {
@@ -104,11 +106,24 @@ async function runFamily(
   }
 }
 
-function assertBitwise(what: string, x: Run, y: Run): void {
+/**
+ * Loss and every gradient bitwise equal; parameters whose names match `sumOrder` only to 1e-6
+ * relative L2 (their gradient is a float32 sum over the batch's rows taken in another order: a
+ * few ulp of the sum, while a missing or doubled term is O(1)).
+ */
+function assertBitwise(what: string, x: Run, y: Run, sumOrder?: RegExp): void {
   if (!Object.is(x.loss, y.loss)) throw new Error(`${what}: loss ${x.loss} vs ${y.loss}`);
   x.grads.forEach((g, i) => {
     const h = y.grads[i];
     if (!g || !h) throw new Error(`${what}: parameter ${i} got no gradient`);
+    if (sumOrder?.test(x.names[i])) {
+      let num = 0, den = 0;
+      for (let j = 0; j < g.length; j++) num += (g[j] - h[j]) ** 2, den += g[j] ** 2;
+      if (!(Math.sqrt(num) <= 1e-6 * Math.sqrt(den))) {
+        throw new Error(`${what}: ${x.names[i]}: relative L2 ${Math.sqrt(num / den)}`);
+      }
+      return;
+    }
     const a = new Uint32Array(g.buffer), b = new Uint32Array(h.buffer);
     for (let j = 0; j < a.length; j++) {
       if (a[j] !== b[j]) {
@@ -144,13 +159,15 @@ for (const [name, over] of CASES) {
   });
 
   // The residuals around dropped-out branches (FFN half steps, the convolution module) as one
-  // dropout_add kernel in training: the same bits as dropout, scale and add in sequence.
+  // node in training (the branch's last Linear, then one dropout_add kernel): the same bits as
+  // matmul, dropout, scale and add in sequence, except that the branch's last bias gradient comes
+  // from scale_dropout's column sums (chunk order) instead of sum_rows (row order).
   Deno.test(`fused residual dropout: ${name} loss and gradients bitwise the ops in sequence`, async () => {
     const [seq, fused] = await runFamily(name, over, [
       { free: true, probe: true },
       { free: true },
     ]);
-    assertBitwise("fused residual", seq, fused);
+    assertBitwise("fused residual", seq, fused, /(ffn_module\d\.1\.ffn\.3|after_conv\.2)\.bias$/);
     if (!(fused.adds < seq.adds)) {
       throw new Error(`adds fused ${fused.adds}, in sequence ${seq.adds}`);
     }

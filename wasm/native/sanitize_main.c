@@ -232,7 +232,7 @@ static void test_model_ops(int B, int T, int C, int N) {
    * column sums of dx per chunk in the documented order */
   const int rows = B * T, chunks = (rows + 15) / 16;
   float* sums = rand_buf((size_t)chunks * C);
-  cm_dropout_rows_params dr = {rows, C, 0.25f, 7, 3, 16, chunks, 0};
+  cm_dropout_rows_params dr = {rows, C, 0.25f, 0.5f, 7, 3, 16, chunks, 0};
   cm_gelu_dropout_backward(&dr, x, dy, y, sums);
   cm_dropout(&dp, dy, y2);
   cm_gelu_backward(&ep, x, y2, y2);
@@ -250,7 +250,6 @@ static void test_model_ops(int B, int T, int C, int N) {
   }
   cm_gelu_dropout_backward(&dr, x, dy, y2, NULL); /* part is optional */
   for (size_t i = 0; i < n; i++) check("gelu_dropout_backward without part", y2[i], y[i], 0);
-  free(sums);
   /* The residual around a dropped-out branch and its backward: the ops in sequence, bitwise. */
   cm_dropout_add_params dap = {(int32_t)n, 0.25f, 0.5f, 7, 3, 0};
   cm_elementwise_params half = {(int32_t)n, 0.5f};
@@ -259,10 +258,22 @@ static void test_model_ops(int B, int T, int C, int N) {
   cm_scale(&half, y2, y2);
   cm_add(&ep, x, y2, y2);
   for (size_t i = 0; i < n; i++) check("dropout_add", y[i], y2[i], 0);
-  cm_scale_dropout(&dap, dy, y);
+  cm_scale_dropout(&dr, dy, y, sums); /* alpha 0.5, over rows, with its column sums */
   cm_scale(&half, dy, y2);
   cm_dropout(&dp, y2, y2);
   for (size_t i = 0; i < n; i++) check("scale_dropout", y[i], y2[i], 0);
+  for (int c = 0; c < chunks; c++) {
+    for (int j = 0; j < C; j++) {
+      float want = 0.0f;
+      for (int g = 0; g < 8; g++) {
+        float gs = 0.0f;
+        for (int r = c * 16 + g * 2; r < c * 16 + g * 2 + 2 && r < rows; r++) gs += y[(size_t)r * C + j];
+        want += gs;
+      }
+      check("scale_dropout column sums", sums[(size_t)c * C + j], want, 0);
+    }
+  }
+  free(sums);
   if (C % 2 == 0) {
     cm_rows_params rp = {B * T, C / 2, C, 0, 0};
     float* g = rand_buf(n / 2);
