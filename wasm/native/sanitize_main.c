@@ -31,6 +31,26 @@ static void check(const char* what, double got, double want, double allowed) {
   }
 }
 
+/* part[c * ld_part + j] must be column j of y (rows, cols) summed over chunk c of chunk_rows rows
+ * in the op table's order (8 groups of chunk_rows / 8 consecutive rows, each summed from 0 in
+ * row order, then added from 0 in group order), bit for bit. */
+static void check_chunk_sums(const char* what, const float* y, int rows, int cols, int chunk_rows,
+                             const float* part, int ld_part) {
+  const int group = chunk_rows / 8;
+  for (int c = 0; c * chunk_rows < rows; c++) {
+    for (int j = 0; j < cols; j++) {
+      float want = 0.0f;
+      for (int g = 0; g < 8; g++) {
+        float gs = 0.0f;
+        const int r0 = c * chunk_rows + g * group;
+        for (int r = r0; r < r0 + group && r < rows; r++) gs += y[(size_t)r * cols + j];
+        want += gs;
+      }
+      check(what, part[(size_t)c * ld_part + j], want, 0);
+    }
+  }
+}
+
 static void test_matmul(int batch, int m, int n, int k, int ta, int tb, int acc, int with_bias) {
   float *a = rand_buf((size_t)batch * m * k), *b = rand_buf((size_t)batch * k * n);
   float *bias = with_bias ? rand_buf(n) : NULL, *c = rand_buf((size_t)batch * m * n);
@@ -157,18 +177,9 @@ static void test_rows(int rows, int cols) {
   float* part = rand_buf((size_t)chunks * 2 * cols);
   cm_ln_backward_params lp = {rows, cols, cols, 0, chunk_rows, chunks, 0};
   cm_layernorm_backward(&lp, x, g, mean, rstd, dy, dx, part);
-  for (int c = 0; c < chunks; c++) { /* dbeta's partial: the documented order, exactly */
-    for (int j = 0; j < cols; j++) {
-      float want = 0.0f;
-      for (int grp = 0; grp < 8; grp++) {
-        float gs = 0.0f;
-        for (int r = c * chunk_rows + grp * 2; r < c * chunk_rows + grp * 2 + 2 && r < rows; r++)
-          gs += dy[(size_t)r * cols + j];
-        want += gs;
-      }
-      check("layernorm_backward dbeta partial", part[((size_t)c * 2 + 1) * cols + j], want, 0);
-    }
-  }
+  /* dbeta's partials: the column sums of dy in the documented order, exactly */
+  check_chunk_sums("layernorm_backward dbeta partial", dy, rows, cols, chunk_rows, part + cols,
+                   2 * cols);
   cm_rows_params pp = {chunks, cols, 2 * cols, 0, 0.0f};
   cm_sum_rows(&pp, part, dg);
   cm_sum_rows(&pp, part + cols, db);
@@ -237,17 +248,7 @@ static void test_model_ops(int B, int T, int C, int N) {
   cm_dropout(&dp, dy, y2);
   cm_gelu_backward(&ep, x, y2, y2);
   for (size_t i = 0; i < n; i++) check("gelu_dropout_backward", y[i], y2[i], 0);
-  for (int c = 0; c < chunks; c++) {
-    for (int j = 0; j < C; j++) {
-      float want = 0.0f;
-      for (int g = 0; g < 8; g++) {
-        float gs = 0.0f;
-        for (int r = c * 16 + g * 2; r < c * 16 + g * 2 + 2 && r < rows; r++) gs += y[(size_t)r * C + j];
-        want += gs;
-      }
-      check("gelu_dropout_backward column sums", sums[(size_t)c * C + j], want, 0);
-    }
-  }
+  check_chunk_sums("gelu_dropout_backward column sums", y, rows, C, 16, sums, C);
   cm_gelu_dropout_backward(&dr, x, dy, y2, NULL); /* part is optional */
   for (size_t i = 0; i < n; i++) check("gelu_dropout_backward without part", y2[i], y[i], 0);
   /* The residual around a dropped-out branch and its backward: the ops in sequence, bitwise. */
@@ -262,17 +263,7 @@ static void test_model_ops(int B, int T, int C, int N) {
   cm_scale(&half, dy, y2);
   cm_dropout(&dp, y2, y2);
   for (size_t i = 0; i < n; i++) check("scale_dropout", y[i], y2[i], 0);
-  for (int c = 0; c < chunks; c++) {
-    for (int j = 0; j < C; j++) {
-      float want = 0.0f;
-      for (int g = 0; g < 8; g++) {
-        float gs = 0.0f;
-        for (int r = c * 16 + g * 2; r < c * 16 + g * 2 + 2 && r < rows; r++) gs += y[(size_t)r * C + j];
-        want += gs;
-      }
-      check("scale_dropout column sums", sums[(size_t)c * C + j], want, 0);
-    }
-  }
+  check_chunk_sums("scale_dropout column sums", y, rows, C, 16, sums, C);
   free(sums);
   if (C % 2 == 0) {
     cm_rows_params rp = {B * T, C / 2, C, 0, 0};
