@@ -138,8 +138,13 @@ export function cost(name: string, p: P, args: readonly BufferArg[]): Call {
       return c(4 * p.rows * p.cols, 3 * p.rows * p.cols);
     case "glu_forward": // sigmoid 3 + mul, per output; read x (2 cols), write y
       return c(4 * p.rows * p.cols, 3 * p.rows * p.cols);
-    case "glu_backward": // 8 per output; read x (2 cols), dy; write dx (2 cols)
-      return c(8 * p.rows * p.cols, 5 * p.rows * p.cols);
+    case "glu_backward": {
+      // 8 per output (+ 2 for the column sums); read x (2 cols), dy; write dx (2 cols) (and the
+      // chunks' column sums, 2 cols each)
+      const rows = Math.min(p.chunks * p.chunk_rows, p.rows - p.chunk0 * p.chunk_rows);
+      const e = rows * p.cols, sums = has(3);
+      return c((sums ? 10 : 8) * e, 5 * e + (sums ? 2 * p.chunks * p.cols : 0));
+    }
     case "flip_time": // read x, write y
       return c(0, 2 * p.batch * p.seqlen * p.width);
     case "masked_fill_time": // read x, lengths, write y

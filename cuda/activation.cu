@@ -6,8 +6,9 @@
  * both sides are within about an ulp of the correctly rounded value. SiLU, exp and the sigmoid of
  * GLU are float32 with CUDA's expf (max 2 ulp; the Wasm cm_expf flushes results below FLT_MIN to
  * 0, CUDA's expf returns the subnormal there). LeakyReLU is the same single float32 product, so
- * its bits equal the Wasm kernel's. One thread per element, except gelu_dropout_backward's
- * optional column sums of dx, which follow the op table's chunk order (no atomics). */
+ * its bits equal the Wasm kernel's. One thread per element, except the optional column sums of
+ * gelu_dropout_backward's and glu_backward's dx, which follow the op table's chunk order
+ * (chunk_sums.cuh; no atomics). */
 #include "chunk_sums.cuh"
 #include "common.cuh"
 #include "dropout_hash.cuh"
@@ -58,8 +59,11 @@ __global__ void __launch_bounds__(kThreads)
 struct GeluDropoutGrad {
   uint32_t key;
   float p, scale;
+  int cols;
   const float *x, *dy;
-  __device__ float operator()(int64_t o, uint32_t index) const {
+  __device__ float operator()(int64_t r, int j, int64_t row) const {
+    const int64_t o = r * cols + j;
+    const uint32_t index = (uint32_t)(row * cols + j); /* of the whole call */
     const float g = cm_dropout_keep(key, index, p) ? __fmul_rn(dy[o], scale) : 0.0f;
     const double v = x[o];
     const double pdf = kInvSqrt2Pi * exp(-0.5 * (v * v));
@@ -114,18 +118,19 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-__global__ void __launch_bounds__(kThreads)
-    glu_backward_kernel(int rows, int cols, const float* x, const float* dy, float* dx) {
-  int j = blockIdx.x * blockDim.x + threadIdx.x;
-  if (j >= cols) return;
-  for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+/* dx of the GLU, element (r, j) of (rows, 2 cols): j < cols: dy s; else dy a s (1 - s), with
+ * a = x[r, j - cols], s = sigmoid(x[r, cols + (j mod cols)]) (each element its own sigmoid). */
+struct GluGrad {
+  int cols;
+  const float *x, *dy;
+  __device__ float operator()(int64_t r, int j, int64_t) const {
+    const int k = j < cols ? j : j - cols;
     const float* xr = x + r * 2 * cols;
-    float* dxr = dx + r * 2 * cols;
-    float g = dy[r * cols + j], a = xr[j], s = sigmoidf(xr[cols + j]);
-    dxr[j] = g * s;                           /* d/da = s */
-    dxr[cols + j] = g * a * (s * (1.0f - s)); /* d/dg = a s (1 - s) */
+    const float g = dy[r * cols + k], s = sigmoidf(xr[cols + k]);
+    return j < cols ? g * s                    /* d/da = s */
+                    : g * xr[k] * (s * (1.0f - s)); /* d/dg = a s (1 - s) */
   }
-}
+};
 
 inline dim3 glu_grid(int rows, int cols) {
   unsigned gy = (unsigned)(rows < 65535 ? rows : 65535);
@@ -157,8 +162,9 @@ void cm_gelu_dropout_forward(const cm_dropout_params* p, const float* x, float* 
 void cm_gelu_dropout_backward(const cm_dropout_rows_params* p, const float* x, const float* dy,
                               float* dx, float* part) {
   const float scale = 1.0f / (1.0f - p->p); /* float32 roundings, as the Wasm kernel */
-  const GeluDropoutGrad f{cm_dropout_key(p->seed, p->stream), p->p, scale, x, dy};
-  rows_with_sums(p, f, dx, part, "gelu_dropout_backward (chunk_rows must be a multiple of 8)");
+  const GeluDropoutGrad f{cm_dropout_key(p->seed, p->stream), p->p, scale, p->cols, x, dy};
+  rows_with_sums(p->rows, p->cols, p->chunk_rows, p->chunks, p->chunk0, f, dx, part,
+                 "gelu_dropout_backward (chunk_rows must be a multiple of 8)");
 }
 
 void cm_silu_forward(const cm_elementwise_params* p, const float* x, float* y) {
@@ -198,9 +204,8 @@ void cm_glu_forward(const cm_rows_params* p, const float* x, float* y) {
   CM_CHECK_LAUNCH("glu_forward");
 }
 
-void cm_glu_backward(const cm_rows_params* p, const float* x, const float* dy, float* dx) {
-  if (p->rows <= 0 || p->cols <= 0) return;
-  glu_backward_kernel<<<glu_grid(p->rows, p->cols), kThreads, 0, cm_stream()>>>(p->rows, p->cols, x,
-                                                                                 dy, dx);
-  CM_CHECK_LAUNCH("glu_backward");
+void cm_glu_backward(const cm_chunked_rows_params* p, const float* x, const float* dy, float* dx,
+                     float* part) {
+  rows_with_sums(p->rows, 2 * p->cols, p->chunk_rows, p->chunks, p->chunk0, GluGrad{p->cols, x, dy},
+                 dx, part, "glu_backward (chunk_rows must be a multiple of 8)");
 }

@@ -1,12 +1,12 @@
 /* Row-by-row ops that also write their output's column sums per chunk of rows (ffi/ops.ts
- * "gelu_dropout_backward", "scale_dropout"; src/tensor/chunk_sums.ts; the reference is
+ * "gelu_dropout_backward", "scale_dropout", "glu_backward"; src/tensor/chunk_sums.ts; the reference is
  * wasm/chunk_sums.h). The op table's order: per chunk, 8 groups of chunk_rows / 8 consecutive
  * rows, each summed from 0 in row order, then the groups added from 0 in group order; float32 adds
  * rounded one by one, so the sums are the Wasm kernels' bits for the same outputs.
  *
  * Grid (chunks, ceil(cols / 32)), block (32, kSumGroups): thread (tx, g) walks column j through
  * group g's rows in order (a warp reads 32 consecutive columns of a row), computing each output
- * element with f(its offset in this call, its index in the whole call: the dropout mask's). */
+ * element with f(row in this call, column, row in the whole call). */
 #pragma once
 #include "common.cuh"
 
@@ -23,7 +23,7 @@ __global__ void __launch_bounds__(32 * kSumGroups)
   float s = 0.0f;
   if (j < cols) {
     for (int64_t r = r0; r < r1; r++) {
-      const float v = f(r * cols + j, (uint32_t)((first_row + r) * cols + j));
+      const float v = f(r, j, first_row + r);
       out[r * cols + j] = v;
       s = __fadd_rn(s, v);
     }
@@ -38,21 +38,21 @@ __global__ void __launch_bounds__(32 * kSumGroups)
   }
 }
 
-/* Launches f over the call's rows (cm_dropout_rows_params: rows of the whole call, this call's
- * chunks from chunk0); false when chunk_rows breaks the contract (noted as an error). */
+/* Launches f over the call's rows (rows of the whole call; this call's chunks from chunk0), out
+ * (rows, cols); false when chunk_rows breaks the contract (noted as an error). */
 template <class F>
-bool rows_with_sums(const cm_dropout_rows_params* p, F f, float* out, float* part,
-                    const char* what) {
-  if (p->chunk_rows < kSumGroups || p->chunk_rows % kSumGroups != 0) {
+bool rows_with_sums(int rows, int cols, int chunk_rows, int chunks, int chunk0, F f, float* out,
+                    float* part, const char* what) {
+  if (chunk_rows < kSumGroups || chunk_rows % kSumGroups != 0) {
     cm_note_failure(what); /* chunk_rows must be a positive multiple of 8 */
     return false;
   }
-  if (p->cols <= 0 || p->chunks <= 0) return true;
-  const int64_t first = (int64_t)p->chunk0 * p->chunk_rows; /* this call's first row */
-  const int64_t left = (int64_t)p->rows - first, all = (int64_t)p->chunks * p->chunk_rows;
-  rows_with_sums_kernel<<<dim3((unsigned)p->chunks, (unsigned)((p->cols + 31) / 32)),
+  if (cols <= 0 || chunks <= 0) return true;
+  const int64_t first = (int64_t)chunk0 * chunk_rows; /* this call's first row */
+  const int64_t left = (int64_t)rows - first, all = (int64_t)chunks * chunk_rows;
+  rows_with_sums_kernel<<<dim3((unsigned)chunks, (unsigned)((cols + 31) / 32)),
                           dim3(32, kSumGroups), 0, cm_stream()>>>(
-      all < left ? all : left, p->cols, p->chunk_rows, first, f, out, part);
+      all < left ? all : left, cols, chunk_rows, first, f, out, part);
   CM_CHECK_LAUNCH(what);
   return true;
 }

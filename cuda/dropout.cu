@@ -48,9 +48,12 @@ __global__ void dropout_add_kernel(int64_t n, uint32_t key, uint32_t index0, flo
 struct ScaleDropout {
   uint32_t key;
   float p, scale, alpha;
+  int cols;
   const float* x;
-  __device__ float operator()(int64_t o, uint32_t index) const {
-    return cm_dropout_keep(key, index, p) ? __fmul_rn(__fmul_rn(x[o], alpha), scale) : 0.0f;
+  __device__ float operator()(int64_t r, int j, int64_t row) const {
+    const uint32_t index = (uint32_t)(row * cols + j); /* of the whole call */
+    const float v = x[r * cols + j];
+    return cm_dropout_keep(key, index, p) ? __fmul_rn(__fmul_rn(v, alpha), scale) : 0.0f;
   }
 };
 
@@ -68,6 +71,7 @@ void cm_dropout_add(const cm_dropout_add_params* p, const float* x, const float*
 
 void cm_scale_dropout(const cm_dropout_rows_params* p, const float* x, float* y, float* part) {
   const float scale = 1.0f / (1.0f - p->p);
-  const ScaleDropout f{cm_dropout_key(p->seed, p->stream), p->p, scale, p->alpha, x};
-  rows_with_sums(p, f, y, part, "scale_dropout (chunk_rows must be a multiple of 8)");
+  const ScaleDropout f{cm_dropout_key(p->seed, p->stream), p->p, scale, p->alpha, p->cols, x};
+  rows_with_sums(p->rows, p->cols, p->chunk_rows, p->chunks, p->chunk0, f, y, part,
+                 "scale_dropout (chunk_rows must be a multiple of 8)");
 }

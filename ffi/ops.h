@@ -115,6 +115,14 @@ typedef struct cm_dropout_params {
   int32_t index0; /* global index of this call's first element (set by the thread split) */
 } cm_dropout_params;
 
+typedef struct cm_chunked_rows_params {
+  int32_t rows; /* rows of the whole call (a split part sees all of them, from its chunk0 on) */
+  int32_t cols; /* columns of the op's narrow side (GLU: its output's) */
+  int32_t chunk_rows; /* rows per partial column sum (a multiple of 8) */
+  int32_t chunks; /* chunks handled by this call: ceil(rows / chunk_rows) for the whole call */
+  int32_t chunk0; /* the first chunk of this call within the whole call */
+} cm_chunked_rows_params;
+
 typedef struct cm_dropout_rows_params {
   int32_t rows; /* rows of the whole call (a split part sees all of them, from its chunk0 on) */
   int32_t cols; /* elements per row (rows are contiguous) */
@@ -353,11 +361,12 @@ CM_API void cm_leaky_relu_backward(const cm_elementwise_params* p, const float* 
  *   y: (rows, cols) */
 CM_API void cm_glu_forward(const cm_rows_params* p, const float* x, float* y);
 
-/* dx[:, :cols] = dy s, dx[:, cols:] = dy a s (1 - s), a = x[:, :cols], s = sigmoid(x[:, cols:]).
+/* dx[:, :cols] = dy s, dx[:, cols:] = dy a s (1 - s), a = x[:, :cols], s = sigmoid(x[:, cols:]). With part, also dx's column sums per chunk in gelu_dropout_backward's order (the bias gradient of the pointwise conv before the GLU).
  *   x: (rows, 2 cols)
  *   dy: (rows, cols)
- *   dx: (rows, 2 cols) */
-CM_API void cm_glu_backward(const cm_rows_params* p, const float* x, const float* dy, float* dx);
+ *   dx: (rows, 2 cols)
+ *   part: (chunks, 2 cols): per chunk, the column sums of dx, may be NULL */
+CM_API void cm_glu_backward(const cm_chunked_rows_params* p, const float* x, const float* dy, float* dx, float* part);
 
 /* y = keep ? x / (1 - p) : 0, keep = hash(seed, stream, index0 + i) >= p (a counter-based draw: the mask depends on neither threads nor call order). The backward is this same op on dy with the same seed and stream.
  *   x: (n)

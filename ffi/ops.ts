@@ -217,6 +217,17 @@ export const DROPOUT_PARAMS: ParamStruct = {
   ],
 };
 
+export const CHUNKED_ROWS_PARAMS: ParamStruct = {
+  name: "chunked_rows",
+  fields: [
+    ["rows", "i32", "rows of the whole call (a split part sees all of them, from its chunk0 on)"],
+    ["cols", "i32", "columns of the op's narrow side (GLU: its output's)"],
+    ["chunk_rows", "i32", "rows per partial column sum (a multiple of 8)"],
+    ["chunks", "i32", "chunks handled by this call: ceil(rows / chunk_rows) for the whole call"],
+    ["chunk0", "i32", "the first chunk of this call within the whole call"],
+  ],
+};
+
 export const DROPOUT_ROWS_PARAMS: ParamStruct = {
   name: "dropout_rows",
   fields: [
@@ -575,15 +586,21 @@ export const OPS: readonly OpSpec[] = [
   },
   {
     name: "glu_backward",
-    params: ROWS_PARAMS,
-    split: { axis: "rows", work: "cols" },
+    params: CHUNKED_ROWS_PARAMS,
+    split: { axis: "chunks", unit: 1, work: "chunk_rows*cols" },
+    splitBase: "chunk0",
     args: [
-      ax("x", "in", "(rows, 2 cols)", "2*cols"),
-      ax("dy", "in", "(rows, cols)", "cols"),
-      ax("dx", "out", "(rows, 2 cols)", "2*cols"),
+      ax("x", "in", "(rows, 2 cols)", "chunk_rows*2*cols"),
+      ax("dy", "in", "(rows, cols)", "chunk_rows*cols"),
+      ax("dx", "out", "(rows, 2 cols)", "chunk_rows*2*cols"),
+      {
+        ...ax("part", "out", "(chunks, 2 cols): per chunk, the column sums of dx", "2*cols"),
+        optional: true,
+      },
     ],
-    doc:
-      "dx[:, :cols] = dy s, dx[:, cols:] = dy a s (1 - s), a = x[:, :cols], s = sigmoid(x[:, cols:]).",
+    doc: "dx[:, :cols] = dy s, dx[:, cols:] = dy a s (1 - s), a = x[:, :cols], " +
+      "s = sigmoid(x[:, cols:]). With part, also dx's column sums per chunk in " +
+      "gelu_dropout_backward's order (the bias gradient of the pointwise conv before the GLU).",
   },
   {
     name: "dropout",
@@ -1047,6 +1064,7 @@ export const PARAM_STRUCTS: readonly ParamStruct[] = [
   IM2COL_PARAMS,
   MASK_PARAMS,
   DROPOUT_PARAMS,
+  CHUNKED_ROWS_PARAMS,
   DROPOUT_ROWS_PARAMS,
   DROPOUT_ADD_PARAMS,
   BF16_PARAMS,

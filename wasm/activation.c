@@ -250,15 +250,30 @@ void cm_glu_forward(const cm_rows_params* p, const float* x, float* y) {
   }
 }
 
-void cm_glu_backward(const cm_rows_params* p, const float* x, const float* dy, float* dx) {
-  int32_t d = p->cols;
-  for (int32_t r = 0; r < p->rows; r++) {
-    const float *xr = x + (int64_t)r * 2 * d, *gr = dy + (int64_t)r * d;
-    float* dxr = dx + (int64_t)r * 2 * d;
-    for (int32_t j = 0; j < d; j++) {
-      float s = cm_sigmoidf(xr[d + j]);
-      dxr[j] = gr[j] * s;                         /* d/da = s */
-      dxr[d + j] = gr[j] * xr[j] * (s * (1.0f - s)); /* d/dg = a s (1 - s) */
-    }
+typedef struct {
+  int32_t cols;
+  const float *x, *dy;
+  float* dx;
+} glu_rows;
+
+static void glu_backward_row(const void* ctx, int64_t first, int64_t r) {
+  (void)first;
+  const glu_rows* q = ctx;
+  const int32_t d = q->cols;
+  const float *xr = q->x + r * 2 * d, *gr = q->dy + r * d;
+  float* dxr = q->dx + r * 2 * d;
+  for (int32_t j = 0; j < d; j++) {
+    float s = cm_sigmoidf(xr[d + j]);
+    dxr[j] = gr[j] * s;                            /* d/da = s */
+    dxr[d + j] = gr[j] * xr[j] * (s * (1.0f - s)); /* d/dg = a s (1 - s) */
   }
+}
+
+/* Row by row over this call's chunks; with part, each chunk's column sums of dx (2 cols wide) in
+ * the op table's order. */
+void cm_glu_backward(const cm_chunked_rows_params* p, const float* x, const float* dy, float* dx,
+                     float* part) {
+  const glu_rows q = {p->cols, x, dy, dx};
+  cm_rows_with_sums(p->rows, 2 * p->cols, p->chunk_rows, p->chunks, p->chunk0, dx, part,
+                    glu_backward_row, &q);
 }

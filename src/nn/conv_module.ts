@@ -97,12 +97,12 @@ export class ConvolutionModule extends Module {
   /** The module up to its last Linear: LN, pointwise conv + GLU, depthwise conv, LN, act. */
   private beforeLinear(ctx: ForwardContext, x: Tensor): Tensor {
     const tape = ctx.tape, d = this.d, pw = this.bottleneck.pw;
-    const u = this.layer_norm.forward(ctx, x);
-    const v = ag.matmul(tape, u, reshape(tape, pw.weight, [2 * d, d]), {
-      transB: true,
-      bias: pw.bias,
-    });
-    const g = ag.glu(tape, v); // first half gated by sigmoid of the second (torch GLU, dim 1)
+    const u = this.layer_norm.forward(ctx, x), w = reshape(tape, pw.weight, [2 * d, d]);
+    // the pointwise conv and the GLU (first half gated by sigmoid of the second, torch GLU dim 1):
+    // one node with a bias (its gradient from the GLU backward's column sums)
+    const g = pw.bias
+      ? ag.linearGlu(tape, u, w, pw.bias)
+      : ag.glu(tape, ag.matmul(tape, u, w, { transB: true }));
     const h = ag.conv1dDepthwise(
       tape,
       g,

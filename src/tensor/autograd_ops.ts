@@ -115,6 +115,33 @@ export function glu(tape: Tape, x: Tensor): Tensor {
   return y;
 }
 
+/**
+ * glu(x W^T + b) as one node (the convolution module's pointwise conv and GLU): the forward is
+ * matmul then glu, the same bits; the backward takes the bias gradient from glu_backward's column
+ * sums, so the (..., 2d) gradient is not read again by a sum_rows. x (..., in), w (2d, in),
+ * b (2d) -> (..., d). The pre-activation is private to the node: freed by its backward.
+ */
+export function linearGlu(tape: Tape, x: Tensor, w: Tensor, b: Tensor): Tensor {
+  const v = ops.matmul(x, w, { transB: true, bias: b }); // (..., 2d)
+  const y = gluOp(v);
+  if (!tape.enabled || ![x, w, b].some(Tape.tracked)) {
+    v.free();
+    return y;
+  }
+  const px = packable(tape, x) ? packBf16(x) : null;
+  tape.record([x, w, b], [y], ([dy], [dx, dw, db]) => {
+    const be = dy!.backend;
+    const dbias = db ?? Tensor.empty(be, b.shape);
+    const dv = gluBackward(v, dy!, { out: dbias, accumulate: db !== null });
+    v.free();
+    const xs = px ? unpackBf16(be, px) : x;
+    const g = ops.matmulBackward(dv, xs, w, { transB: true }, { da: dx, db: dw });
+    if (px) be.free(px.storage);
+    return [g.da, g.db, dbias];
+  }, [px ? null : x, w]);
+  return y;
+}
+
 export function flipTime(tape: Tape, x: Tensor): Tensor {
   const y = flipOp(x);
   tape.record([x], [y], ([dy]) => [flipOp(dy!)], []);

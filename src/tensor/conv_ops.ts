@@ -3,6 +3,7 @@
  * LeakyReLU, exp, LayerNorm over the last two axes, and the 2-D convolution (3x3, stride 2,
  * reflect padding 1) as im2col + matmul.
  */
+import { addChunks, chunkFields } from "./chunk_sums.ts";
 import { expectShape, tensorArg } from "./col_view.ts";
 import {
   layerNorm,
@@ -29,15 +30,33 @@ export function glu(x: Tensor): Tensor {
   return y;
 }
 
-export function gluBackward(x: Tensor, dy: Tensor): Tensor {
+/**
+ * The GLU's input gradient (..., 2d). With `sums` (2d): also its column sums over all rows (the
+ * bias gradient of the pointwise conv before the GLU), from the kernel's per-chunk partials
+ * (chunk_sums.ts), added to `sums.out` when `sums.accumulate`.
+ */
+export function gluBackward(
+  x: Tensor,
+  dy: Tensor,
+  sums?: { out: Tensor; accumulate: boolean },
+): Tensor {
   const { rows, cols } = lastHalf("gluBackward", x);
   expectShape("glu dy", dy, [...x.shape.slice(0, -1), cols]);
-  const dx = Tensor.empty(x.backend, x.shape);
-  x.backend.run("glu_backward", { rows, cols, ld: 2 * cols }, [
+  if (sums && sums.out.size !== 2 * cols) {
+    throw new ShapeError(`gluBackward: column sums must be (${2 * cols}), got ${sums.out.size}`);
+  }
+  const dx = Tensor.empty(x.backend, x.shape), chunk = chunkFields(rows);
+  const part = sums ? Tensor.empty(x.backend, [chunk.chunks, 2 * cols]) : null;
+  x.backend.run("glu_backward", { rows, cols, ...chunk }, [
     tensorArg(x),
     tensorArg(dy),
     tensorArg(dx),
+    part && tensorArg(part),
   ]);
+  if (sums && part) {
+    addChunks(part, 0, 2 * cols, sums.out, sums.accumulate);
+    part.free();
+  }
   return dx;
 }
 

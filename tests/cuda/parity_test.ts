@@ -683,17 +683,19 @@ for (
   const [label, shape] of [
     ["conmamba_small conv module pointwise out (2, 100, 2x144)", [2, 100, 2 * SMALL.d]],
     ["conmamba_large conv module (2, 60, 2x512)", [2, 60, 2 * LARGE.d]],
+    ["conmamba_large conv module (2 x 500, 2x512): 16 chunks", [1000, 2 * LARGE.d]],
     ["awkward (3, 2)", [3, 2]],
   ] as const
 ) {
   addCase({
-    label: `glu (+ backward): ${label}`,
-    ops: ["glu_forward", "glu_backward"],
-    bound: TRANSCENDENTAL,
+    label: `glu (+ backward, + its column sums): ${label}`,
+    ops: ["glu_forward", "glu_backward", "sum_rows"],
+    bound: { y: TRANSCENDENTAL, dx: TRANSCENDENTAL, db: SUMS },
     run: (be) => {
-      const x = rt(be, [...shape], 42, 2);
-      const dy = rt(be, [...shape.slice(0, -1), shape[shape.length - 1] / 2], 43);
-      return { y: glu(x).toArray(), dx: gluBackward(x, dy).toArray() };
+      const x = rt(be, [...shape], 42, 2), w = shape[shape.length - 1];
+      const dy = rt(be, [...shape.slice(0, -1), w / 2], 43), db = rt(be, [w], 44);
+      const dx = gluBackward(x, dy, { out: db, accumulate: true });
+      return { y: glu(x).toArray(), dx: dx.toArray(), db: db.toArray() };
     },
   });
 }

@@ -11,7 +11,14 @@ import {
   siluGradRef,
   siluRef,
 } from "./reference.ts";
-import { assertWithin, randn, U, withBackend } from "./helpers.ts";
+import {
+  assertSameBits,
+  assertWithin,
+  chunkSumsInOrder,
+  randn,
+  U,
+  withBackend,
+} from "./helpers.ts";
 
 // Inputs ~ 3 N(0, 1): the negative tail down to about -10 is exercised (where GELU is tiny and a
 // cancelling 1 + erf would lose every digit).
@@ -85,4 +92,23 @@ Deno.test("glu, leaky relu and exp forward and backward", async () => {
     // argument's rounding (|x| U) adds to it.
     assertWithin("exp", exp(x).toArray(), mapRef(n, (i) => Math.exp(xv[i])), 16 * U);
   });
+});
+
+// Over rows, each thread split cuts between chunks of rows, and the column sums of dx (the
+// pointwise conv's bias gradient) follow the chunk order CUDA follows too.
+Deno.test("glu backward over rows: the same dx with column sums, in chunk order, any threads", async () => {
+  for (const [rows, d] of [[300, 5], [130, 32]]) {
+    const xv = randn(rows * 2 * d, 55, 2), dyv = randn(rows * d, 56), old = randn(2 * d, 57);
+    for (const threads of [1, 3]) {
+      await withBackend(threads, (be) => {
+        const x = Tensor.from(be, [rows, 2 * d], xv), dy = Tensor.from(be, [rows, d], dyv);
+        const sums = Tensor.from(be, [2 * d], old);
+        const dx = gluBackward(x, dy, { out: sums, accumulate: true }).toArray();
+        const at = `(${rows}, ${2 * d}), ${threads} threads`;
+        assertSameBits(`dx ${at}`, dx, gluBackward(x, dy).toArray());
+        const want = chunkSumsInOrder((r, j) => dx[r * 2 * d + j], rows, 2 * d, old);
+        assertSameBits(`column sums ${at}`, sums.toArray(), want);
+      });
+    }
+  }
 });

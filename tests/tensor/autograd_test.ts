@@ -23,6 +23,7 @@ import {
   scaleDropout,
 } from "../../src/tensor/dropout.ts";
 import * as ops from "../../src/tensor/ops.ts";
+import { glu, gluBackward } from "../../src/tensor/conv_ops.ts";
 
 type Inputs = Record<string, Float64Array>;
 
@@ -382,6 +383,39 @@ Deno.test("autograd: linearDropoutAdd is matmul, dropout, scale and add to the b
       chunkSumsInOrder((i, j) => d[i * D + j], B * T, D, zero),
     );
     for (const t of [x, h, w, b]) t.grad!.free(), t.free();
+    tape.reset();
+  });
+});
+
+Deno.test("autograd: linearGlu is matmul and GLU to the bit, its bias gradient from the GLU backward's column sums", async () => {
+  await withBackend(2, (be) => {
+    const [B, T, K, D] = [2, 70, 5, 4]; // 140 rows: three chunks of the column sums
+    const xv = randn(B * T * K, 101), wv = randn(2 * D * K, 102, 0.5), bv = randn(2 * D, 103);
+    const rv = randn(B * T * D, 104);
+    const tape = new Tape();
+    const x = Tensor.param(be, [B, T, K], xv), w = Tensor.param(be, [2 * D, K], wv);
+    const b = Tensor.param(be, [2 * D], bv);
+    const y = ag.linearGlu(tape, x, w, b);
+    const v = ops.matmul(Tensor.from(be, [B, T, K], xv), Tensor.from(be, [2 * D, K], wv), {
+      transB: true,
+      bias: Tensor.from(be, [2 * D], bv),
+    });
+    assertSameBits("forward", y.toArray(), glu(v).toArray());
+    tape.backward(ag.sum(tape, ag.mul(tape, y, Tensor.from(be, [B, T, D], rv))));
+    const dv = gluBackward(v, Tensor.from(be, [B, T, D], rv)), d = dv.toArray();
+    assertSameBits(
+      "dx",
+      x.grad!.toArray(),
+      ops.matmul(dv, Tensor.from(be, [2 * D, K], wv)).toArray(),
+    );
+    const dw = ops.matmul(dv.reshape([B * T, 2 * D]), Tensor.from(be, [B * T, K], xv), {
+      transA: true,
+    });
+    assertSameBits("dW", w.grad!.toArray(), dw.toArray());
+    const zero = new Float32Array(2 * D);
+    const db = chunkSumsInOrder((i, j) => d[i * 2 * D + j], B * T, 2 * D, zero);
+    assertSameBits("db", b.grad!.toArray(), db);
+    for (const t of [x, w, b]) t.grad!.free(), t.free();
     tape.reset();
   });
 });

@@ -269,8 +269,12 @@ static void test_model_ops(int B, int T, int C, int N) {
     cm_rows_params rp = {B * T, C / 2, C, 0, 0};
     float* g = rand_buf(n / 2);
     cm_glu_forward(&rp, x, g);
-    cm_glu_backward(&rp, x, g, y);
-    free(g);
+    /* over rows in chunks of 16, with dx's column sums (2 (C / 2) wide) */
+    float* gs = rand_buf((size_t)chunks * C);
+    cm_chunked_rows_params gp = {B * T, C / 2, 16, chunks, 0};
+    cm_glu_backward(&gp, x, g, y, gs);
+    check_chunk_sums("glu_backward column sums", y, B * T, C, 16, gs, C);
+    free(g), free(gs);
   }
   /* conv1d: causal K 4 with SiLU, x strided in a (B, T, 2C) buffer */
   float *xz = rand_buf(2 * n), *w = rand_buf((size_t)C * 4), *bias = rand_buf(C);
