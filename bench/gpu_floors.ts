@@ -99,6 +99,10 @@ export function cost(name: string, p: P, args: readonly BufferArg[]): Call {
     }
     case "dropout_add": // compare, scale, alpha, add: 4; read x, y, write s
       return c(4 * p.n, 3 * p.n);
+    case "leaky_relu_dropout_forward": // compare, slope, compare and scale: 4; read x, write y
+      return c(4 * p.n, 2 * p.n);
+    case "leaky_relu_dropout_backward": // 4; read x, dy, write dx
+      return c(4 * p.n, 3 * p.n);
     case "scale_dropout": {
       // alpha, compare and scale: 3 (+ 1 for the column sums); read x, write y (and the chunks'
       // column sums)

@@ -71,6 +71,28 @@ struct GeluDropoutGrad {
   }
 };
 
+/* The front end's LeakyReLU then dropout, one pass each way: leaky_relu_forward_kernel's value,
+ * then dropout's mask and single product (forward); dropout's value of dy, then the slope
+ * (backward): the bits of the two ops in sequence. */
+__global__ void __launch_bounds__(kThreads)
+    leaky_relu_dropout_forward_kernel(int64_t n, uint32_t key, uint32_t index0, float p,
+                                      float scale, float alpha, const float* x, float* y) {
+  CM_FOR(i, n) {
+    const float v = x[i], l = v > 0.0f ? v : __fmul_rn(alpha, v);
+    y[i] = cm_dropout_keep(key, index0 + (uint32_t)i, p) ? __fmul_rn(l, scale) : 0.0f;
+  }
+}
+
+__global__ void __launch_bounds__(kThreads)
+    leaky_relu_dropout_backward_kernel(int64_t n, uint32_t key, uint32_t index0, float p,
+                                       float scale, float alpha, const float* x, const float* dy,
+                                       float* dx) {
+  CM_FOR(i, n) {
+    const float g = cm_dropout_keep(key, index0 + (uint32_t)i, p) ? __fmul_rn(dy[i], scale) : 0.0f;
+    dx[i] = x[i] > 0.0f ? g : __fmul_rn(alpha, g);
+  }
+}
+
 __global__ void __launch_bounds__(kThreads) silu_forward_kernel(int64_t n, const float* x, float* y) {
   CM_FOR(i, n) {
     float v = x[i];
@@ -165,6 +187,24 @@ void cm_gelu_dropout_backward(const cm_dropout_rows_params* p, const float* x, c
   const GeluDropoutGrad f{cm_dropout_key(p->seed, p->stream), p->p, scale, p->cols, x, dy};
   rows_with_sums(p->rows, p->cols, p->chunk_rows, p->chunks, p->chunk0, f, dx, part,
                  "gelu_dropout_backward (chunk_rows must be a multiple of 8)");
+}
+
+void cm_leaky_relu_dropout_forward(const cm_dropout_add_params* p, const float* x, float* y) {
+  if (p->n <= 0) return;
+  const float scale = 1.0f / (1.0f - p->p); /* float32 roundings, as the Wasm kernel */
+  leaky_relu_dropout_forward_kernel<<<grid_for(p->n), kThreads, 0, cm_stream()>>>(
+      p->n, cm_dropout_key(p->seed, p->stream), (uint32_t)p->index0, p->p, scale, p->alpha, x, y);
+  CM_CHECK_LAUNCH("leaky_relu_dropout_forward");
+}
+
+void cm_leaky_relu_dropout_backward(const cm_dropout_add_params* p, const float* x,
+                                    const float* dy, float* dx) {
+  if (p->n <= 0) return;
+  const float scale = 1.0f / (1.0f - p->p);
+  leaky_relu_dropout_backward_kernel<<<grid_for(p->n), kThreads, 0, cm_stream()>>>(
+      p->n, cm_dropout_key(p->seed, p->stream), (uint32_t)p->index0, p->p, scale, p->alpha, x, dy,
+      dx);
+  CM_CHECK_LAUNCH("leaky_relu_dropout_backward");
 }
 
 void cm_silu_forward(const cm_elementwise_params* p, const float* x, float* y) {

@@ -10,7 +10,7 @@
 #define CM_API
 #endif
 
-#define CM_OP_COUNT 53
+#define CM_OP_COUNT 55
 
 typedef struct cm_matmul_params {
   int32_t batch; /* number of independent products */
@@ -372,6 +372,17 @@ CM_API void cm_glu_backward(const cm_chunked_rows_params* p, const float* x, con
  *   x: (n)
  *   y: (n) */
 CM_API void cm_dropout(const cm_dropout_params* p, const float* x, float* y);
+
+/* y = dropout(leaky_relu(x)) in one pass, alpha the slope: leaky_relu_forward's value, then dropout's mask and product, the bits of the two ops in sequence (the CNN front end).
+ *   x: (n)
+ *   y: (n) */
+CM_API void cm_leaky_relu_dropout_forward(const cm_dropout_add_params* p, const float* x, float* y);
+
+/* dx = leaky_relu_backward(x, dropout(dy)) in one pass, the bits of the two ops in sequence; x is the LeakyReLU's input.
+ *   x: (n)
+ *   dy: (n)
+ *   dx: (n) */
+CM_API void cm_leaky_relu_dropout_backward(const cm_dropout_add_params* p, const float* x, const float* dy, float* dx);
 
 /* y = dropout(gelu(x)) in one pass: gelu_forward's float32 value, then dropout's mask and product, the bits of the two ops in sequence (the FFN's inner activation).
  *   x: (n)

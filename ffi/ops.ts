@@ -614,6 +614,24 @@ export const OPS: readonly OpSpec[] = [
       "on dy with the same seed and stream.",
   },
   {
+    name: "leaky_relu_dropout_forward",
+    params: DROPOUT_ADD_PARAMS,
+    split: { axis: "n", unit: 4, work: "1" },
+    splitBase: "index0",
+    args: [ax("x", "in", "(n)", "1"), ax("y", "out", "(n)", "1")],
+    doc: "y = dropout(leaky_relu(x)) in one pass, alpha the slope: leaky_relu_forward's value, " +
+      "then dropout's mask and product, the bits of the two ops in sequence (the CNN front end).",
+  },
+  {
+    name: "leaky_relu_dropout_backward",
+    params: DROPOUT_ADD_PARAMS,
+    split: { axis: "n", unit: 4, work: "1" },
+    splitBase: "index0",
+    args: [ax("x", "in", "(n)", "1"), ax("dy", "in", "(n)", "1"), ax("dx", "out", "(n)", "1")],
+    doc: "dx = leaky_relu_backward(x, dropout(dy)) in one pass, the bits of the two ops in " +
+      "sequence; x is the LeakyReLU's input.",
+  },
+  {
     name: "gelu_dropout_forward",
     params: DROPOUT_PARAMS,
     split: { axis: "n", unit: 4, work: "1" },

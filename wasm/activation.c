@@ -240,6 +240,45 @@ void cm_leaky_relu_backward(const cm_elementwise_params* p, const float* x, cons
   for (; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : alpha * dy[i];
 }
 
+/* The CNN front end's LeakyReLU and dropout in one pass: per element leaky_relu_forward's value,
+ * then cm_dropout's mask and product (the bits of the two ops in sequence). */
+void cm_leaky_relu_dropout_forward(const cm_dropout_add_params* p, const float* x, float* y) {
+  const uint32_t key = cm_dropout_key(p->seed, p->stream);
+  const float scale = 1.0f / (1.0f - p->p), alpha = p->alpha;
+  v128_t va = wasm_f32x4_splat(alpha), vs = wasm_f32x4_splat(scale), zero = wasm_f32x4_splat(0.0f);
+  int32_t i = 0;
+  for (; i + 4 <= p->n; i += 4) {
+    v128_t v = wasm_v128_load(x + i);
+    v128_t l = wasm_v128_bitselect(v, wasm_f32x4_mul(va, v), wasm_f32x4_gt(v, zero));
+    v128_t keep = cm_dropout_keep_v(key, (uint32_t)p->index0 + (uint32_t)i, p->p);
+    wasm_v128_store(y + i, wasm_v128_and(wasm_f32x4_mul(l, vs), keep));
+  }
+  for (; i < p->n; i++) {
+    float l = x[i] > 0.0f ? x[i] : alpha * x[i];
+    y[i] = cm_dropout_keep(key, (uint32_t)p->index0 + (uint32_t)i, p->p) ? l * scale : 0.0f;
+  }
+}
+
+/* dx = leaky_relu_backward(x, dropout(dy)): cm_dropout on dy, then the slope (the bits of the two
+ * ops in sequence). */
+void cm_leaky_relu_dropout_backward(const cm_dropout_add_params* p, const float* x,
+                                    const float* dy, float* dx) {
+  const uint32_t key = cm_dropout_key(p->seed, p->stream);
+  const float scale = 1.0f / (1.0f - p->p), alpha = p->alpha;
+  v128_t va = wasm_f32x4_splat(alpha), vs = wasm_f32x4_splat(scale), zero = wasm_f32x4_splat(0.0f);
+  int32_t i = 0;
+  for (; i + 4 <= p->n; i += 4) {
+    v128_t keep = cm_dropout_keep_v(key, (uint32_t)p->index0 + (uint32_t)i, p->p);
+    v128_t g = wasm_v128_and(wasm_f32x4_mul(wasm_v128_load(dy + i), vs), keep);
+    wasm_v128_store(dx + i, wasm_v128_bitselect(g, wasm_f32x4_mul(va, g),
+                                                wasm_f32x4_gt(wasm_v128_load(x + i), zero)));
+  }
+  for (; i < p->n; i++) {
+    float g = cm_dropout_keep(key, (uint32_t)p->index0 + (uint32_t)i, p->p) ? dy[i] * scale : 0.0f;
+    dx[i] = x[i] > 0.0f ? g : alpha * g;
+  }
+}
+
 /* GLU over channels (CONMAMBA_SPEC.md 4.6): the first half of each row gated by the second. */
 void cm_glu_forward(const cm_rows_params* p, const float* x, float* y) {
   int32_t d = p->cols;

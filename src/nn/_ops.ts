@@ -1,7 +1,7 @@
 /**
  * Tracked ops that src/tensor/autograd_ops.ts does not (yet) have, composed here from the plain
- * ops and their backward functions: reshape, LeakyReLU, log-softmax, LayerNorm over trailing axes,
- * and dropout that is the identity in eval mode. None needs a new kernel.
+ * ops and their backward functions: reshape, LeakyReLU (and with dropout, one kernel), log-softmax,
+ * LayerNorm over trailing axes, and dropout that is the identity in eval mode.
  */
 import * as ag from "../tensor/autograd_ops.ts";
 import type { Tape } from "../tensor/autograd.ts";
@@ -11,6 +11,10 @@ import {
   leakyRelu as leakyOp,
   leakyReluBackward,
 } from "../tensor/conv_ops.ts";
+import {
+  leakyReluDropout as leakyReluDropoutOp,
+  leakyReluDropoutBackward,
+} from "../tensor/dropout.ts";
 import { logSoftmax as lsmOp, logSoftmaxBackward } from "../tensor/ops.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import type { ForwardContext } from "./module.ts";
@@ -50,6 +54,19 @@ export function layerNormAxes(
     return [g.dx, g.dgamma, g.dbeta];
   }, [x, gamma]);
   return s.y;
+}
+
+/**
+ * dropout(leakyRelu(x)) (the CNN front end): in training one kernel each way (the bits of the two
+ * ops in sequence and the same dropout stream); in eval mode (or p = 0) LeakyReLU alone.
+ */
+export function leakyReluDropout(ctx: ForwardContext, x: Tensor, alpha: number, p: number): Tensor {
+  const stream = ctx.stream++;
+  if (!ctx.training || p === 0) return leakyRelu(ctx.tape, x, alpha);
+  const o = { p, seed: ctx.seed, stream };
+  const y = leakyReluDropoutOp(x, alpha, o);
+  ctx.tape.record([x], [y], ([dy]) => [leakyReluDropoutBackward(x, dy!, alpha, o)], [x]);
+  return y;
 }
 
 /** Dropout(p) in train mode, the identity in eval mode (or p = 0). */

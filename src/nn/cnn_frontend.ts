@@ -7,7 +7,7 @@
 import * as ag from "../tensor/autograd_ops.ts";
 import type { Backend } from "../tensor/backend.ts";
 import type { Tensor } from "../tensor/tensor.ts";
-import { dropout, leakyRelu, reshape } from "./_ops.ts";
+import { leakyReluDropout, reshape } from "./_ops.ts";
 import { SbLayerNorm } from "./layer_norm.ts";
 import { type ForwardContext, Module } from "./module.ts";
 
@@ -58,7 +58,7 @@ export class ConvBlock extends Module {
   forward(ctx: ForwardContext, x: Tensor): Tensor {
     const h = this.convs.conv_0.forward(ctx, x);
     const n = this.convs.norm_0.forward(ctx, h);
-    return dropout(ctx, leakyRelu(ctx.tape, n, 0.01), this.dropoutP);
+    return leakyReluDropout(ctx, n, 0.01, this.dropoutP); // dropout(leaky_relu(n)), one kernel
   }
 }
 

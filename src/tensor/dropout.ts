@@ -118,3 +118,32 @@ export function scaleDropout(
   if (!(o.p >= 0 && o.p < 1)) throw new RangeError(`dropout p must lie in [0, 1), got ${o.p}`);
   return rowsWithSums("scale_dropout", [x], o, alpha, sums);
 }
+
+/** dropout(leaky_relu(x)) in one pass, alpha the slope (the CNN front end): the bits of the two. */
+export function leakyReluDropout(x: Tensor, alpha: number, o: DropoutOptions): Tensor {
+  if (!(o.p >= 0 && o.p < 1)) throw new RangeError(`dropout p must lie in [0, 1), got ${o.p}`);
+  const y = Tensor.empty(x.backend, x.shape);
+  x.backend.run(
+    "leaky_relu_dropout_forward",
+    { n: x.size, p: o.p, alpha, seed: o.seed | 0, stream: o.stream | 0 },
+    [tensorArg(x), tensorArg(y)],
+  );
+  return y;
+}
+
+/** dx = leaky_relu_backward(x, dropout(dy)) in one pass; x is the LeakyReLU's input. */
+export function leakyReluDropoutBackward(
+  x: Tensor,
+  dy: Tensor,
+  alpha: number,
+  o: DropoutOptions,
+): Tensor {
+  if (dy.size !== x.size) throw new RangeError(`leakyReluDropoutBackward: ${dy.size} vs ${x.size}`);
+  const dx = Tensor.empty(x.backend, x.shape);
+  x.backend.run(
+    "leaky_relu_dropout_backward",
+    { n: x.size, p: o.p, alpha, seed: o.seed | 0, stream: o.stream | 0 },
+    [tensorArg(x), tensorArg(dy), tensorArg(dx)],
+  );
+  return dx;
+}

@@ -61,6 +61,8 @@ import {
   dropoutBackward,
   geluDropout,
   geluDropoutBackward,
+  leakyReluDropout,
+  leakyReluDropoutBackward,
   scaleDropout,
 } from "../../src/tensor/dropout.ts";
 import {
@@ -740,6 +742,28 @@ for (
       const db = rt(be, [cols], 57);
       const dx = geluDropoutBackward(x, rt(be, [rows, cols], 53), o, { out: db, accumulate: true });
       return { y: geluDropout(x, o).toArray(), dx: dx.toArray(), db: db.toArray() };
+    },
+  });
+}
+
+// -- LeakyReLU + dropout fused (the CNN front end): one correctly rounded product behind the slope's
+// comparison and the exact mask, so EXACT --
+for (
+  const [label, size] of [
+    ["conmamba_large front end block 1 (2, 60, 40, 64)", 2 * 60 * 40 * 64],
+    ["awkward 13", 13],
+  ] as const
+) {
+  addCase({
+    label: `leaky_relu_dropout forward and backward: ${label}`,
+    ops: ["leaky_relu_dropout_forward", "leaky_relu_dropout_backward"],
+    bound: EXACT,
+    run: (be) => {
+      const x = rt(be, [size], 59, 2), o = { p: 0.1, seed: 4321, stream: 80 };
+      return {
+        y: leakyReluDropout(x, 0.01, o).toArray(),
+        dx: leakyReluDropoutBackward(x, rt(be, [size], 60), 0.01, o).toArray(),
+      };
     },
   });
 }

@@ -4,9 +4,12 @@ import {
   dropoutBackward,
   geluDropout,
   geluDropoutBackward,
+  leakyReluDropout,
+  leakyReluDropoutBackward,
   scaleDropout,
 } from "../../src/tensor/dropout.ts";
 import { add, gelu, geluBackward, scale } from "../../src/tensor/ops.ts";
+import { leakyRelu, leakyReluBackward } from "../../src/tensor/conv_ops.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { assertSameBits, chunkSumsInOrder, randn, withBackend } from "./helpers.ts";
 
@@ -198,5 +201,30 @@ Deno.test("scale_dropout over rows: the flat bits, and its column sums in chunk 
         assertSameBits(`column sums ${at}`, sums.toArray(), want);
       });
     }
+  }
+});
+
+// The front end's LeakyReLU + dropout promises the bits of the two ops in sequence, both ways, for
+// any split (parts start at other index0 values) and awkward lengths (SIMD tails, zeros).
+Deno.test("leaky_relu_dropout: bitwise the two ops in sequence, forward and backward, any split", async () => {
+  for (const threads of [1, 2]) {
+    await withBackend(threads, (be) => {
+      for (const n of [1, 3, 7, 1001]) {
+        const xv = randn(n, 30 + n, 2), dyv = randn(n, 40 + n);
+        xv[0] = 0, xv[n - 1] = -0; // the comparison's edge: zeros of both signs take the slope
+        const x = Tensor.from(be, [n], xv), dy = Tensor.from(be, [n], dyv);
+        const o = { p: 0.1, seed: 7775, stream: 90 + n };
+        assertSameBits(
+          `${threads} threads, n ${n}, forward`,
+          leakyReluDropout(x, 0.01, o).toArray(),
+          dropout(leakyRelu(x, 0.01), o).toArray(),
+        );
+        assertSameBits(
+          `${threads} threads, n ${n}, backward`,
+          leakyReluDropoutBackward(x, dy, 0.01, o).toArray(),
+          leakyReluBackward(x, dropoutBackward(dy, o), 0.01).toArray(),
+        );
+      }
+    });
   }
 });

@@ -259,6 +259,17 @@ static void test_model_ops(int B, int T, int C, int N) {
   cm_scale(&half, y2, y2);
   cm_add(&ep, x, y2, y2);
   for (size_t i = 0; i < n; i++) check("dropout_add", y[i], y2[i], 0);
+  /* LeakyReLU + dropout (slope in alpha): the two ops in sequence, both ways */
+  cm_dropout_add_params lrp = {(int32_t)n, 0.25f, 0.01f, 7, 3, 0};
+  cm_elementwise_params slope = {(int32_t)n, 0.01f};
+  cm_leaky_relu_dropout_forward(&lrp, x, y);
+  cm_leaky_relu_forward(&slope, x, y2);
+  cm_dropout(&dp, y2, y2);
+  for (size_t i = 0; i < n; i++) check("leaky_relu_dropout_forward", y[i], y2[i], 0);
+  cm_leaky_relu_dropout_backward(&lrp, x, dy, y);
+  cm_dropout(&dp, dy, y2);
+  cm_leaky_relu_backward(&slope, x, y2, y2);
+  for (size_t i = 0; i < n; i++) check("leaky_relu_dropout_backward", y[i], y2[i], 0);
   cm_scale_dropout(&dr, dy, y, sums); /* alpha 0.5, over rows, with its column sums */
   cm_scale(&half, dy, y2);
   cm_dropout(&dp, y2, y2);
