@@ -180,11 +180,12 @@ typedef struct {
   float* dx;
 } gelu_dropout_rows;
 
-static void gelu_dropout_backward_row(const void* ctx, int64_t first, int64_t r) {
+static void gelu_dropout_backward_row(const void* ctx, int64_t first, int64_t r, float* gsum) {
   const gelu_dropout_rows* q = ctx;
   const int64_t o = r * q->cols;
   gelu_dropout_backward_run(q->key, q->p, (uint32_t)((first + r) * q->cols), q->cols, q->x + o,
                             q->dy + o, q->dx + o);
+  if (gsum) cm_add_row(gsum, q->dx + o, q->cols);
 }
 
 /* Row by row over this call's chunks (element (r, j) takes the mask at index r cols + j of the
@@ -192,7 +193,7 @@ static void gelu_dropout_backward_row(const void* ctx, int64_t first, int64_t r)
 void cm_gelu_dropout_backward(const cm_dropout_rows_params* p, const float* x, const float* dy,
                               float* dx, float* part) {
   const gelu_dropout_rows q = {cm_dropout_key(p->seed, p->stream), p->p, p->cols, x, dy, dx};
-  cm_rows_with_sums(p->rows, p->cols, p->chunk_rows, p->chunks, p->chunk0, dx, part,
+  cm_rows_with_sums(p->rows, p->cols, p->chunk_rows, p->chunks, p->chunk0, part,
                     gelu_dropout_backward_row, &q);
 }
 
@@ -295,7 +296,7 @@ typedef struct {
   float* dx;
 } glu_rows;
 
-static void glu_backward_row(const void* ctx, int64_t first, int64_t r) {
+static void glu_backward_row(const void* ctx, int64_t first, int64_t r, float* gsum) {
   (void)first;
   const glu_rows* q = ctx;
   const int32_t d = q->cols;
@@ -306,6 +307,7 @@ static void glu_backward_row(const void* ctx, int64_t first, int64_t r) {
     dxr[j] = gr[j] * s;                            /* d/da = s */
     dxr[d + j] = gr[j] * xr[j] * (s * (1.0f - s)); /* d/dg = a s (1 - s) */
   }
+  if (gsum) cm_add_row(gsum, dxr, 2 * d);
 }
 
 /* Row by row over this call's chunks; with part, each chunk's column sums of dx (2 cols wide) in
@@ -313,6 +315,6 @@ static void glu_backward_row(const void* ctx, int64_t first, int64_t r) {
 void cm_glu_backward(const cm_chunked_rows_params* p, const float* x, const float* dy, float* dx,
                      float* part) {
   const glu_rows q = {p->cols, x, dy, dx};
-  cm_rows_with_sums(p->rows, 2 * p->cols, p->chunk_rows, p->chunks, p->chunk0, dx, part,
+  cm_rows_with_sums(p->rows, 2 * p->cols, p->chunk_rows, p->chunks, p->chunk0, part,
                     glu_backward_row, &q);
 }

@@ -61,17 +61,18 @@ typedef struct {
   float* y;
 } scale_dropout_rows;
 
-static void scale_dropout_row(const void* ctx, int64_t first, int64_t r) {
+static void scale_dropout_row(const void* ctx, int64_t first, int64_t r, float* gsum) {
   const scale_dropout_rows* q = ctx;
   const int64_t o = r * q->cols;
   scale_dropout_run(q->key, q->p, q->alpha, (uint32_t)((first + r) * q->cols), q->cols, q->x + o,
                     q->y + o);
+  if (gsum) cm_add_row(gsum, q->y + o, q->cols);
 }
 
 /* Row by row over this call's chunks (element (r, j) takes the mask at index r cols + j of the
  * whole call); with part, each chunk's column sums of y in the op table's order. */
 void cm_scale_dropout(const cm_dropout_rows_params* p, const float* x, float* y, float* part) {
   const scale_dropout_rows q = {cm_dropout_key(p->seed, p->stream), p->p, p->alpha, p->cols, x, y};
-  cm_rows_with_sums(p->rows, p->cols, p->chunk_rows, p->chunks, p->chunk0, y, part,
+  cm_rows_with_sums(p->rows, p->cols, p->chunk_rows, p->chunks, p->chunk0, part,
                     scale_dropout_row, &q);
 }

@@ -2,6 +2,7 @@
  * Row sums use four f32 lanes combined in a fixed order, so results are the same bits however the
  * rows are split across threads. */
 #include "../ffi/ops.h"
+#include "chunk_sums.h"
 #include "simd.h"
 
 /* sum_j x[j], four interleaved partial sums then the tail */
@@ -49,11 +50,22 @@ void cm_layernorm_forward(const cm_rows_params* p, const float* x, const float* 
   }
 }
 
+typedef struct {
+  const cm_ln_backward_params* p;
+  const float *x, *gamma, *mean, *rstd, *dy;
+  float* dx;
+} ln_rows;
+
 /* One row of the backward: dx (+)= rstd (g - a - xhat b), a = mean_j g[j], b = mean_j g[j] xhat[j],
- * g = dy gamma; and the row's parameter-gradient terms added to the group sums sg (dy xhat) and
- * sb (dy), each term rounded as in the op table's doc. */
-static void row_backward(int32_t d, int32_t accumulate, const float* xr, const float* gamma,
-                         float mu, float rs, const float* gr, float* dxr, float* sg, float* sb) {
+ * g = dy gamma; and the row's parameter-gradient terms added to the group sums gsum (dy xhat in
+ * the first cols, dy in the next), each term rounded as in the op table's doc. */
+static void ln_backward_row(const void* ctx, int64_t first, int64_t r, float* gsum) {
+  (void)first;
+  const ln_rows* q = ctx;
+  const int32_t d = q->p->cols;
+  const float *xr = q->x + r * q->p->ld, *gr = q->dy + r * q->p->ld, *gamma = q->gamma;
+  float* dxr = q->dx + r * q->p->ld;
+  const float mu = q->mean[r], rs = q->rstd[r];
   float sum_g = 0.0f, sum_gx = 0.0f;
   for (int32_t j = 0; j < d; j++) {
     float g = gr[j] * gamma[j];
@@ -64,40 +76,21 @@ static void row_backward(int32_t d, int32_t accumulate, const float* xr, const f
   for (int32_t j = 0; j < d; j++) {
     float xhat = (xr[j] - mu) * rs;
     float v = rs * (gr[j] * gamma[j] - a - xhat * b);
-    dxr[j] = accumulate ? dxr[j] + v : v;
-    sg[j] += gr[j] * xhat;
-    sb[j] += gr[j];
+    dxr[j] = q->p->accumulate ? dxr[j] + v : v;
+    if (gsum) {
+      gsum[j] += gr[j] * xhat;
+      gsum[d + j] += gr[j];
+    }
   }
 }
 
-/* part[c] = the chunk's group sums added in group order; a group is chunk_rows / 8 consecutive
- * rows summed in row order (the CUDA kernel's warps, one per group, give the same bits). */
+/* Row by row over this call's chunks; part (chunks, 2, cols): each chunk's sums of dy xhat and of
+ * dy in the op table's order (wasm/chunk_sums.h; the CUDA kernel's warps, one per group, give the
+ * same bits). */
 void cm_layernorm_backward(const cm_ln_backward_params* p, const float* x, const float* gamma,
                            const float* mean, const float* rstd, const float* dy, float* dx,
                            float* part) {
-  const int32_t d = p->cols, group = p->chunk_rows / 8;
-  if (p->chunk_rows < 8 || p->chunk_rows % 8 != 0) __builtin_trap(); /* the op's contract */
-  if (d <= 0 || p->chunks <= 0) return;
-  /* rows of this call: its chunks, the last one cut at the whole call's end */
-  const int64_t left = (int64_t)p->rows - (int64_t)p->chunk0 * p->chunk_rows;
-  const int64_t rows = (int64_t)p->chunks * p->chunk_rows < left
-                           ? (int64_t)p->chunks * p->chunk_rows
-                           : left;
-  float gsum[2 * d]; /* one group's sums: dy xhat, then dy */
-  for (int32_t c = 0; c < p->chunks; c++) {
-    float *pg = part + (int64_t)c * 2 * d, *pb = pg + d;
-    for (int32_t j = 0; j < d; j++) pg[j] = pb[j] = 0.0f;
-    for (int32_t g = 0; g < 8; g++) {
-      for (int32_t j = 0; j < 2 * d; j++) gsum[j] = 0.0f;
-      const int64_t r0 = (int64_t)c * p->chunk_rows + (int64_t)g * group;
-      for (int64_t r = r0; r < r0 + group && r < rows; r++) {
-        row_backward(d, p->accumulate, x + r * p->ld, gamma, mean[r], rstd[r], dy + r * p->ld,
-                     dx + r * p->ld, gsum, gsum + d);
-      }
-      for (int32_t j = 0; j < d; j++) {
-        pg[j] += gsum[j];
-        pb[j] += gsum[d + j];
-      }
-    }
-  }
+  const ln_rows q = {p, x, gamma, mean, rstd, dy, dx};
+  cm_rows_with_sums(p->rows, 2 * p->cols, p->chunk_rows, p->chunks, p->chunk0, part,
+                    ln_backward_row, &q);
 }

@@ -5,6 +5,7 @@
  * B, C) are for fused layers that call the plain ops and record one node themselves.
  */
 import * as attn from "./attention_ops.ts";
+import type { ColumnSums } from "./chunk_sums.ts";
 import { paramGrad, Tape } from "./autograd.ts";
 import { viewStorage } from "./backend.ts";
 import { packBf16, unpackBf16 } from "./bf16.ts";
@@ -115,33 +116,6 @@ export function glu(tape: Tape, x: Tensor): Tensor {
   return y;
 }
 
-/**
- * glu(x W^T + b) as one node (the convolution module's pointwise conv and GLU): the forward is
- * matmul then glu, the same bits; the backward takes the bias gradient from glu_backward's column
- * sums, so the (..., 2d) gradient is not read again by a sum_rows. x (..., in), w (2d, in),
- * b (2d) -> (..., d). The pre-activation is private to the node: freed by its backward.
- */
-export function linearGlu(tape: Tape, x: Tensor, w: Tensor, b: Tensor): Tensor {
-  const v = ops.matmul(x, w, { transB: true, bias: b }); // (..., 2d)
-  const y = gluOp(v);
-  if (!tape.enabled || ![x, w, b].some(Tape.tracked)) {
-    v.free();
-    return y;
-  }
-  const px = packable(tape, x) ? packBf16(x) : null;
-  tape.record([x, w, b], [y], ([dy], [dx, dw, db]) => {
-    const be = dy!.backend;
-    const dbias = db ?? Tensor.empty(be, b.shape);
-    const dv = gluBackward(v, dy!, { out: dbias, accumulate: db !== null });
-    v.free();
-    const xs = px ? unpackBf16(be, px) : x;
-    const g = ops.matmulBackward(dv, xs, w, { transB: true }, { da: dx, db: dw });
-    if (px) be.free(px.storage);
-    return [g.da, g.db, dbias];
-  }, [px ? null : x, w]);
-  return y;
-}
-
 export function flipTime(tape: Tape, x: Tensor): Tensor {
   const y = flipOp(x);
   tape.record([x], [y], ([dy]) => [flipOp(dy!)], []);
@@ -155,47 +129,66 @@ export function dropout(tape: Tape, x: Tensor, o: DropoutOptions): Tensor {
 }
 
 /**
- * dropout(gelu(x W^T + b)) as one node (the FFN's first Linear, GELU and dropout in training):
- * the forward is matmul then geluDropout, the same bits; the backward takes the bias gradient
- * from gelu_dropout_backward's column sums of d(pre) (chunk_sums.ts order), so the (..., F)
- * gradient is not read again by a separate sum_rows. x (..., in), w (F, in), b (F) -> (..., F).
- * The pre-activation is private to the node: freed by its backward.
+ * A Linear (x W^T + b) and the op after it as one tape node, when that op's backward kernel can
+ * also write the column sums of the gradient it produces (chunk_sums.ts): those sums are the
+ * bias gradient, so the Linear's (..., out) gradient is not read again by a sum_rows. The forward
+ * is matmul then `after`, the same bits as the two ops. `after(pre)` returns the node's output;
+ * `back(dOut, pre, sums)` returns d(pre) and adds its column sums to `sums`. With `keepPre` the
+ * backward reads pre (private to the node, freed by it); without, pre is freed once `after` has
+ * run and `back` must not read it. `residual`: an input of `after` whose gradient is dOut itself
+ * (a residual add).
  */
-export function linearGeluDropout(
+function linearThen(
   tape: Tape,
   x: Tensor,
   w: Tensor,
   b: Tensor,
-  o: DropoutOptions,
+  after: (pre: Tensor) => Tensor,
+  back: (dOut: Tensor, pre: Tensor, sums: ColumnSums) => Tensor,
+  o: { keepPre: boolean; residual?: Tensor },
 ): Tensor {
-  const pre = ops.matmul(x, w, { transB: true, bias: b }); // (..., F)
-  const y = geluDropoutOp(pre, o);
-  if (!tape.enabled || ![x, w, b].some(Tape.tracked)) {
-    pre.free();
-    return y;
-  }
+  const pre = ops.matmul(x, w, { transB: true, bias: b }); // (..., out)
+  const y = after(pre);
+  const inputs = o.residual ? [o.residual, x, w, b] : [x, w, b];
+  const tracked = tape.enabled && inputs.some(Tape.tracked);
+  if (!tracked || !o.keepPre) pre.free();
+  if (!tracked) return y;
   const px = packable(tape, x) ? packBf16(x) : null;
-  tape.record([x, w, b], [y], ([dy], [dx, dw, db]) => {
-    const be = dy!.backend;
+  tape.record(inputs, [y], ([dOut], into) => {
+    const be = dOut!.backend;
+    const [dx, dw, db] = o.residual ? into.slice(1) : into;
     const dbias = db ?? Tensor.empty(be, b.shape);
-    const dpre = geluDropoutBackward(pre, dy!, o, { out: dbias, accumulate: db !== null });
-    pre.free();
+    const dpre = back(dOut!, pre, { out: dbias, accumulate: db !== null });
+    if (o.keepPre) pre.free();
     const xs = px ? unpackBf16(be, px) : x;
     const g = ops.matmulBackward(dpre, xs, w, { transB: true }, { da: dx, db: dw });
     if (px) be.free(px.storage);
-    return [g.da, g.db, dbias];
+    return o.residual ? [dOut, g.da, g.db, dbias] : [g.da, g.db, dbias];
   }, [px ? null : x, w]);
   return y;
 }
 
+/** glu(x W^T + b): the convolution module's pointwise conv and GLU (x (..., in), w (2d, in)). */
+export const linearGlu = (tape: Tape, x: Tensor, w: Tensor, b: Tensor) =>
+  linearThen(tape, x, w, b, gluOp, (dy, v, sums) => gluBackward(v, dy, sums), { keepPre: true });
+
+/** dropout(gelu(x W^T + b)): the FFN's first Linear, GELU and dropout in training. */
+export const linearGeluDropout = (tape: Tape, x: Tensor, w: Tensor, b: Tensor, o: DropoutOptions) =>
+  linearThen(
+    tape,
+    x,
+    w,
+    b,
+    (pre) => geluDropoutOp(pre, o),
+    (dy, pre, sums) => geluDropoutBackward(pre, dy, o, sums),
+    { keepPre: true },
+  );
+
 /**
- * x + alpha dropout(h W^T + b) as one node (the Linear ending a residual branch, its dropout, the
- * scale and the add, in training): the forward is matmul then dropoutAdd, the same bits; the
- * backward passes ds to x and takes the branch's gradient and its column sums (the bias gradient)
- * from one scale_dropout pass, so the (..., out) gradient is not read again by a sum_rows.
- * x (..., out), h (..., in), w (out, in), b (out).
+ * x + alpha dropout(h W^T + b): the Linear ending a residual branch, its dropout, the scale and
+ * the add, in training (dropout_add forward; scale_dropout gives the branch gradient and its sums).
  */
-export function linearDropoutAdd(
+export const linearDropoutAdd = (
   tape: Tape,
   x: Tensor,
   h: Tensor,
@@ -203,23 +196,16 @@ export function linearDropoutAdd(
   b: Tensor,
   alpha: number,
   o: DropoutOptions,
-): Tensor {
-  const y = ops.matmul(h, w, { transB: true, bias: b }); // (..., out)
-  const s = dropoutAddOp(x, y, alpha, o);
-  y.free();
-  if (!tape.enabled || ![x, h, w, b].some(Tape.tracked)) return s;
-  const ph = packable(tape, h) ? packBf16(h) : null;
-  tape.record([x, h, w, b], [s], ([ds], [, dh, dw, db]) => {
-    const be = ds!.backend;
-    const dbias = db ?? Tensor.empty(be, b.shape);
-    const dy = scaleDropout(ds!, alpha, o, { out: dbias, accumulate: db !== null });
-    const hs = ph ? unpackBf16(be, ph) : h;
-    const g = ops.matmulBackward(dy, hs, w, { transB: true }, { da: dh, db: dw });
-    if (ph) be.free(ph.storage);
-    return [ds, g.da, g.db, dbias];
-  }, [ph ? null : h, w]);
-  return s;
-}
+) =>
+  linearThen(
+    tape,
+    h,
+    w,
+    b,
+    (y) => dropoutAddOp(x, y, alpha, o),
+    (ds, _y, sums) => scaleDropout(ds, alpha, o, sums),
+    { keepPre: false, residual: x },
+  );
 
 /** Depthwise conv over time; x (B, T, C), w (C, K), bias (C). */
 export function conv1dDepthwise(

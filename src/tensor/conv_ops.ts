@@ -3,7 +3,7 @@
  * LeakyReLU, exp, LayerNorm over the last two axes, and the 2-D convolution (3x3, stride 2,
  * reflect padding 1) as im2col + matmul.
  */
-import { addChunks, chunkFields } from "./chunk_sums.ts";
+import { type ColumnSums, runChunked } from "./chunk_sums.ts";
 import { expectShape, tensorArg } from "./col_view.ts";
 import {
   layerNorm,
@@ -38,25 +38,22 @@ export function glu(x: Tensor): Tensor {
 export function gluBackward(
   x: Tensor,
   dy: Tensor,
-  sums?: { out: Tensor; accumulate: boolean },
+  sums?: ColumnSums,
 ): Tensor {
   const { rows, cols } = lastHalf("gluBackward", x);
   expectShape("glu dy", dy, [...x.shape.slice(0, -1), cols]);
   if (sums && sums.out.size !== 2 * cols) {
     throw new ShapeError(`gluBackward: column sums must be (${2 * cols}), got ${sums.out.size}`);
   }
-  const dx = Tensor.empty(x.backend, x.shape), chunk = chunkFields(rows);
-  const part = sums ? Tensor.empty(x.backend, [chunk.chunks, 2 * cols]) : null;
-  x.backend.run("glu_backward", { rows, cols, ...chunk }, [
-    tensorArg(x),
-    tensorArg(dy),
-    tensorArg(dx),
-    part && tensorArg(part),
-  ]);
-  if (sums && part) {
-    addChunks(part, 0, 2 * cols, sums.out, sums.accumulate);
-    part.free();
-  }
+  const dx = Tensor.empty(x.backend, x.shape);
+  runChunked(x.backend, rows, 2 * cols, sums ? [{ ...sums, col0: 0 }] : [], (chunk, part) => {
+    x.backend.run("glu_backward", { rows, cols, ...chunk }, [
+      tensorArg(x),
+      tensorArg(dy),
+      tensorArg(dx),
+      part && tensorArg(part),
+    ]);
+  });
   return dx;
 }
 

@@ -4,7 +4,7 @@
  * instead of storing it. Give every dropout call of a step its own stream (e.g.
  * step * 4096 + call site) so that masks differ between sites and steps.
  */
-import { addChunks, chunkFields } from "./chunk_sums.ts";
+import { type ColumnSums, runChunked } from "./chunk_sums.ts";
 import { tensorArg } from "./col_view.ts";
 import { Tensor } from "./tensor.ts";
 
@@ -14,36 +14,33 @@ export interface DropoutOptions {
   stream: number; // which mask (32 bits)
 }
 
-export function dropout(x: Tensor, o: DropoutOptions): Tensor {
+/**
+ * One of the elementwise dropout ops ("dropout", "gelu_dropout_forward", "dropout_add",
+ * "leaky_relu_dropout_*"): every input has x's size, the output too; alpha is the op's scalar
+ * (dropout_add's scale, the LeakyReLU's slope; the others do not read it).
+ */
+function flat(name: string, inputs: readonly Tensor[], o: DropoutOptions, alpha = 0): Tensor {
   if (!(o.p >= 0 && o.p < 1)) throw new RangeError(`dropout p must lie in [0, 1), got ${o.p}`);
+  const x = inputs[0];
+  for (const t of inputs) {
+    if (t.size !== x.size) throw new RangeError(`${name}: ${t.size} vs ${x.size} elements`);
+  }
   const y = Tensor.empty(x.backend, x.shape);
-  x.backend.run("dropout", { n: x.size, p: o.p, seed: o.seed | 0, stream: o.stream | 0 }, [
-    tensorArg(x),
-    tensorArg(y),
-  ]);
+  x.backend.run(
+    name,
+    { n: x.size, p: o.p, alpha, seed: o.seed | 0, stream: o.stream | 0 },
+    [...inputs.map(tensorArg), tensorArg(y)],
+  );
   return y;
 }
+
+export const dropout = (x: Tensor, o: DropoutOptions) => flat("dropout", [x], o);
 
 /** dx = dy masked and scaled exactly as the forward did (the same op, same seed and stream). */
 export const dropoutBackward = (dy: Tensor, o: DropoutOptions) => dropout(dy, o);
 
 /** dropout(gelu(x)) in one pass (the FFN's inner activation): the bits of gelu then dropout. */
-export function geluDropout(x: Tensor, o: DropoutOptions): Tensor {
-  if (!(o.p >= 0 && o.p < 1)) throw new RangeError(`dropout p must lie in [0, 1), got ${o.p}`);
-  const y = Tensor.empty(x.backend, x.shape);
-  x.backend.run(
-    "gelu_dropout_forward",
-    { n: x.size, p: o.p, seed: o.seed | 0, stream: o.stream | 0 },
-    [tensorArg(x), tensorArg(y)],
-  );
-  return y;
-}
-
-/** Column sums that a row-wise dropout op writes on the side: added to `out` when `accumulate`. */
-export interface ColumnSums {
-  out: Tensor;
-  accumulate: boolean;
-}
+export const geluDropout = (x: Tensor, o: DropoutOptions) => flat("gelu_dropout_forward", [x], o);
 
 /**
  * One of the row-wise dropout ops with optional column sums of its output ("gelu_dropout_backward",
@@ -57,23 +54,21 @@ function rowsWithSums(
   alpha: number,
   sums?: ColumnSums,
 ): Tensor {
+  if (!(o.p >= 0 && o.p < 1)) throw new RangeError(`dropout p must lie in [0, 1), got ${o.p}`);
   const x = inputs[0];
   const cols = x.shape.length ? x.shape[x.shape.length - 1] : 1;
   const rows = cols === 0 ? 0 : x.size / cols;
   if (sums && sums.out.size !== cols) {
     throw new RangeError(`${name}: column sums must be (${cols}), got ${sums.out.size}`);
   }
-  const y = Tensor.empty(x.backend, x.shape), chunk = chunkFields(rows);
-  const part = sums ? Tensor.empty(x.backend, [chunk.chunks, cols]) : null;
-  x.backend.run(
-    name,
-    { rows, cols, p: o.p, alpha, seed: o.seed | 0, stream: o.stream | 0, ...chunk },
-    [...inputs.map(tensorArg), tensorArg(y), part && tensorArg(part)],
-  );
-  if (sums && part) {
-    addChunks(part, 0, cols, sums.out, sums.accumulate);
-    part.free();
-  }
+  const y = Tensor.empty(x.backend, x.shape);
+  runChunked(x.backend, rows, cols, sums ? [{ ...sums, col0: 0 }] : [], (chunk, part) => {
+    x.backend.run(
+      name,
+      { rows, cols, p: o.p, alpha, seed: o.seed | 0, stream: o.stream | 0, ...chunk },
+      [...inputs.map(tensorArg), tensorArg(y), part && tensorArg(part)],
+    );
+  });
   return y;
 }
 
@@ -93,17 +88,8 @@ export function geluDropoutBackward(
 
 /** s = x + alpha dropout(y) in one pass (a residual around a dropped-out branch): the bits of
  * dropout, scale and add in sequence. Backward: dx = ds, dy = scaleDropout(ds, alpha). */
-export function dropoutAdd(x: Tensor, y: Tensor, alpha: number, o: DropoutOptions): Tensor {
-  if (!(o.p >= 0 && o.p < 1)) throw new RangeError(`dropout p must lie in [0, 1), got ${o.p}`);
-  if (y.size !== x.size) throw new RangeError(`dropoutAdd: ${y.size} vs ${x.size} elements`);
-  const s = Tensor.empty(x.backend, x.shape);
-  x.backend.run(
-    "dropout_add",
-    { n: x.size, p: o.p, alpha, seed: o.seed | 0, stream: o.stream | 0 },
-    [tensorArg(x), tensorArg(y), tensorArg(s)],
-  );
-  return s;
-}
+export const dropoutAdd = (x: Tensor, y: Tensor, alpha: number, o: DropoutOptions) =>
+  flat("dropout_add", [x, y], o, alpha);
 
 /**
  * dropout(alpha x) in one pass: the bits of scale then dropout (dropoutAdd's branch gradient).
@@ -115,35 +101,13 @@ export function scaleDropout(
   o: DropoutOptions,
   sums?: ColumnSums,
 ): Tensor {
-  if (!(o.p >= 0 && o.p < 1)) throw new RangeError(`dropout p must lie in [0, 1), got ${o.p}`);
   return rowsWithSums("scale_dropout", [x], o, alpha, sums);
 }
 
 /** dropout(leaky_relu(x)) in one pass, alpha the slope (the CNN front end): the bits of the two. */
-export function leakyReluDropout(x: Tensor, alpha: number, o: DropoutOptions): Tensor {
-  if (!(o.p >= 0 && o.p < 1)) throw new RangeError(`dropout p must lie in [0, 1), got ${o.p}`);
-  const y = Tensor.empty(x.backend, x.shape);
-  x.backend.run(
-    "leaky_relu_dropout_forward",
-    { n: x.size, p: o.p, alpha, seed: o.seed | 0, stream: o.stream | 0 },
-    [tensorArg(x), tensorArg(y)],
-  );
-  return y;
-}
+export const leakyReluDropout = (x: Tensor, alpha: number, o: DropoutOptions) =>
+  flat("leaky_relu_dropout_forward", [x], o, alpha);
 
 /** dx = leaky_relu_backward(x, dropout(dy)) in one pass; x is the LeakyReLU's input. */
-export function leakyReluDropoutBackward(
-  x: Tensor,
-  dy: Tensor,
-  alpha: number,
-  o: DropoutOptions,
-): Tensor {
-  if (dy.size !== x.size) throw new RangeError(`leakyReluDropoutBackward: ${dy.size} vs ${x.size}`);
-  const dx = Tensor.empty(x.backend, x.shape);
-  x.backend.run(
-    "leaky_relu_dropout_backward",
-    { n: x.size, p: o.p, alpha, seed: o.seed | 0, stream: o.stream | 0 },
-    [tensorArg(x), tensorArg(dy), tensorArg(dx)],
-  );
-  return dx;
-}
+export const leakyReluDropoutBackward = (x: Tensor, dy: Tensor, alpha: number, o: DropoutOptions) =>
+  flat("leaky_relu_dropout_backward", [x, dy], o, alpha);

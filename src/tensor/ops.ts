@@ -3,7 +3,7 @@
  * parameter struct (ffi/ops.ts). Outputs are "step" tensors unless `out` is given. Backward
  * functions take the saved forward values and the upstream gradient and return input gradients.
  */
-import { addChunks, chunkFields } from "./chunk_sums.ts";
+import { runChunked } from "./chunk_sums.ts";
 import { ShapeError, Tensor } from "./tensor.ts";
 
 function sameShape(name: string, a: Tensor, b: Tensor): void {
@@ -263,21 +263,28 @@ export function layerNormBackward(
   }
   // One pass writes dx and the parameter gradients' partial sums per chunk of rows
   // (chunk_sums.ts); the chunks are then added in order onto dgamma and dbeta.
-  const chunk = chunkFields(rows);
-  const part = Tensor.empty(x.backend, [chunk.chunks, 2, cols]);
-  const lp = { rows, cols, ld: cols, accumulate: into.dx ? 1 : 0, ...chunk };
-  x.backend.run("layernorm_backward", lp, [
-    arg(x),
-    arg(gamma),
-    arg(saved.mean),
-    arg(saved.rstd),
-    arg(dy),
-    arg(dx),
-    arg(part),
-  ]);
-  addChunks(part, 0, cols, dgamma, !!into.params);
-  addChunks(part, cols, cols, dbeta, !!into.params);
-  part.free();
+  const acc = !!into.params;
+  const targets = [
+    { col0: 0, out: dgamma, accumulate: acc },
+    { col0: cols, out: dbeta, accumulate: acc },
+  ];
+  runChunked(x.backend, rows, 2 * cols, targets, (chunk, part) => {
+    x.backend.run("layernorm_backward", {
+      rows,
+      cols,
+      ld: cols,
+      accumulate: into.dx ? 1 : 0,
+      ...chunk,
+    }, [
+      arg(x),
+      arg(gamma),
+      arg(saved.mean),
+      arg(saved.rstd),
+      arg(dy),
+      arg(dx),
+      arg(part),
+    ]);
+  });
   return { dx, dgamma, dbeta };
 }
 
