@@ -66,11 +66,11 @@ export function cost(name: string, p: P, args: readonly BufferArg[]): Call {
   });
   switch (name) {
     case "matmul": {
-      // 2 m n k per product; A and B read once (once in all when shared, stride 0), C written
-      // (read too when accumulating), bias read once.
+      // 2 m n k per product; A and B read once (once in all when shared, stride 0; half the
+      // bytes when stored as packed bf16), C written (read too when accumulating), bias read once.
       const { batch, m, n, k } = p;
-      const a = m * k * (p.stride_a === 0 ? 1 : batch);
-      const b = k * n * (p.stride_b === 0 ? 1 : batch);
+      const a = m * k * (p.stride_a === 0 ? 1 : batch) * (p.a_bf16 ? 0.5 : 1);
+      const b = k * n * (p.stride_b === 0 ? 1 : batch) * (p.b_bf16 ? 0.5 : 1);
       return c(2 * m * n * k * batch, a + b + acc * m * n * batch + (has(2) ? n : 0), true);
     }
     case "sum_rows": // one add per element; read x, write y (cols)
@@ -315,8 +315,8 @@ export interface FloorResult {
   audioS: number;
   params: number;
   peakBytes: number;
-  /** The same step in bf16 matmul mode (saved matmul operands packed in bf16). */
-  peakBytesBf16?: number;
+  /** The same step in bf16 matmul mode (saved matmul operands packed in bf16), when computed. */
+  bf16?: FloorResult;
   rows: FloorRow[];
   calls: Call[];
 }
@@ -446,16 +446,26 @@ export function floorsTable(r: FloorResult): string {
       `each activation and gradient after its last use: layer scopes, backward refcounts): ` +
       `${f2(r.peakBytes / 2 ** 30)} GiB, of which parameters, gradients and Adam moments ` +
       `${f2((4 * r.params * F) / 2 ** 30)} GiB` +
-      (r.peakBytesBf16 === undefined ? "." : `; with the recipe's precision: bf16 (matmul ` +
+      (r.bf16 === undefined ? "." : `; with the recipe's precision: bf16 (matmul ` +
         `inputs rounded to bf16, saved matmul operands packed in bf16): ` +
-        `${f2(r.peakBytesBf16 / 2 ** 30)} GiB.`),
+        `${f2(r.bf16.peakBytes / 2 ** 30)} GiB.`),
   );
+  if (r.bf16) {
+    const b = r.bf16.rows, packs = b.filter((x) => x.op.startsWith("bf16_"));
+    out.push(
+      `- The step in the recipe's bf16 mode as the code runs it (the table above is fp32 mode): ` +
+        `${sum("calls", b)} calls, ${f2(sum("bytes", b) / 1e9)} GB, floor ` +
+        `${ms(sum("h100s", b))} ms (H100) / ${ms(sum("h200s", b))} ms (H200); of which ` +
+        `${packs.map((x) => `${x.op} ${x.calls} calls ${f2(x.bytes / 1e9)} GB`).join(", ")} ` +
+        `(activations packed for the backward's products, which read them packed).`,
+    );
+  }
   return out.join("\n");
 }
 
 if (import.meta.main) {
   const name = Deno.args[0] ?? "conmamba_large";
   const r = floorsBench(name);
-  r.peakBytesBf16 = floorsBench(name, FLOOR_BATCH, "bf16").peakBytes;
+  r.bf16 = floorsBench(name, FLOOR_BATCH, "bf16");
   console.log(floorsTable(r));
 }

@@ -43,7 +43,7 @@ const BENCHES: Record<string, () => Promise<void>> = {
     console.log(`\n### training step (Wasm, 1 thread vs all)\n\n${trainTable(await trainBench())}`),
   floors: () => {
     const r = floorsBench();
-    r.peakBytesBf16 = floorsBench("conmamba_large", FLOOR_BATCH, "bf16").peakBytes;
+    r.bf16 = floorsBench("conmamba_large", FLOOR_BATCH, "bf16");
     console.log(
       `\n### GPU floors: conmamba_large S2S step (computed, no GPU)\n\n${floorsTable(r)}`,
     );

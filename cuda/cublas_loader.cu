@@ -199,24 +199,30 @@ bool cublas_matmul(const MatmulArgs& q, const float* a, const float* b, const fl
                         g.stride_a, a, g.ldb, g.stride_b, &g.beta, c, g.ldc, g.stride_c, g.batch);
   } else {
     /* bf16 copies of A and B, packed (leading dimension = stored columns), then the same GEMM
-     * with CUDA_R_16BF inputs, fp32 C and CUBLAS_COMPUTE_32F (fp32 accumulation). */
+     * with CUDA_R_16BF inputs, fp32 C and CUBLAS_COMPUTE_32F (fp32 accumulation). An operand
+     * already stored as packed bf16 (a_bf16 / b_bf16) goes in as it is, with its own leading
+     * dimension and batch stride (in elements, as for fp32). */
     int ar, ac, br, bc;
     matmul_stored_a(q, ar, ac);
     matmul_stored_b(q, br, bc);
-    long long sa = 0, sb = 0;
-    const uint64_t a16 = pack_bf16(a, ar, ac, q.lda, q.stride_a, q.batch, sa);
-    const uint64_t b16 = a16 ? pack_bf16(b, br, bc, q.ldb, q.stride_b, q.batch, sb) : 0;
-    if (!a16 || !b16) {
+    long long sa = q.stride_a, sb = q.stride_b;
+    int la = q.lda, lb = q.ldb;
+    const uint64_t a16 = q.a_bf16 ? 0 : pack_bf16(a, ar, ac, q.lda, q.stride_a, q.batch, sa);
+    const uint64_t b16 =
+        q.b_bf16 || (!q.a_bf16 && !a16) ? 0 : pack_bf16(b, br, bc, q.ldb, q.stride_b, q.batch, sb);
+    if ((!q.a_bf16 && !a16) || (!q.b_bf16 && !b16)) { /* out of memory: our kernel instead */
       if (a16) cm_cuda_free(a16);
       return false;
     }
-    st = g_cublas.gemm_ex(g_cublas.handle, g.transa, g.transb, g.m, g.n, g.k, &one,
-                          (const void*)(uintptr_t)b16, CUDA_R_16BF, bc, sb,
-                          (const void*)(uintptr_t)a16, CUDA_R_16BF, ac, sa, &g.beta, c,
-                          CUDA_R_32F, g.ldc, g.stride_c, g.batch, CB_COMPUTE_32F,
-                          CB_GEMM_DEFAULT_TENSOR_OP);
-    cm_cuda_free(a16); /* stream order keeps them until the GEMM has run */
-    cm_cuda_free(b16);
+    if (a16) la = ac;
+    if (b16) lb = bc;
+    const void* a_in = q.a_bf16 ? (const void*)a : (const void*)(uintptr_t)a16;
+    const void* b_in = q.b_bf16 ? (const void*)b : (const void*)(uintptr_t)b16;
+    st = g_cublas.gemm_ex(g_cublas.handle, g.transa, g.transb, g.m, g.n, g.k, &one, b_in,
+                          CUDA_R_16BF, lb, sb, a_in, CUDA_R_16BF, la, sa, &g.beta, c, CUDA_R_32F,
+                          g.ldc, g.stride_c, g.batch, CB_COMPUTE_32F, CB_GEMM_DEFAULT_TENSOR_OP);
+    if (a16) cm_cuda_free(a16); /* stream order keeps them until the GEMM has run */
+    if (b16) cm_cuda_free(b16);
   }
   if (st != CB_STATUS_SUCCESS) {
     /* Argument checks fail before anything is queued: our kernels take over. Anything else is

@@ -237,16 +237,27 @@ void cm_matmul(const cm_matmul_params* p, const float* a, const float* b, const 
   if (p->batch <= 0 || p->m <= 0 || p->n <= 0) return;
   MatmulArgs q{p->batch,    p->m,        p->n,        p->k,       p->lda,
                p->ldb,      p->ldc,      p->stride_a, p->stride_b, p->stride_c,
-               p->trans_a,  p->trans_b,  p->accumulate};
+               p->trans_a,  p->trans_b,  p->accumulate, p->a_bf16, p->b_bf16};
   /* The runtime's precision mode (cm_cuda_set_matmul_precision; 0 unless a caller opts in):
    * 2 / 3 cuBLAS fp32 / bf16 when it loaded and takes the arguments, 1 / 3 our bf16 tensor-core
    * kernel on sm_80+, else (and always in mode 0) the fp32 SIMT kernel below, the reference.
    * A call's bf16_inputs (the Wasm backend's bf16 mode, set per call) turns 0 / 2 into 1 / 3. */
   const int mode = cm_matmul_precision() | (p->bf16_inputs ? 1 : 0);
+  /* Packed bf16 operands (autograd's saved activations in bf16 mode) are read by the bf16
+   * paths only: cuBLAS bf16 and our tensor-core kernel. */
+  const bool packed = q.a_bf16 || q.b_bf16;
+  if (packed && mode != 1 && mode != 3) {
+    cm_note_failure("matmul: packed bf16 operands (a_bf16 / b_bf16) need bf16 matmul mode");
+    return;
+  }
   if ((mode == 2 || mode == 3) && cublas_matmul(q, a, b, bias, c, mode == 3)) return;
   /* Our kernels: the bf16 tensor-core one in modes 1 / 3 on sm_80+, else the fp32 SIMT one; a
    * narrow product with a long k is split along k first (split_k_plan, matmul.cuh). */
   const bool tc = (mode == 1 || mode == 3) && matmul_cc_major() >= 8;
+  if (packed && !tc) {
+    cm_note_failure("matmul: packed bf16 operands need the tensor-core kernel (sm_80+)");
+    return;
+  }
   const auto tiles = tc ? bf16_tiles : fp32_tiles;
   if (matmul_split_k(q, a, b, bias, c, tiles)) return;
   tiles(q, a, b, bias, c);

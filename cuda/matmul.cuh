@@ -21,7 +21,13 @@
 /* cm_matmul_params as the kernels take it (ffi/ops.ts MATMUL_PARAMS, by value). */
 struct MatmulArgs {
   int batch, m, n, k, lda, ldb, ldc, stride_a, stride_b, stride_c, trans_a, trans_b, accumulate;
+  int a_bf16, b_bf16; /* A / B stored as packed bf16: 2 bytes per element (bf16 modes only) */
 };
+
+/* x advanced by `elems` elements of an operand stored as fp32, or as packed bf16 (2 bytes each). */
+inline const float* matmul_advance(const float* x, int packed, long long elems) {
+  return packed ? (const float*)((const unsigned short*)x + elems) : x + elems;
+}
 
 /* Streaming multiprocessors of the current device (cached; 108 when the query fails). */
 int matmul_sm_count();
@@ -174,12 +180,13 @@ inline SplitK split_k_plan(const MatmulArgs& q) {
 inline MatmulArgs split_k_chunks(const MatmulArgs& q, const SplitK& s) {
   return MatmulArgs{s.full,          q.m,          q.n,     s.kc,    q.lda,  q.ldb,
                     q.n,             (int)s.step_a, (int)s.step_b, q.m * q.n, q.trans_a, q.trans_b,
-                    0};
+                    0,               q.a_bf16,     q.b_bf16};
 }
 
 /* The remainder's product (A and B advanced by full chunks, into W's last slice). */
 inline MatmulArgs split_k_rest(const MatmulArgs& q, const SplitK& s) {
-  return MatmulArgs{1, q.m, q.n, s.kr, q.lda, q.ldb, q.n, 0, 0, 0, q.trans_a, q.trans_b, 0};
+  return MatmulArgs{1,         q.m,       q.n, s.kr,     q.lda,    q.ldb, q.n, 0, 0, 0,
+                    q.trans_a, q.trans_b, 0,   q.a_bf16, q.b_bf16};
 }
 
 /* Runs the split product when the plan splits (false: nothing queued, run the plain kernel).

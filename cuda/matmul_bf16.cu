@@ -7,10 +7,12 @@
  * Layout (tile geometry and every index map are in matmul_bf16.cuh): a block of 8 warps
  * computes a 128 x 128 tile of C (each warp 64 x 32: 4 x 4 mma tiles, 64 fp32 accumulators per
  * thread), or, when that leaves SMs idle, a block of 4 warps a 64 x 64 tile (each warp 32 x 32).
- * k advances in stages of 32: the next stage's fp32 inputs are loaded from global memory into
- * registers (float4 where the operand's pointer, leading dimension and batch stride allow it)
- * while the current stage's two k16 steps run, then rounded to bf16 and stored into the other
- * of two shared buffers; one barrier per stage. Fragments are read with ldmatrix (.trans for an
+ * k advances in stages of 32: the next stage's inputs are loaded from global memory into
+ * registers (4 elements per load where the operand's pointer, leading dimension and batch stride
+ * allow it) while the current stage's two k16 steps run, then rounded to bf16 and stored into the
+ * other of two shared buffers; one barrier per stage. An operand may be stored as packed bf16
+ * (the op's a_bf16 / b_bf16: half the bytes read); it is widened as loaded and the rounding
+ * gives back its bits, so C is the same as from its fp32 widening. Fragments are read with ldmatrix (.trans for an
  * operand whose tile is stored row-contiguous).
  *
  * Edges: any m, n, k, lda, ldb, ldc, batch strides (0: shared) and transposes. Elements outside
@@ -65,34 +67,54 @@ __device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], 
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
+/* One element of an operand stored as fp32, or as packed bf16 (widened exactly). */
+__device__ __forceinline__ float operand_at(const void* base, bool packed, int64_t e) {
+  return packed ? __bfloat162float(__ushort_as_bfloat16(__ldg(static_cast<const unsigned short*>(base) + e)))
+                : __ldg(static_cast<const float*>(base) + e);
+}
+
+/* Four consecutive elements from e, one vector load (16 bytes of fp32, 8 of bf16). */
+__device__ __forceinline__ void operand_at4(float (&v)[4], const void* base, bool packed,
+                                            int64_t e) {
+  if (packed) {
+    const uint2 w = __ldg(reinterpret_cast<const uint2*>(static_cast<const unsigned short*>(base) + e));
+    v[0] = __uint_as_float(w.x << 16), v[1] = __uint_as_float(w.x & 0xffff0000u);
+    v[2] = __uint_as_float(w.y << 16), v[3] = __uint_as_float(w.y & 0xffff0000u);
+  } else {
+    const float4 f = __ldg(reinterpret_cast<const float4*>(static_cast<const float*>(base) + e));
+    v[0] = f.x, v[1] = f.y, v[2] = f.z, v[3] = f.w;
+  }
+}
+
 /* This thread's G load groups of one operand's stage (tile origin r0 along its rows, k0 along
- * k), as fp32, zeros outside the matrix (rlim rows, K along k). */
+ * k), as fp32 (a packed bf16 operand widened: the stash's rounding then gives back its bits),
+ * zeros outside the matrix (rlim rows, K along k). `vec`: the 4-group loads are aligned. */
 template <int G, int R, int THREADS, bool KC>
-__device__ __forceinline__ void fetch_tile(float (&v)[G][4], const float* __restrict__ base,
-                                           int ld, int r0, int rlim, int k0, int K, bool vec,
-                                           int tid) {
+__device__ __forceinline__ void fetch_tile(float (&v)[G][4], const void* __restrict__ base,
+                                           bool packed, int ld, int r0, int rlim, int k0, int K,
+                                           bool vec, int tid) {
 #pragma unroll
   for (int g = 0; g < G; g++) {
     int r, kk;
     load_group(KC, R, tid + g * THREADS, r, kk);
     const int gr = r0 + r, gk = k0 + kk;
     if (KC) { /* elements (gr, gk + x) */
-      const float* src = base + (int64_t)gr * ld + gk;
+      const int64_t e = (int64_t)gr * ld + gk;
       if (vec && gr < rlim && gk + 3 < K) {
-        const float4 f = __ldg(reinterpret_cast<const float4*>(src));
-        v[g][0] = f.x, v[g][1] = f.y, v[g][2] = f.z, v[g][3] = f.w;
+        operand_at4(v[g], base, packed, e);
       } else {
 #pragma unroll
-        for (int x = 0; x < 4; x++) v[g][x] = (gr < rlim && gk + x < K) ? __ldg(src + x) : 0.0f;
+        for (int x = 0; x < 4; x++)
+          v[g][x] = (gr < rlim && gk + x < K) ? operand_at(base, packed, e + x) : 0.0f;
       }
     } else { /* elements (gr + x, gk) */
-      const float* src = base + (int64_t)gk * ld + gr;
+      const int64_t e = (int64_t)gk * ld + gr;
       if (vec && gk < K && gr + 3 < rlim) {
-        const float4 f = __ldg(reinterpret_cast<const float4*>(src));
-        v[g][0] = f.x, v[g][1] = f.y, v[g][2] = f.z, v[g][3] = f.w;
+        operand_at4(v[g], base, packed, e);
       } else {
 #pragma unroll
-        for (int x = 0; x < 4; x++) v[g][x] = (gk < K && gr + x < rlim) ? __ldg(src + x) : 0.0f;
+        for (int x = 0; x < 4; x++)
+          v[g][x] = (gk < K && gr + x < rlim) ? operand_at(base, packed, e + x) : 0.0f;
       }
     }
   }
@@ -116,10 +138,18 @@ __device__ __forceinline__ void stash_tile(const float (&v)[G][4], uint16_t* til
 #endif  // __CUDA_ARCH__ >= 800
 
 struct Vec {
-  int a, b, c; /* float4 loads of A / of B, float2 loads and stores of C allowed */
+  int a, b, c; /* 4-element loads of A / of B, float2 loads and stores of C allowed */
+  int pa, pb;  /* A / B stored as packed bf16 (the op's a_bf16 / b_bf16) */
 };
 
-template <class C, bool TA, bool TB>
+/* Operand x of batch t: t stride elements on, 2 bytes each when packed. */
+__device__ __forceinline__ const void* batch_ptr(const float* x, bool packed, int64_t elems) {
+  return packed ? (const void*)((const unsigned short*)x + elems) : (const void*)(x + elems);
+}
+
+/* PK: some operand is packed bf16 (vec.pa / vec.pb say which); the fp32-only instantiations
+ * carry none of its code (and keep their register counts). */
+template <class C, bool TA, bool TB, bool PK>
 __global__ void __launch_bounds__(C::THREADS, C::MIN_BLOCKS)
     matmul_bf16_kernel(MatmulArgs p, const float* __restrict__ a, const float* __restrict__ b,
                        const float* __restrict__ bias, float* c, Vec vec) {
@@ -131,6 +161,7 @@ __global__ void __launch_bounds__(C::THREADS, C::MIN_BLOCKS)
   __shared__ __align__(16) uint16_t smem[2 * STAGE];
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const bool pa = PK && vec.pa, pb = PK && vec.pb;
   int wm0, wn0;
   warp_origin<C>(warp, wm0, wn0);
   const int M = p.m, N = p.n, K = p.k;
@@ -143,8 +174,8 @@ __global__ void __launch_bounds__(C::THREADS, C::MIN_BLOCKS)
   b_frag_lane(KB, lane, br, bk);
 
   for (int t = blockIdx.z; t < p.batch; t += gridDim.z) {
-    const float* at = a + (int64_t)t * p.stride_a;
-    const float* bt = b + (int64_t)t * p.stride_b;
+    const void* at = batch_ptr(a, pa, (int64_t)t * p.stride_a);
+    const void* bt = batch_ptr(b, pb, (int64_t)t * p.stride_b);
     float* ct = c + (int64_t)t * p.stride_c;
     for (int ib = blockIdx.y; ib < mtiles; ib += gridDim.y) {
       const int i0 = ib * BM;
@@ -178,8 +209,8 @@ __global__ void __launch_bounds__(C::THREADS, C::MIN_BLOCKS)
 
       float ra[C::A_GROUPS][4], rb[C::B_GROUPS][4];
       if (K > 0) {
-        fetch_tile<C::A_GROUPS, BM, T, KA>(ra, at, p.lda, i0, M, 0, K, vec.a, tid);
-        fetch_tile<C::B_GROUPS, BN, T, KB>(rb, bt, p.ldb, j0, N, 0, K, vec.b, tid);
+        fetch_tile<C::A_GROUPS, BM, T, KA>(ra, at, pa, p.lda, i0, M, 0, K, vec.a, tid);
+        fetch_tile<C::B_GROUPS, BN, T, KB>(rb, bt, pb, p.ldb, j0, N, 0, K, vec.b, tid);
         stash_tile<C::A_GROUPS, BM, T, KA>(ra, smem, tid);
         stash_tile<C::B_GROUPS, BN, T, KB>(rb, smem + A_EL, tid);
         __syncthreads();
@@ -188,8 +219,8 @@ __global__ void __launch_bounds__(C::THREADS, C::MIN_BLOCKS)
       for (int k0 = 0; k0 < K; k0 += BK) {
         const bool more = k0 + BK < K;
         if (more) { /* in flight while this stage is used */
-          fetch_tile<C::A_GROUPS, BM, T, KA>(ra, at, p.lda, i0, M, k0 + BK, K, vec.a, tid);
-          fetch_tile<C::B_GROUPS, BN, T, KB>(rb, bt, p.ldb, j0, N, k0 + BK, K, vec.b, tid);
+          fetch_tile<C::A_GROUPS, BM, T, KA>(ra, at, pa, p.lda, i0, M, k0 + BK, K, vec.a, tid);
+          fetch_tile<C::B_GROUPS, BN, T, KB>(rb, bt, pb, p.ldb, j0, N, k0 + BK, K, vec.b, tid);
         }
         const uint16_t* As = smem + buf * STAGE;
         const uint16_t* Bs = As + A_EL;
@@ -260,6 +291,20 @@ __global__ void __launch_bounds__(C::THREADS, C::MIN_BLOCKS)
 
 bool aligned(const void* ptr, unsigned bytes) { return ((uintptr_t)ptr % bytes) == 0; }
 
+template <class C, bool PK>
+void launch_trans(const MatmulArgs& q, dim3 grid, const float* a, const float* b,
+                  const float* bias, float* c, Vec vec) {
+  cudaStream_t s = cm_stream();
+  if (q.trans_a && q.trans_b)
+    matmul_bf16_kernel<C, true, true, PK><<<grid, C::THREADS, 0, s>>>(q, a, b, bias, c, vec);
+  else if (q.trans_a)
+    matmul_bf16_kernel<C, true, false, PK><<<grid, C::THREADS, 0, s>>>(q, a, b, bias, c, vec);
+  else if (q.trans_b)
+    matmul_bf16_kernel<C, false, true, PK><<<grid, C::THREADS, 0, s>>>(q, a, b, bias, c, vec);
+  else
+    matmul_bf16_kernel<C, false, false, PK><<<grid, C::THREADS, 0, s>>>(q, a, b, bias, c, vec);
+}
+
 template <class C>
 void launch(const MatmulArgs& q, const float* a, const float* b, const float* bias, float* c) {
   int64_t ntiles = (q.n + C::BN - 1) / C::BN, mtiles = (q.m + C::BM - 1) / C::BM;
@@ -267,18 +312,14 @@ void launch(const MatmulArgs& q, const float* a, const float* b, const float* bi
             (unsigned)(q.batch < 65535 ? q.batch : 65535));
   const bool batched = q.batch > 1;
   Vec vec;
-  vec.a = aligned(a, 16) && q.lda % 4 == 0 && (!batched || q.stride_a % 4 == 0);
-  vec.b = aligned(b, 16) && q.ldb % 4 == 0 && (!batched || q.stride_b % 4 == 0);
+  vec.pa = q.a_bf16 != 0, vec.pb = q.b_bf16 != 0;
+  vec.a = aligned(a, q.a_bf16 ? 8 : 16) && q.lda % 4 == 0 && (!batched || q.stride_a % 4 == 0);
+  vec.b = aligned(b, q.b_bf16 ? 8 : 16) && q.ldb % 4 == 0 && (!batched || q.stride_b % 4 == 0);
   vec.c = aligned(c, 8) && q.ldc % 2 == 0 && (!batched || q.stride_c % 2 == 0);
-  cudaStream_t s = cm_stream();
-  if (q.trans_a && q.trans_b)
-    matmul_bf16_kernel<C, true, true><<<grid, C::THREADS, 0, s>>>(q, a, b, bias, c, vec);
-  else if (q.trans_a)
-    matmul_bf16_kernel<C, true, false><<<grid, C::THREADS, 0, s>>>(q, a, b, bias, c, vec);
-  else if (q.trans_b)
-    matmul_bf16_kernel<C, false, true><<<grid, C::THREADS, 0, s>>>(q, a, b, bias, c, vec);
+  if (vec.pa || vec.pb)
+    launch_trans<C, true>(q, grid, a, b, bias, c, vec);
   else
-    matmul_bf16_kernel<C, false, false><<<grid, C::THREADS, 0, s>>>(q, a, b, bias, c, vec);
+    launch_trans<C, false>(q, grid, a, b, bias, c, vec);
 }
 
 using Big = Config<128, 128, 2, 4, 1>; /* 8 warps, 64 x 32 each */

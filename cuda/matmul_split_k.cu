@@ -40,8 +40,8 @@ bool matmul_split_k(const MatmulArgs& q, const float* a, const float* b, const f
   float* w = (float*)(uintptr_t)block;
   tiles(split_k_chunks(q, s), a, b, nullptr, w);
   if (s.kr > 0)
-    tiles(split_k_rest(q, s), a + s.full * s.step_a, b + s.full * s.step_b, nullptr,
-          w + s.full * mn);
+    tiles(split_k_rest(q, s), matmul_advance(a, q.a_bf16, s.full * s.step_a),
+          matmul_advance(b, q.b_bf16, s.full * s.step_b), nullptr, w + s.full * mn);
   split_k_sum_kernel<<<cm_blocks(mn, 256), 256, 0, cm_stream()>>>(w, s.parts, q.m, q.n, c, q.ldc,
                                                                     q.accumulate, bias);
   CM_CHECK_LAUNCH("matmul (split-K sum)");

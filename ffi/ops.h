@@ -27,6 +27,8 @@ typedef struct cm_matmul_params {
   int32_t trans_b; /* 1: B is stored (N, K) */
   int32_t accumulate; /* 1: C += op(A) op(B); 0: C = op(A) op(B) */
   int32_t bf16_inputs; /* 1: A and B rounded to bf16 (nearest even) first; fp32 accumulation */
+  int32_t a_bf16; /* 1: A is stored as packed bf16 (needs bf16_inputs; see bf16_pack) */
+  int32_t b_bf16; /* 1: B is stored as packed bf16 (needs bf16_inputs) */
 } cm_matmul_params;
 
 typedef struct cm_elementwise_params {
@@ -248,7 +250,7 @@ typedef struct cm_axis_params {
   float divisor; /* the sum is divided by this (1: sum, n: mean) */
 } cm_axis_params;
 
-/* C = op(A) op(B) (+ C when accumulate) (+ bias per column). Each C element is a sequential float32 sum over k in order, whatever the blocking or thread split.
+/* C = op(A) op(B) (+ C when accumulate) (+ bias per column). Each C element is a sequential float32 sum over k in order, whatever the blocking or thread split. A packed bf16 operand (a_bf16 / b_bf16, bf16 mode only) holds element e at bf16 index e from its pointer (two per float32 slot, bf16_pack's layout); lda, ldb and strides count elements either way, so it gives the same C as its float32 widening.
  *   a: (batch, m, k) or (batch, k, m)
  *   b: (batch, k, n) or (batch, n, k)
  *   bias: (n), may be NULL

@@ -88,6 +88,8 @@ export const MATMUL_PARAMS: ParamStruct = {
     ["trans_b", "i32", "1: B is stored (N, K)"],
     ["accumulate", "i32", "1: C += op(A) op(B); 0: C = op(A) op(B)"],
     ["bf16_inputs", "i32", "1: A and B rounded to bf16 (nearest even) first; fp32 accumulation"],
+    ["a_bf16", "i32", "1: A is stored as packed bf16 (needs bf16_inputs; see bf16_pack)"],
+    ["b_bf16", "i32", "1: B is stored as packed bf16 (needs bf16_inputs)"],
   ],
 };
 
@@ -433,7 +435,10 @@ export const OPS: readonly OpSpec[] = [
       finout("c", "(batch, m, n)"),
     ],
     doc: "C = op(A) op(B) (+ C when accumulate) (+ bias per column). Each C element is a " +
-      "sequential float32 sum over k in order, whatever the blocking or thread split.",
+      "sequential float32 sum over k in order, whatever the blocking or thread split. A packed " +
+      "bf16 operand (a_bf16 / b_bf16, bf16 mode only) holds element e at bf16 index e from its " +
+      "pointer (two per float32 slot, bf16_pack's layout); lda, ldb and strides count elements " +
+      "either way, so it gives the same C as its float32 widening.",
   },
   {
     name: "sum_rows",

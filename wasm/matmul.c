@@ -51,6 +51,12 @@ static inline void micro_4x8(int32_t kc, const float* ap, const float* bp, float
   wasm_v128_store(c + 3 * ldc, c30), wasm_v128_store(c + 3 * ldc + 4, c31);
 }
 
+/* Element idx of an operand stored as float32, or as packed bf16 (bf16_pack's layout: element idx
+ * at 16-bit index idx, which on little-endian Wasm is the low half of slot idx / 2 when even). */
+static inline float operand_at(const float* x, int packed, int64_t idx) {
+  return packed ? cm_bits_f32((uint32_t)((const uint16_t*)x)[idx] << 16) : x[idx];
+}
+
 /* Packs rows [i0, i0 + mc) and depth [p0, p0 + kc) of op(A) into MR-high panels:
  * ap[panel][p][r] = op(A)[i0 + panel*MR + r, p0 + p], zero past row m. */
 static void pack_a(const cm_matmul_params* q, const float* a, int32_t i0, int32_t mc, int32_t p0,
@@ -60,7 +66,8 @@ static void pack_a(const cm_matmul_params* q, const float* a, int32_t i0, int32_
       for (int32_t r = 0; r < MR; r++) {
         int32_t i = i0 + ib + r, k = p0 + p;
         float v = 0.0f;
-        if (ib + r < mc) v = q->trans_a ? a[(int64_t)k * q->lda + i] : a[(int64_t)i * q->lda + k];
+        if (ib + r < mc)
+          v = operand_at(a, q->a_bf16, q->trans_a ? (int64_t)k * q->lda + i : (int64_t)i * q->lda + k);
         *ap++ = q->bf16_inputs ? cm_bf16_round(v) : v;
       }
     }
@@ -74,7 +81,7 @@ static void pack_b(const cm_matmul_params* q, const float* b, int32_t p0, int32_
   for (int32_t jb = 0; jb < nc; jb += NR) {
     for (int32_t p = 0; p < kc; p++) {
       int32_t k = p0 + p;
-      if (!q->trans_b && !q->bf16_inputs && jb + NR <= nc) {
+      if (!q->trans_b && !q->bf16_inputs && !q->b_bf16 && jb + NR <= nc) {
         const float* row = b + (int64_t)k * q->ldb + j0 + jb;
         wasm_v128_store(bp, wasm_v128_load(row)), wasm_v128_store(bp + 4, wasm_v128_load(row + 4));
         bp += NR;
@@ -83,7 +90,8 @@ static void pack_b(const cm_matmul_params* q, const float* b, int32_t p0, int32_
       for (int32_t c = 0; c < NR; c++) {
         int32_t j = j0 + jb + c;
         float v = 0.0f;
-        if (jb + c < nc) v = q->trans_b ? b[(int64_t)j * q->ldb + k] : b[(int64_t)k * q->ldb + j];
+        if (jb + c < nc)
+          v = operand_at(b, q->b_bf16, q->trans_b ? (int64_t)j * q->ldb + k : (int64_t)k * q->ldb + j);
         *bp++ = q->bf16_inputs ? cm_bf16_round(v) : v;
       }
     }
@@ -144,10 +152,15 @@ static void matmul_one(const cm_matmul_params* q, const float* a, const float* b
   }
 }
 
+/* x advanced by `elems` elements of its storage type (2 bytes each when packed bf16). */
+static inline const float* advance(const float* x, int packed, int64_t elems) {
+  return packed ? (const float*)((const uint16_t*)x + elems) : x + elems;
+}
+
 void cm_matmul(const cm_matmul_params* p, const float* a, const float* b, const float* bias,
                float* c) {
   for (int32_t t = 0; t < p->batch; t++) {
-    matmul_one(p, a + (int64_t)t * p->stride_a, b + (int64_t)t * p->stride_b, bias,
-               c + (int64_t)t * p->stride_c);
+    matmul_one(p, advance(a, p->a_bf16, (int64_t)t * p->stride_a),
+               advance(b, p->b_bf16, (int64_t)t * p->stride_b), bias, c + (int64_t)t * p->stride_c);
   }
 }

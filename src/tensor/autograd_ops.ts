@@ -8,7 +8,7 @@ import * as attn from "./attention_ops.ts";
 import type { ColumnSums } from "./chunk_sums.ts";
 import { paramGrad, Tape } from "./autograd.ts";
 import { viewStorage } from "./backend.ts";
-import { packBf16, unpackBf16 } from "./bf16.ts";
+import { packBf16 } from "./bf16.ts";
 import { conv2d as conv2dOp, conv2dBackward, glu as gluOp, gluBackward } from "./conv_ops.ts";
 import {
   dropout as dropoutOp,
@@ -35,8 +35,8 @@ import { ShapeError, Tensor } from "./tensor.ts";
 /**
  * op(a) op(b) + bias, a (..., M, K), b (..., K, N) (see ops.matmul). In bf16 matmul mode the
  * operands that are activations are saved packed in bf16 (half the memory, the same gradients:
- * the backward's products round them to bf16 anyway); the float32 originals are then free to go
- * when nothing else saved them (Tape.scope, backward reference counts).
+ * the backward's products read them packed and round to bf16 anyway); the float32 originals are
+ * then free to go when nothing else saved them (Tape.scope, backward reference counts).
  */
 export function matmul(
   tape: Tape,
@@ -49,15 +49,9 @@ export function matmul(
   if (!tape.enabled || !inputs.some(Tape.tracked)) return y;
   const pa = packable(tape, a) ? packBf16(a) : null, pb = packable(tape, b) ? packBf16(b) : null;
   tape.record(inputs, [y], ([dy], [da, db, dbias]) => {
-    const be = dy!.backend;
-    const g = ops.matmulBackward(
-      dy!,
-      pa ? unpackBf16(be, pa) : a,
-      pb ? unpackBf16(be, pb) : b,
-      o,
-      { da, db, dbias },
-    );
-    for (const p of [pa, pb]) if (p) be.free(p.storage);
+    const g = ops.matmulBackward(dy!, pa ?? a, pb ?? b, o, { da, db, dbias });
+    pa?.free();
+    pb?.free();
     return [g.da, g.db, g.dbias];
   }, [pa ? null : a, pb ? null : b]);
   return y;
@@ -160,9 +154,8 @@ function linearThen(
     const dbias = db ?? Tensor.empty(be, b.shape);
     const dpre = back(dOut!, pre, { out: dbias, accumulate: db !== null });
     if (o.keepPre) pre.free();
-    const xs = px ? unpackBf16(be, px) : x;
-    const g = ops.matmulBackward(dpre, xs, w, { transB: true }, { da: dx, db: dw });
-    if (px) be.free(px.storage);
+    const g = ops.matmulBackward(dpre, px ?? x, w, { transB: true }, { da: dx, db: dw });
+    px?.free();
     return o.residual ? [dOut, g.da, g.db, dbias] : [g.da, g.db, dbias];
   }, [px ? null : x, w]);
   return y;

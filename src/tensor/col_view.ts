@@ -29,11 +29,19 @@ export const ldOf = (v: ColView) => v.tensor.shape[v.tensor.shape.length - 1];
 /** Rows (the product of the leading axes). */
 export const rowsOf = (v: ColView) => v.tensor.size / ldOf(v);
 
+/** Only the matmul and bf16_unpack read packed bf16 (tensor.ts); every other kernel reads f32. */
+function float32(t: Tensor): Tensor {
+  if (t.dtype !== "f32") {
+    throw new ShapeError(`a ${t.dtype} tensor [${t.shape}] given to a kernel that reads float32`);
+  }
+  return t;
+}
+
 export const viewArg = (v: ColView | null | undefined): BufferArg =>
-  v ? { storage: v.tensor.storage, offset: v.col0 } : null;
+  v ? { storage: float32(v.tensor).storage, offset: v.col0 } : null;
 
 export const tensorArg = (t: Tensor | null | undefined): BufferArg =>
-  t ? { storage: t.storage } : null;
+  t ? { storage: float32(t).storage } : null;
 
 export function expectShape(name: string, t: Tensor, shape: readonly number[]): void {
   if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {

@@ -4,6 +4,7 @@
  * functions take the saved forward values and the upstream gradient and return input gradients.
  */
 import { runChunked } from "./chunk_sums.ts";
+import { tensorArg } from "./col_view.ts";
 import { ShapeError, Tensor } from "./tensor.ts";
 
 function sameShape(name: string, a: Tensor, b: Tensor): void {
@@ -28,7 +29,7 @@ function outOr(out: Tensor | undefined, like: Tensor, shape = like.shape): Tenso
   return Tensor.empty(like.backend, shape);
 }
 
-const arg = (t: Tensor | null | undefined) => t ? { storage: t.storage } : null;
+const arg = tensorArg;
 
 // ---- matmul --------------------------------------------------------------------------------
 
@@ -47,7 +48,8 @@ export interface MatmulOptions {
 /**
  * op(a) op(b) (+ bias). a: (..., M, K) (or (..., K, M) with transA), b: (..., K, N) (or
  * (..., N, K) with transB); a 2-D operand is shared by every batch of the other; batched operands
- * must have equal leading dims. Result (..., M, N).
+ * must have equal leading dims. Result (..., M, N). In bf16 matmul mode a or b may be packed bf16
+ * (dtype "bf16", src/tensor/bf16.ts): read as such, the same result as its float32 widening.
  */
 export function matmul(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
   if (a.shape.length < 2 || b.shape.length < 2) {
@@ -68,6 +70,11 @@ export function matmul(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
   }
   const shape = [...batchDims, m, n];
   if (o.accumulate && !o.out) throw new ShapeError("matmul: accumulate needs `out`");
+  for (const t of [a, b]) {
+    if (t.dtype === "bf16" && t.backend.matmulPrecision !== "bf16") {
+      throw new ShapeError(`matmul: a packed bf16 operand [${t.shape}] needs bf16 matmul mode`);
+    }
+  }
   const c = o.out ?? Tensor.empty(a.backend, shape);
   if (c.size !== batch * m * n) throw new ShapeError(`matmul: out must be [${shape}]`);
   a.backend.run("matmul", {
@@ -84,7 +91,9 @@ export function matmul(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
     trans_a: o.transA ? 1 : 0,
     trans_b: o.transB ? 1 : 0,
     accumulate: o.accumulate ? 1 : 0,
-  }, [arg(a), arg(b), arg(o.bias), arg(c)]);
+    a_bf16: a.dtype === "bf16" ? 1 : 0,
+    b_bf16: b.dtype === "bf16" ? 1 : 0,
+  }, [{ storage: a.storage }, { storage: b.storage }, arg(o.bias), arg(c)]);
   return c.shape.length === shape.length ? c : c.reshape(shape);
 }
 

@@ -114,13 +114,15 @@ function part(
         params,
         offsets: op.args.map((a) => a.layout === "matrix" || a.layout === "per_col" ? begin : 0),
       };
-    case "matmul_rows":
+    case "matmul_rows": {
       params.m = n;
+      // Offsets count float32 slots; a packed bf16 A (a_bf16) holds two elements per slot, and
+      // `begin` is a multiple of 4 (UNIT), so its element offset is always even.
+      const a = (p.trans_a ? begin : begin * p.lda) / (p.a_bf16 ? 2 : 1);
       return {
         params,
-        offsets: op.args.map((a) =>
-          a.name === "a" ? (p.trans_a ? begin : begin * p.lda) : a.name === "c" ? begin * p.ldc : 0
-        ),
+        offsets: op.args.map((x) => x.name === "a" ? a : x.name === "c" ? begin * p.ldc : 0),
       };
+    }
   }
 }

@@ -1,9 +1,18 @@
 /**
- * Tensor: a shape, dtype f32 (the only one for now), contiguous row-major storage on a backend.
+ * Tensor: a shape, a dtype, contiguous row-major storage on a backend.
+ *
+ * "f32" is what every op reads and writes. "bf16" is packed bf16 (bf16_pack's layout: two values
+ * per float32 slot, element 2i in the low half): what autograd keeps of a matmul's activation
+ * operands in bf16 matmul mode, read directly by the matmul (its a_bf16 / b_bf16 flags) and by
+ * bf16_unpack; no other op takes it (src/tensor/bf16.ts).
  */
 import type { Backend, Lifetime, Storage } from "./backend.ts";
 
-export type DType = "f32";
+export type DType = "f32" | "bf16";
+
+/** float32 slots that `size` elements of `dtype` take. */
+export const slotsOf = (size: number, dtype: DType) =>
+  dtype === "bf16" ? Math.ceil(size / 2) : size;
 
 export class ShapeError extends Error {}
 
@@ -33,7 +42,6 @@ export interface TapeNode {
 }
 
 export class Tensor {
-  readonly dtype: DType = "f32";
   readonly size: number;
   /** A trainable parameter (a leaf whose gradient the tape accumulates into `grad`). */
   requiresGrad = false;
@@ -47,13 +55,16 @@ export class Tensor {
     readonly shape: readonly number[],
     /** Replaced only by `rehome` (before any step); otherwise fixed for the tensor's life. */
     public storage: Storage,
+    readonly dtype: DType = "f32",
   ) {
     for (const d of shape) {
       if (!Number.isInteger(d) || d < 0) throw new ShapeError(`bad shape [${shape}]`);
     }
     this.size = sizeOf(shape);
-    if (storage.length < this.size) {
-      throw new ShapeError(`storage of ${storage.length} elements is too small for [${shape}]`);
+    if (storage.length < slotsOf(this.size, dtype)) {
+      throw new ShapeError(
+        `storage of ${storage.length} float32 slots is too small for ${dtype} [${shape}]`,
+      );
     }
   }
 
@@ -81,7 +92,7 @@ export class Tensor {
     if (sizeOf(shape) !== this.size) {
       throw new ShapeError(`cannot reshape [${this.shape}] to [${shape}]`);
     }
-    return new Tensor(this.backend, shape, this.storage);
+    return new Tensor(this.backend, shape, this.storage, this.dtype);
   }
 
   /** A parameter: "param" lifetime and tracked by the tape. */
@@ -91,8 +102,17 @@ export class Tensor {
     return t;
   }
 
+  /** The values as float32 (a bf16 tensor widened exactly, on the host). */
   toArray(): Float32Array {
-    return this.backend.download(this.storage, 0, this.size);
+    if (this.dtype === "f32") return this.backend.download(this.storage, 0, this.size);
+    const slots = new Uint32Array(
+      this.backend.download(this.storage, 0, slotsOf(this.size, "bf16")).buffer,
+    );
+    const out = new Float32Array(this.size), bits = new Uint32Array(out.buffer);
+    for (let i = 0; i < this.size; i++) {
+      bits[i] = i % 2 === 0 ? slots[i >> 1] << 16 : slots[i >> 1] & 0xffff0000;
+    }
+    return out;
   }
 
   /**

@@ -511,6 +511,76 @@ addCase({
     return { c: out.toArray(), da: g.da.toArray(), db: g.db.toArray() };
   },
 });
+// Packed bf16 operands (autograd's saved activations in bf16 mode, read by the backward's
+// products as they are): on each backend the product from the packed operand must be the bits of
+// the product from its float32 original (the kernels widen it and round it back: exact), and
+// across backends the usual MATMUL bound. Only in bf16 precision (packed operands need it).
+if (PRECISION === "bf16") {
+  /** The product both ways on one backend; throws when packing changed a bit. */
+  const packedProduct = (
+    what: string,
+    f: (pack: (t: Tensor) => Tensor) => Tensor,
+  ): Float32Array => {
+    const plain = f((t) => t).toArray();
+    const packed = f((t) => packBf16(t)).toArray();
+    const bad = packed.findIndex((v, i) => !Object.is(v, plain[i]));
+    if (bad >= 0) {
+      throw new Error(`${what}: element ${bad} is ${packed[bad]} packed, ${plain[bad]} not`);
+    }
+    return packed;
+  };
+  addCase({
+    label:
+      "matmul packed bf16: conmamba_large FFN w1 backward, dx = dy W and dW = dy^T x (packed x)",
+    ops: ["matmul", "bf16_pack"],
+    bound: { da: MATMUL, db: MATMUL },
+    run: (be) => {
+      const x = rt(be, [120, LARGE.d], 40), w = rt(be, [LARGE.ffn, LARGE.d], 41, 0.05);
+      const dy = rt(be, [120, LARGE.ffn], 42);
+      const db = packedProduct("dW", (p) => matmulBackward(dy, p(x), w, { transB: true }).db);
+      const da = matmulBackward(dy, packBf16(x), w, { transB: true }).da;
+      return { da: da.toArray(), db };
+    },
+  });
+  addCase({
+    // k = 4000 frames for a 41 x 288 result: split along k on CUDA, the chunks' packed A
+    // pointers advanced in bf16 elements (matmul_advance).
+    label:
+      "matmul packed bf16: conmamba_small x_proj weight gradient over 4 x 1000 frames (split-K)",
+    ops: ["matmul", "bf16_pack"],
+    bound: MATMUL,
+    run: (be) => {
+      const x = rt(be, [4000, SMALL.di], 43), dy = rt(be, [4000, 41], 44);
+      return { db: packedProduct("dW", (p) => matmul(dy, p(x), { transA: true })) };
+    },
+  });
+  addCase({
+    label: "matmul packed bf16: batched attention (2x4, 100, 100) . (2x4, 100, 36), both packed",
+    ops: ["matmul", "bf16_pack"],
+    bound: MATMUL,
+    run: (be) => {
+      const a = rt(be, [8, 100, 100], 45, 0.1), v = rt(be, [8, 100, 36], 46);
+      return {
+        y: packedProduct("AV", (p) => matmul(p(a), p(v))),
+        yt: packedProduct("A^T V", (p) => matmul(p(a), p(v), { transA: true })),
+      };
+    },
+  });
+  addCase({
+    // odd leading dimensions: the 4-element loads are off, every element loaded alone
+    label: "matmul packed bf16 awkward: batch 2 x (13, 7)^T shared (10, 7)^T, odd ld, + bias",
+    ops: ["matmul", "bf16_pack"],
+    bound: MATMUL,
+    run: (be) => {
+      const a = rt(be, [2, 7, 13], 47), w = rt(be, [10, 7], 48), bias = rt(be, [10], 49);
+      const o = { transA: true, transB: true, bias };
+      return {
+        a: packedProduct("packed A", (p) => matmul(p(a), w, o)),
+        ab: packedProduct("packed A and B", (p) => matmul(p(a), p(w), o)),
+      };
+    },
+  });
+}
 addCase({
   // from 1024 rows the CUDA kernel sums chunks of 256 rows in a fixed order (column_sums.cuh)
   label: "sum_rows: bias gradient over a batch (5000, 520), chunked, and accumulate",
@@ -808,7 +878,7 @@ for (
     run: (be) => {
       const x = rt(be, [n], 63, 3);
       const p = packBf16(x);
-      return { packed: be.download(p.storage), y: unpackBf16(be, p).toArray() };
+      return { packed: be.download(p.storage), y: unpackBf16(p).toArray() };
     },
   });
 }

@@ -6,8 +6,8 @@
  */
 import { WasmBackend } from "../../src/tensor/wasm_backend.ts";
 import { packBf16, unpackBf16 } from "../../src/tensor/bf16.ts";
-import { matmul } from "../../src/tensor/ops.ts";
-import { Tensor } from "../../src/tensor/tensor.ts";
+import { add, matmul } from "../../src/tensor/ops.ts";
+import { ShapeError, Tensor } from "../../src/tensor/tensor.ts";
 import { assertWithin, randn, U, withBackend } from "./helpers.ts";
 
 /** Round to nearest bf16, ties to even, in float64: 8 significant bits above the subnormal floor. */
@@ -43,7 +43,7 @@ Deno.test("bf16_pack / bf16_unpack: nearest even, exact widening, NaN stays NaN"
       const data = randn(2 * 1031, 5, 3);
       data.set(SPECIAL);
       const x = Tensor.from(be, [data.length], data);
-      const y = unpackBf16(be, packBf16(x)).toArray();
+      const y = unpackBf16(packBf16(x)).toArray();
       for (let i = 0; i < data.length; i++) {
         const want = bf16Ref(data[i]);
         const ok = Number.isNaN(want) ? Number.isNaN(y[i]) : Object.is(y[i], Math.fround(want));
@@ -106,5 +106,65 @@ Deno.test("matmul in bf16 mode: float32 sums of the bf16-rounded inputs' product
   }
   if (results[0].some((v, i) => !Object.is(v, results[1][i]))) {
     throw new Error("bf16 matmul differs between 1 and 2 threads");
+  }
+});
+
+Deno.test("matmul reads packed bf16 operands: the bits of the float32 originals in bf16 mode", async () => {
+  // Every transpose, a batched and a shared operand, m not a multiple of the 4-row split unit,
+  // odd leading dimensions (element offsets of a thread's rows fall mid-slot only if the split
+  // is wrong): packing A, B or both must not change one bit of C, for 1 and 3 threads.
+  const shapes = [
+    { batch: 0, m: 37, n: 70, k: 33 }, // 2-D: odd k, so odd lda / ldb when not transposed
+    { batch: 3, m: 13, n: 9, k: 41 }, // batched A and B
+    { batch: 2, m: 22, n: 31, k: 19 }, // batched A, shared B (a Linear's weight)
+  ];
+  for (const threads of [1, 3]) {
+    const be = await WasmBackend.create({ threads, minWorkPerThread: 1 });
+    try {
+      be.setMatmulPrecision("bf16");
+      let seed = 10;
+      for (const { batch, m, n, k } of shapes) {
+        for (const transA of [false, true]) {
+          for (const transB of [false, true]) {
+            const lead = batch > 0 ? [batch] : [];
+            const aShape = [...lead, ...(transA ? [k, m] : [m, k])];
+            const bShape = [...(batch === 3 ? lead : []), ...(transB ? [n, k] : [k, n])];
+            const a = Tensor.from(be, aShape, randn(aShape.reduce((x, y) => x * y), seed++));
+            const b = Tensor.from(be, bShape, randn(bShape.reduce((x, y) => x * y), seed++));
+            const bias = Tensor.from(be, [n], randn(n, seed++));
+            const o = { transA, transB, bias };
+            const want = matmul(a, b, o).toArray();
+            const pa = a.size % 2 === 0 ? packBf16(a) : null,
+              pb = b.size % 2 === 0 ? packBf16(b) : null;
+            for (const [x, y, what] of [[pa, b, "A"], [a, pb, "B"], [pa, pb, "A and B"]] as const) {
+              if (!x || !y) continue;
+              const got = matmul(x, y, o).toArray();
+              const bad = got.findIndex((v, i) => !Object.is(v, want[i]));
+              if (bad >= 0) {
+                throw new Error(
+                  `${threads} threads, [${aShape}] x [${bShape}] transA ${transA} transB ${transB}, ` +
+                    `packed ${what}: element ${bad} is ${got[bad]}, want ${want[bad]}`,
+                );
+              }
+            }
+          }
+        }
+      }
+      // A packed operand outside bf16 mode, or given to an op that reads float32, is refused.
+      const x = Tensor.from(be, [4, 6], randn(24, 99));
+      const px = packBf16(x);
+      be.setMatmulPrecision("fp32");
+      for (const f of [() => matmul(px, x, { transB: true }), () => add(px, px)]) {
+        try {
+          f();
+        } catch (e) {
+          if (e instanceof ShapeError && /bf16/.test(e.message)) continue;
+          throw e;
+        }
+        throw new Error("a packed operand was accepted");
+      }
+    } finally {
+      be.close();
+    }
   }
 });
