@@ -84,12 +84,12 @@ export function cost(name: string, p: P, args: readonly BufferArg[]): Call {
       return c(p.n, 2 * p.n);
     case "leaky_relu_backward": // 1 per element; read x, dy, write dx
       return c(p.n, 3 * p.n);
-    case "gelu_forward": // x/sqrt2, erfc, 0.5, x: 4; read x, write y
-      return c(4 * p.n, 2 * p.n);
+    case "gelu_forward": // x/sqrt2, erfc, 0.5, x: 4; read x, write y (bf16: half)
+      return c(4 * p.n, p.n * (p.y_bf16 ? 1.5 : 2));
     case "gelu_backward": // Phi (3), x phi(x) (5), add, dy: 10; read x, dy, write dx
       return c(10 * p.n, 3 * p.n);
-    case "gelu_dropout_forward": // GELU 4 + compare and scale 2; read x, write y
-      return c(6 * p.n, 2 * p.n);
+    case "gelu_dropout_forward": // GELU 4 + compare and scale 2; read x, write y (bf16: half)
+      return c(6 * p.n, p.n * (p.y_bf16 ? 1.5 : 2));
     case "gelu_dropout_backward": {
       // compare and scale 2 + GELU' 10 (+ 1 for the column sums); read x, dy, write dx (and the
       // chunks' column sums)
@@ -110,8 +110,8 @@ export function cost(name: string, p: P, args: readonly BufferArg[]): Call {
       const e = rows * p.cols, sums = has(2);
       return c((sums ? 4 : 3) * e, 2 * e + (sums ? p.chunks * p.cols : 0));
     }
-    case "silu_forward": // exp, add, div, mul: 4; read x, write y
-      return c(4 * p.n, 2 * p.n);
+    case "silu_forward": // exp, add, div, mul: 4; read x, write y (bf16: half)
+      return c(4 * p.n, p.n * (p.y_bf16 ? 1.5 : 2));
     case "silu_backward": // sigmoid (3) + 5: 8; read x, dy, write dx
       return c(8 * p.n, 3 * p.n);
     case "dropout": // compare + scale: 2 (the integer hash not counted); read x, write y
@@ -122,9 +122,10 @@ export function cost(name: string, p: P, args: readonly BufferArg[]): Call {
     case "fill": // write y
       return c(0, p.n);
     case "layernorm_forward": {
-      // mean 1, variance 3, normalise 4: 8 per element; read x, gamma, beta; write y, mean, rstd
+      // mean 1, variance 3, normalise 4: 8 per element; read x, gamma, beta; write y (half the
+      // bytes as packed bf16), mean, rstd
       const e = p.rows * p.cols;
-      return c(8 * e, 2 * e + 2 * p.cols + 2 * p.rows);
+      return c(8 * e, e * (p.y_bf16 ? 1.5 : 2) + 2 * p.cols + 2 * p.rows);
     }
     case "layernorm_backward": {
       // g = dy gamma, xhat, two row sums, dx: 10, and the two parameter sums' terms 3: 13 per
@@ -171,13 +172,13 @@ export function cost(name: string, p: P, args: readonly BufferArg[]): Call {
       // per state element (b, t, c, n): exp(d A) 2, d B u 2, h update 2, C . h 2 = 8; per
       // (b, t, c): softplus 4, D u 2, silu(z) and the product 5 = 11. Read u, delta, z
       // (B T Di each), B, C (B T Ns each: shared by the channels, read once), A, D, delta_bias;
-      // write out (B T Di) and the chunk states (B nchunks Di Ns); other (B T Di): read, 1 more;
-      // half: 1 more.
+      // write out (B T Di; half the bytes as packed bf16) and the chunk states (B nchunks Di Ns);
+      // other (B T Di): read, 1 more; half: 1 more.
       const btc = p.batch * p.seqlen * p.channels, bt = p.batch * p.seqlen, ns = p.dstate;
       const other = has(10) ? 1 : 0;
       const ins = (2 + (has(6) ? 1 : 0) + other) * btc + 2 * bt * ns + p.channels * ns +
         (has(5) ? p.channels : 0) + (has(7) ? p.channels : 0);
-      const outs = btc + p.batch * p.nchunks * p.channels * ns;
+      const outs = btc * (p.out_bf16 ? 0.5 : 1) + p.batch * p.nchunks * p.channels * ns;
       return c(btc * ns * 8 + btc * (11 + other + p.half), ins + outs);
     }
     case "selective_scan_backward": {

@@ -26,10 +26,12 @@ inline unsigned grid_for(int64_t items) {
 
 __device__ __forceinline__ float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-__global__ void __launch_bounds__(kThreads) gelu_forward_kernel(int64_t n, const float* x, float* y) {
+/* y16: y as packed bf16 instead (y_bf16; y is then null), for this kernel and silu's */
+__global__ void __launch_bounds__(kThreads)
+    gelu_forward_kernel(int64_t n, const float* x, float* y, unsigned short* y16) {
   CM_FOR(i, n) {
     double v = x[i];
-    y[i] = (float)(v * normcdf(v)); /* x Phi(x) */
+    cm_store_f32_or_bf16(y, y16, i, (float)(v * normcdf(v))); /* x Phi(x) */
   }
 }
 
@@ -46,11 +48,12 @@ __global__ void __launch_bounds__(kThreads)
  * value, then dropout's mask and single product, so the bits equal the two ops in sequence. */
 __global__ void __launch_bounds__(kThreads)
     gelu_dropout_forward_kernel(int64_t n, uint32_t key, uint32_t index0, float p, float scale,
-                                const float* x, float* y) {
+                                const float* x, float* y, unsigned short* y16) {
   CM_FOR(i, n) {
     double v = x[i];
     float g = (float)(v * normcdf(v));
-    y[i] = cm_dropout_keep(key, index0 + (uint32_t)i, p) ? __fmul_rn(g, scale) : 0.0f;
+    cm_store_f32_or_bf16(y, y16, i,
+                         cm_dropout_keep(key, index0 + (uint32_t)i, p) ? __fmul_rn(g, scale) : 0.0f);
   }
 }
 
@@ -93,10 +96,11 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-__global__ void __launch_bounds__(kThreads) silu_forward_kernel(int64_t n, const float* x, float* y) {
+__global__ void __launch_bounds__(kThreads)
+    silu_forward_kernel(int64_t n, const float* x, float* y, unsigned short* y16) {
   CM_FOR(i, n) {
     float v = x[i];
-    y[i] = v * sigmoidf(v);
+    cm_store_f32_or_bf16(y, y16, i, v * sigmoidf(v));
   }
 }
 
@@ -163,7 +167,8 @@ inline dim3 glu_grid(int rows, int cols) {
 
 void cm_gelu_forward(const cm_elementwise_params* p, const float* x, float* y) {
   if (p->n <= 0) return;
-  gelu_forward_kernel<<<grid_for(p->n), kThreads, 0, cm_stream()>>>(p->n, x, y);
+  gelu_forward_kernel<<<grid_for(p->n), kThreads, 0, cm_stream()>>>(
+      p->n, x, p->y_bf16 ? nullptr : y, p->y_bf16 ? reinterpret_cast<unsigned short*>(y) : nullptr);
   CM_CHECK_LAUNCH("gelu_forward");
 }
 
@@ -176,8 +181,10 @@ void cm_gelu_backward(const cm_elementwise_params* p, const float* x, const floa
 void cm_gelu_dropout_forward(const cm_dropout_params* p, const float* x, float* y) {
   if (p->n <= 0) return;
   float scale = 1.0f / (1.0f - p->p); /* float32 roundings, as the Wasm kernel */
+  /* y_bf16: y is packed bf16 (2 bytes per element, the same indices) */
   gelu_dropout_forward_kernel<<<grid_for(p->n), kThreads, 0, cm_stream()>>>(
-      p->n, cm_dropout_key(p->seed, p->stream), (uint32_t)p->index0, p->p, scale, x, y);
+      p->n, cm_dropout_key(p->seed, p->stream), (uint32_t)p->index0, p->p, scale, x,
+      p->y_bf16 ? nullptr : y, p->y_bf16 ? reinterpret_cast<unsigned short*>(y) : nullptr);
   CM_CHECK_LAUNCH("gelu_dropout_forward");
 }
 
@@ -209,7 +216,8 @@ void cm_leaky_relu_dropout_backward(const cm_dropout_add_params* p, const float*
 
 void cm_silu_forward(const cm_elementwise_params* p, const float* x, float* y) {
   if (p->n <= 0) return;
-  silu_forward_kernel<<<grid_for(p->n), kThreads, 0, cm_stream()>>>(p->n, x, y);
+  silu_forward_kernel<<<grid_for(p->n), kThreads, 0, cm_stream()>>>(
+      p->n, x, p->y_bf16 ? nullptr : y, p->y_bf16 ? reinterpret_cast<unsigned short*>(y) : nullptr);
   CM_CHECK_LAUNCH("silu_forward");
 }
 

@@ -46,3 +46,22 @@ int cm_matmul_precision();
 /* Records the first error (as cm_note_error) from a message: failures that are not CUDA error
  * codes, e.g. a cuBLAS status. */
 void cm_note_failure(const char* what);
+
+#ifdef __CUDACC__
+/* x rounded to bf16 (nearest even; NaN stays a quiet NaN), the upper 16 bits: wasm/bf16.h's
+ * cm_bf16_bits to the bit, NaN payloads included. */
+__device__ __forceinline__ unsigned short cm_bf16_bits(float x) {
+  uint32_t u = __float_as_uint(x);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((u >> 16) | 0x0040u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return (unsigned short)(u >> 16);
+}
+
+/* out[i] = v, or v's bf16 at 16-bit index i when out16 is given: how the ops with a y_bf16
+ * option write y (one of the two pointers is the output, the other null). */
+__device__ __forceinline__ void cm_store_f32_or_bf16(float* out, unsigned short* out16, int64_t i,
+                                                     float v) {
+  if (out16) out16[i] = cm_bf16_bits(v);
+  else out[i] = v;
+}
+#endif

@@ -59,12 +59,13 @@ __device__ __forceinline__ float row_sum(float v, float* sh) {
 template <int TPR>
 __global__ void __launch_bounds__(kThreads)
     layernorm_forward_kernel(int rows, int cols, int ld, float eps, const float* x,
-                             const float* gamma, const float* beta, float* y, float* mean,
-                             float* rstd) {
+                             const float* gamma, const float* beta, float* y, unsigned short* y16,
+                             float* mean, float* rstd) {
   __shared__ float sh[kThreads / 32];
   ROW_LOOP(TPR, rows) {
     const float* xr = x + r * ld;
-    float* yr = y + r * ld;
+    float* yr = y16 ? nullptr : y + r * ld;
+    unsigned short* yr16 = y16 ? y16 + r * ld : nullptr;
     float s = 0.0f;
     for (int j = lane; j < cols; j += TPR) s += xr[j];
     float mu = row_sum<TPR>(s, sh) / (float)cols;
@@ -75,7 +76,8 @@ __global__ void __launch_bounds__(kThreads)
     }
     float rs = 1.0f / sqrtf(row_sum<TPR>(q, sh) / (float)cols + eps);
     if (lane == 0) mean[r] = mu, rstd[r] = rs;
-    for (int j = lane; j < cols; j += TPR) yr[j] = (xr[j] - mu) * rs * gamma[j] + beta[j];
+    for (int j = lane; j < cols; j += TPR)
+      cm_store_f32_or_bf16(yr, yr16, j, (xr[j] - mu) * rs * gamma[j] + beta[j]);
   }
 }
 
@@ -217,12 +219,15 @@ inline unsigned row_grid(int rows, int tpr) {
 void cm_layernorm_forward(const cm_rows_params* p, const float* x, const float* gamma,
                           const float* beta, float* y, float* mean, float* rstd) {
   if (p->rows <= 0 || p->cols <= 0) return;
+  /* y_bf16: y is packed bf16 (2 bytes per element, the same indices) */
+  float* y32 = p->y_bf16 ? nullptr : y;
+  unsigned short* y16 = p->y_bf16 ? reinterpret_cast<unsigned short*>(y) : nullptr;
   if (threads_per_row(p->cols) == 32)
     layernorm_forward_kernel<32><<<row_grid(p->rows, 32), kThreads, 0, cm_stream()>>>(
-        p->rows, p->cols, p->ld, p->eps, x, gamma, beta, y, mean, rstd);
+        p->rows, p->cols, p->ld, p->eps, x, gamma, beta, y32, y16, mean, rstd);
   else
     layernorm_forward_kernel<kThreads><<<row_grid(p->rows, kThreads), kThreads, 0, cm_stream()>>>(
-        p->rows, p->cols, p->ld, p->eps, x, gamma, beta, y, mean, rstd);
+        p->rows, p->cols, p->ld, p->eps, x, gamma, beta, y32, y16, mean, rstd);
   CM_CHECK_LAUNCH("layernorm_forward");
 }
 

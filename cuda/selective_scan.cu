@@ -41,14 +41,14 @@ constexpr int MAX_SUBS = SCAN_MAX_CHUNK / SUB;    /* sub-chunk starts per chunk 
 constexpr int FWD_THREADS = 64;
 
 struct Scan {
-  int32_t batch, T, channels, ns, softplus, chunk, nchunks, rev, acc_dz, half;
+  int32_t batch, T, channels, ns, softplus, chunk, nchunks, rev, acc_dz, half, out_bf16;
   int64_t ld_u, ld_bc, ld_z, ld_state;
 };
 
 Scan scan_of(const cm_scan_params* p) {
   return Scan{p->batch,  p->seqlen,  p->channels, p->dstate,
               p->delta_softplus, p->chunk, p->nchunks, p->reverse ? 1 : 0, p->accumulate_dz ? 1 : 0,
-              p->half ? 1 : 0,
+              p->half ? 1 : 0, p->out_bf16 ? 1 : 0,
               p->ld_u,   p->ld_bc,   p->ld_z,     p->ld_state};
 }
 
@@ -148,7 +148,9 @@ __global__ void __launch_bounds__(FWD_THREADS)
     }
     /* BiMamba's halves: 0.5 y exactly, then + the other direction's half (no FMA) */
     if (p.half) y = __fmul_rn(y, 0.5f);
-    out[i] = other ? __fadd_rn(other[i], y) : y;
+    cm_store_f32_or_bf16(p.out_bf16 ? nullptr : out,
+                         p.out_bf16 ? reinterpret_cast<unsigned short*>(out) : nullptr, i,
+                         other ? __fadd_rn(other[i], y) : y);
   }
 }
 

@@ -34,6 +34,7 @@ typedef struct cm_matmul_params {
 typedef struct cm_elementwise_params {
   int32_t n; /* number of elements */
   float alpha; /* scalar operand (scale) */
+  int32_t y_bf16; /* gelu_forward, silu_forward: 1: y written as packed bf16 (nearest even) */
 } cm_elementwise_params;
 
 typedef struct cm_rows_params {
@@ -42,6 +43,7 @@ typedef struct cm_rows_params {
   int32_t ld; /* row stride in elements (>= cols) */
   int32_t accumulate; /* 1: outputs are added to, 0: overwritten */
   float eps; /* LayerNorm epsilon */
+  int32_t y_bf16; /* layernorm_forward: 1: y written as packed bf16 (rounded to nearest even) */
 } cm_rows_params;
 
 typedef struct cm_ln_backward_params {
@@ -69,6 +71,7 @@ typedef struct cm_scan_params {
   int32_t reverse; /* 1: step t reads and writes row T-1-t (the bits of flip, scan, flip) */
   int32_t accumulate_dz; /* 1: dz += its gradient (the bits of a separate add), 0: dz = */
   int32_t half; /* 1: out = 0.5 y (+ other), and the backward reads 0.5 dout: BiMamba's halves (exact) */
+  int32_t out_bf16; /* forward: 1: out written as packed bf16 (nearest even; out_proj's input) */
 } cm_scan_params;
 
 typedef struct cm_conv1d_params {
@@ -115,6 +118,7 @@ typedef struct cm_dropout_params {
   int32_t seed; /* run seed */
   int32_t stream; /* which mask of the run (e.g. step * 4096 + call site) */
   int32_t index0; /* global index of this call's first element (set by the thread split) */
+  int32_t y_bf16; /* gelu_dropout_forward: 1: y written as packed bf16 (nearest even) */
 } cm_dropout_params;
 
 typedef struct cm_chunked_rows_params {
@@ -301,7 +305,7 @@ CM_API void cm_silu_forward(const cm_elementwise_params* p, const float* x, floa
  *   dx: (n) */
 CM_API void cm_silu_backward(const cm_elementwise_params* p, const float* x, const float* dy, float* dx);
 
-/* LayerNorm over the last axis (CONMAMBA_SPEC.md 4.16): y = (x - mean) rstd gamma + beta, rstd = 1 / sqrt(biased var + eps); saves mean and rstd for the backward.
+/* LayerNorm over the last axis (CONMAMBA_SPEC.md 4.16): y = (x - mean) rstd gamma + beta, rstd = 1 / sqrt(biased var + eps); saves mean and rstd for the backward. With y_bf16, y is the float32 value rounded to packed bf16 (an input only matmuls read, in bf16 mode).
  *   x: (rows, ld)
  *   gamma: (cols)
  *   beta: (cols)
@@ -386,7 +390,7 @@ CM_API void cm_leaky_relu_dropout_forward(const cm_dropout_add_params* p, const 
  *   dx: (n) */
 CM_API void cm_leaky_relu_dropout_backward(const cm_dropout_add_params* p, const float* x, const float* dy, float* dx);
 
-/* y = dropout(gelu(x)) in one pass: gelu_forward's float32 value, then dropout's mask and product, the bits of the two ops in sequence (the FFN's inner activation).
+/* y = dropout(gelu(x)) in one pass: gelu_forward's float32 value, then dropout's mask and product, the bits of the two ops in sequence (the FFN's inner activation). With y_bf16, y is that value rounded to packed bf16 (the next Linear's input, in bf16 mode).
  *   x: (n)
  *   y: (n) */
 CM_API void cm_gelu_dropout_forward(const cm_dropout_params* p, const float* x, float* y);
@@ -449,7 +453,7 @@ CM_API void cm_conv1d_depthwise_forward(const cm_conv1d_params* p, const float* 
  *   dbias: (channels) */
 CM_API void cm_conv1d_depthwise_backward(const cm_conv1d_params* p, const float* x, const float* w, const float* bias, const float* dy, float* dpre, float* dx, float* dw, float* dbias);
 
-/* The Mamba recurrence (CONMAMBA_SPEC.md 4.7): d = softplus(delta + delta_bias), h_t = exp(d A) h_(t-1) + d B_t u_t, y_t = C_t . h_t + D u_t, out = y silu(z). Saves h at the start of every chunk for the backward. states' row stride is the whole call's channels * dstate. With half, out = 0.5 y silu(z), then + other when given: BiMamba's average of its two directions, each scan writing its half and the second adding the first's (for finite normal values the bits of (o_f + o_b) 0.5, a power-of-two scaling commuting with rounding).
+/* The Mamba recurrence (CONMAMBA_SPEC.md 4.7): d = softplus(delta + delta_bias), h_t = exp(d A) h_(t-1) + d B_t u_t, y_t = C_t . h_t + D u_t, out = y silu(z). Saves h at the start of every chunk for the backward. states' row stride is the whole call's channels * dstate. With half, out = 0.5 y silu(z), then + other when given: BiMamba's average of its two directions, each scan writing its half and the second adding the first's (for finite normal values the bits of (o_f + o_b) 0.5, a power-of-two scaling commuting with rounding). With out_bf16, out is that value rounded to packed bf16.
  *   u: (batch, seqlen, ld_u)
  *   delta: (batch, seqlen, ld_u)
  *   A: (channels, dstate)

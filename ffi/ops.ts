@@ -39,6 +39,12 @@ export interface OpArg {
    * "0" keeps it in place. Required for every argument of such an op.
    */
   readonly move?: string;
+  /**
+   * A parameter field (e.g. "y_bf16") that, when 1, makes this argument packed bf16 (bf16_pack's
+   * layout: element e at 16-bit index e from the pointer): a thread split then moves its pointer
+   * by half the element offset in float32 slots (src/tensor/split.ts; an odd offset is an error).
+   */
+  readonly packedIf?: string;
 }
 
 /** Splitting a named size field of the struct: each part sees [begin, end) of that axis. */
@@ -103,6 +109,7 @@ export const ELEMENTWISE_PARAMS: ParamStruct = {
   fields: [
     ["n", "i32", "number of elements"],
     ["alpha", "f32", "scalar operand (scale)"],
+    ["y_bf16", "i32", "gelu_forward, silu_forward: 1: y written as packed bf16 (nearest even)"],
   ],
 };
 
@@ -114,6 +121,7 @@ export const ROWS_PARAMS: ParamStruct = {
     ["ld", "i32", "row stride in elements (>= cols)"],
     ["accumulate", "i32", "1: outputs are added to, 0: overwritten"],
     ["eps", "f32", "LayerNorm epsilon"],
+    ["y_bf16", "i32", "layernorm_forward: 1: y written as packed bf16 (rounded to nearest even)"],
   ],
 };
 
@@ -155,6 +163,7 @@ export const SCAN_PARAMS: ParamStruct = {
       "i32",
       "1: out = 0.5 y (+ other), and the backward reads 0.5 dout: BiMamba's halves (exact)",
     ],
+    ["out_bf16", "i32", "forward: 1: out written as packed bf16 (nearest even; out_proj's input)"],
   ],
 };
 
@@ -216,6 +225,7 @@ export const DROPOUT_PARAMS: ParamStruct = {
     ["seed", "i32", "run seed"],
     ["stream", "i32", "which mask of the run (e.g. step * 4096 + call site)"],
     ["index0", "i32", "global index of this call's first element (set by the thread split)"],
+    ["y_bf16", "i32", "gelu_dropout_forward: 1: y written as packed bf16 (nearest even)"],
   ],
 };
 
@@ -429,8 +439,8 @@ export const OPS: readonly OpSpec[] = [
     params: MATMUL_PARAMS,
     split: "matmul_rows",
     args: [
-      fin("a", "(batch, m, k) or (batch, k, m)"),
-      fin("b", "(batch, k, n) or (batch, n, k)"),
+      { ...fin("a", "(batch, m, k) or (batch, k, m)"), packedIf: "a_bf16" },
+      { ...fin("b", "(batch, k, n) or (batch, n, k)"), packedIf: "b_bf16" },
       { name: "bias", dir: "in", optional: true, shape: "(n)" },
       finout("c", "(batch, m, n)"),
     ],
@@ -472,7 +482,7 @@ export const OPS: readonly OpSpec[] = [
     name: "gelu_forward",
     params: ELEMENTWISE_PARAMS,
     split: "elements",
-    args: [fin("x", "(n)"), fout("y", "(n)")],
+    args: [fin("x", "(n)"), { ...fout("y", "(n)"), packedIf: "y_bf16" }],
     doc: "y = x * Phi(x) = 0.5 x erfc(-x / sqrt 2) (exact, erf-based GELU).",
   },
   {
@@ -486,7 +496,7 @@ export const OPS: readonly OpSpec[] = [
     name: "silu_forward",
     params: ELEMENTWISE_PARAMS,
     split: "elements",
-    args: [fin("x", "(n)"), fout("y", "(n)")],
+    args: [fin("x", "(n)"), { ...fout("y", "(n)"), packedIf: "y_bf16" }],
     doc: "y = x * sigmoid(x) (Swish).",
   },
   {
@@ -504,13 +514,14 @@ export const OPS: readonly OpSpec[] = [
       fin("x", "(rows, ld)", M),
       fin("gamma", "(cols)", C),
       fin("beta", "(cols)", C),
-      fout("y", "(rows, ld)", M),
+      { ...fout("y", "(rows, ld)", M), packedIf: "y_bf16" },
       fout("mean", "(rows)", R),
       fout("rstd", "(rows)", R),
     ],
     doc:
       "LayerNorm over the last axis (CONMAMBA_SPEC.md 4.16): y = (x - mean) rstd gamma + beta, " +
-      "rstd = 1 / sqrt(biased var + eps); saves mean and rstd for the backward.",
+      "rstd = 1 / sqrt(biased var + eps); saves mean and rstd for the backward. With y_bf16, y " +
+      "is the float32 value rounded to packed bf16 (an input only matmuls read, in bf16 mode).",
   },
   {
     name: "layernorm_backward",
@@ -641,10 +652,11 @@ export const OPS: readonly OpSpec[] = [
     params: DROPOUT_PARAMS,
     split: { axis: "n", unit: 4, work: "1" },
     splitBase: "index0",
-    args: [ax("x", "in", "(n)", "1"), ax("y", "out", "(n)", "1")],
+    args: [ax("x", "in", "(n)", "1"), { ...ax("y", "out", "(n)", "1"), packedIf: "y_bf16" }],
     doc:
       "y = dropout(gelu(x)) in one pass: gelu_forward's float32 value, then dropout's mask and " +
-      "product, the bits of the two ops in sequence (the FFN's inner activation).",
+      "product, the bits of the two ops in sequence (the FFN's inner activation). With y_bf16, " +
+      "y is that value rounded to packed bf16 (the next Linear's input, in bf16 mode).",
   },
   {
     name: "gelu_dropout_backward",
@@ -779,7 +791,7 @@ export const OPS: readonly OpSpec[] = [
       { ...ax("D", "in", "(channels)", "1"), optional: true },
       { ...ax("z", "in", "(batch, seqlen, ld_z)", "1"), optional: true },
       { ...ax("delta_bias", "in", "(channels)", "1"), optional: true },
-      ax("out", "out", "(batch, seqlen, ld_u)", "1"),
+      { ...ax("out", "out", "(batch, seqlen, ld_u)", "1"), packedIf: "out_bf16" },
       ax("states", "out", "(batch, nchunks, channels of the call, dstate)", "dstate"),
       { ...ax("other", "in", "(batch, seqlen, ld_u)", "1"), optional: true },
     ],
@@ -789,7 +801,7 @@ export const OPS: readonly OpSpec[] = [
       "channels * dstate. With half, out = 0.5 y silu(z), then + other when given: BiMamba's " +
       "average of its two directions, each scan writing its half and the second adding the " +
       "first's (for finite normal values the bits of (o_f + o_b) 0.5, a power-of-two scaling " +
-      "commuting with rounding).",
+      "commuting with rounding). With out_bf16, out is that value rounded to packed bf16.",
   },
   {
     name: "selective_scan_backward",

@@ -2,6 +2,7 @@
  * the Mamba gate and the Conformer convolution module), forward and backward. GELU runs on four
  * lanes at a time in float64 (two f64x2 halves); the rest is scalar float32. */
 #include "../ffi/ops.h"
+#include "bf16.h"
 #include "chunk_sums.h"
 #include "dropout_hash.h"
 #include "mathf.h"
@@ -87,17 +88,25 @@ static inline v128_t gelu_grad_pd(v128_t x, v128_t dy) { /* dy (Phi(x) + x phi(x
 /* Every lane is computed alike, so the tail (through a zero-padded vector) and any thread split
  * give the same bits per element. */
 void cm_gelu_forward(const cm_elementwise_params* p, const float* x, float* y) {
+  uint16_t* y16 = p->y_bf16 ? (uint16_t*)y : 0; /* y_bf16: y rounded to packed bf16 */
   int32_t i = 0;
   for (; i + 4 <= p->n; i += 4) {
     v128_t v = wasm_v128_load(x + i);
-    wasm_v128_store(y + i, join_ps(gelu_pd(lo_pd(v)), gelu_pd(hi_pd(v))));
+    v128_t g = join_ps(gelu_pd(lo_pd(v)), gelu_pd(hi_pd(v)));
+    if (!y16) {
+      wasm_v128_store(y + i, g);
+      continue;
+    }
+    float t[4];
+    wasm_v128_store(t, g);
+    for (int32_t k = 0; k < 4; k++) y16[i + k] = cm_bf16_bits(t[k]);
   }
   if (i < p->n) {
     float xt[4] = {0}, yt[4];
     for (int32_t j = i; j < p->n; j++) xt[j - i] = x[j];
     v128_t v = wasm_v128_load(xt);
     wasm_v128_store(yt, join_ps(gelu_pd(lo_pd(v)), gelu_pd(hi_pd(v))));
-    for (int32_t j = i; j < p->n; j++) y[j] = yt[j - i];
+    for (int32_t j = i; j < p->n; j++) cm_store_f32_or_bf16(y, y16, j, yt[j - i]);
   }
 }
 
@@ -125,12 +134,20 @@ void cm_gelu_dropout_forward(const cm_dropout_params* p, const float* x, float* 
   uint32_t key = cm_dropout_key(p->seed, p->stream);
   float scale = 1.0f / (1.0f - p->p);
   v128_t vscale = wasm_f32x4_splat(scale);
+  uint16_t* y16 = p->y_bf16 ? (uint16_t*)y : 0; /* y_bf16: the values rounded to packed bf16 */
   int32_t i = 0;
   for (; i + 4 <= p->n; i += 4) {
     v128_t v = wasm_v128_load(x + i);
     v128_t g = join_ps(gelu_pd(lo_pd(v)), gelu_pd(hi_pd(v)));
     v128_t keep = cm_dropout_keep_v(key, (uint32_t)p->index0 + (uint32_t)i, p->p);
-    wasm_v128_store(y + i, wasm_v128_and(wasm_f32x4_mul(g, vscale), keep));
+    v128_t out = wasm_v128_and(wasm_f32x4_mul(g, vscale), keep);
+    if (!y16) {
+      wasm_v128_store(y + i, out);
+      continue;
+    }
+    float t[4];
+    wasm_v128_store(t, out);
+    for (int32_t k = 0; k < 4; k++) y16[i + k] = cm_bf16_bits(t[k]);
   }
   if (i < p->n) {
     float xt[4] = {0}, gt[4];
@@ -138,8 +155,9 @@ void cm_gelu_dropout_forward(const cm_dropout_params* p, const float* x, float* 
     v128_t v = wasm_v128_load(xt);
     wasm_v128_store(gt, join_ps(gelu_pd(lo_pd(v)), gelu_pd(hi_pd(v))));
     for (int32_t j = i; j < p->n; j++) {
-      y[j] = cm_dropout_keep(key, (uint32_t)p->index0 + (uint32_t)j, p->p) ? gt[j - i] * scale
-                                                                           : 0.0f;
+      float out = cm_dropout_keep(key, (uint32_t)p->index0 + (uint32_t)j, p->p) ? gt[j - i] * scale
+                                                                                : 0.0f;
+      cm_store_f32_or_bf16(y, y16, j, out);
     }
   }
 }
@@ -198,9 +216,10 @@ void cm_gelu_dropout_backward(const cm_dropout_rows_params* p, const float* x, c
 }
 
 void cm_silu_forward(const cm_elementwise_params* p, const float* x, float* y) {
+  uint16_t* y16 = p->y_bf16 ? (uint16_t*)y : 0; /* y_bf16: y rounded to packed bf16 */
   for (int32_t i = 0; i < p->n; i++) {
     float s = 1.0f / (1.0f + cm_expf(-x[i])); /* sigmoid */
-    y[i] = x[i] * s;
+    cm_store_f32_or_bf16(y, y16, i, x[i] * s);
   }
 }
 

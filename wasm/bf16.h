@@ -24,6 +24,13 @@ static inline uint16_t cm_bf16_bits(float x) {
   return (uint16_t)(u >> 16);
 }
 
+/* Stores out[i] = v (nearest even) or, when out16 is given, its bf16 at 16-bit index i: how the
+ * ops with a y_bf16 option write y (one of the two pointers is the output, the other NULL). */
+static inline void cm_store_f32_or_bf16(float* out, uint16_t* out16, int64_t i, float v) {
+  if (out16) out16[i] = cm_bf16_bits(v);
+  else out[i] = v;
+}
+
 /* x rounded to the nearest bf16, as a float. */
 static inline float cm_bf16_round(float x) { return cm_bits_f32((uint32_t)cm_bf16_bits(x) << 16); }
 

@@ -2,6 +2,7 @@
  * Row sums use four f32 lanes combined in a fixed order, so results are the same bits however the
  * rows are split across threads. */
 #include "../ffi/ops.h"
+#include "bf16.h"
 #include "chunk_sums.h"
 #include "simd.h"
 
@@ -31,9 +32,11 @@ static float row_sq_dev(const float* x, int32_t n, float mean) {
 void cm_layernorm_forward(const cm_rows_params* p, const float* x, const float* gamma,
                           const float* beta, float* y, float* mean, float* rstd) {
   int32_t d = p->cols;
+  uint16_t* y16 = p->y_bf16 ? (uint16_t*)y : 0; /* y_bf16: y rounded to packed bf16 */
   for (int32_t r = 0; r < p->rows; r++) {
     const float* xr = x + (int64_t)r * p->ld;
-    float* yr = y + (int64_t)r * p->ld;
+    float* yr = y16 ? 0 : y + (int64_t)r * p->ld;
+    uint16_t* yr16 = y16 ? y16 + (int64_t)r * p->ld : 0;
     float mu = row_sum(xr, d) / (float)d;
     float rs = 1.0f / __builtin_sqrtf(row_sq_dev(xr, d, mu) / (float)d + p->eps);
     mean[r] = mu;
@@ -43,10 +46,17 @@ void cm_layernorm_forward(const cm_rows_params* p, const float* x, const float* 
     for (; j + 4 <= d; j += 4) {
       /* y[j] = (x[j] - mu) * rs * gamma[j] + beta[j] */
       v128_t xhat = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(xr + j), m), s);
-      wasm_v128_store(yr + j, wasm_f32x4_add(wasm_f32x4_mul(xhat, wasm_v128_load(gamma + j)),
-                                             wasm_v128_load(beta + j)));
+      v128_t out = wasm_f32x4_add(wasm_f32x4_mul(xhat, wasm_v128_load(gamma + j)),
+                                  wasm_v128_load(beta + j));
+      if (!yr16) {
+        wasm_v128_store(yr + j, out);
+        continue;
+      }
+      float t[4];
+      wasm_v128_store(t, out);
+      for (int32_t k = 0; k < 4; k++) yr16[j + k] = cm_bf16_bits(t[k]);
     }
-    for (; j < d; j++) yr[j] = (xr[j] - mu) * rs * gamma[j] + beta[j];
+    for (; j < d; j++) cm_store_f32_or_bf16(yr, yr16, j, (xr[j] - mu) * rs * gamma[j] + beta[j]);
   }
 }
 

@@ -15,6 +15,7 @@
  * with explicit row strides (matmulStrided below; no new kernel).
  */
 import type { Tape } from "../tensor/autograd.ts";
+import * as ag from "../tensor/autograd_ops.ts";
 import type { Backend } from "../tensor/backend.ts";
 import { colView, tensorArg } from "../tensor/col_view.ts";
 import { exp } from "../tensor/conv_ops.ts";
@@ -25,7 +26,7 @@ import {
   selectiveScanBackward,
 } from "../tensor/mamba_ops.ts";
 import { matmul, mul, scale } from "../tensor/ops.ts";
-import { Tensor } from "../tensor/tensor.ts";
+import { type DType, Tensor } from "../tensor/tensor.ts";
 import { Linear } from "./linear.ts";
 import { type ForwardContext, Module } from "./module.ts";
 import { Conv1dParams } from "./conv_module.ts";
@@ -114,6 +115,7 @@ export class BiMamba extends Module {
       reverse: true,
       half: true,
       other: halfF,
+      outDtype: ag.matmulInputDtype(tape, u.backend), // out_proj alone reads it
     });
     return this.out_proj.forward(ctx, avg);
   }
@@ -125,14 +127,15 @@ export class BiMamba extends Module {
  * out_proj. One tape node; inputs [xz, convW, convB, xProj, dtW, dtB, aLog, d, other]. `reverse`:
  * time runs backwards (flip, core, flip to the bit); `half`: returns half the core's output (its
  * scan halves it, and its backward halves the upstream gradient, both exact); `other`: added to
- * that (BiMamba's first direction's half; it gets the upstream gradient unchanged).
+ * that (BiMamba's first direction's half; it gets the upstream gradient unchanged); `outDtype`:
+ * "bf16" stores the result packed (for out_proj alone, in bf16 mode: ag.matmulInputDtype).
  */
 export function mambaCore(
   tape: Tape,
   xz: Tensor,
   p: DirectionParams,
   dState: number,
-  o: { reverse?: boolean; half?: boolean; other?: Tensor | null } = {},
+  o: { reverse?: boolean; half?: boolean; other?: Tensor | null; outDtype?: DType } = {},
 ): Tensor {
   const reverse = o.reverse ?? false, other = o.other ?? null;
   const [b, t, w] = xz.shape, di = w / 2, k = p.convW.shape[2];
@@ -169,6 +172,7 @@ export function mambaCore(
     reverse,
     half: o.half ?? false,
     other,
+    outDtype: o.outDtype,
   };
   const saved = selectiveScan(q);
   const inputs = [xz, p.convW, p.convB, p.xProj, p.dtW, p.dtB, p.aLog, p.d];

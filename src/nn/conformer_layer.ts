@@ -60,7 +60,13 @@ export class ConformerLayer extends Module {
   forward(ctx: ForwardContext, x: Tensor, m: ConformerMasks, name = "layer"): Tensor {
     const tape = ctx.tape, cap = ctx.capture;
     const a = this.ffn_module1.residual(ctx, x, 0.5, (f) => cap?.(`${name}.ffn_module1`, f));
-    const att = this.mha_layer.forward(ctx, this.norm1.forward(ctx, a), m.posEmb, m.keyLengths);
+    // norm1's output is read by in_proj alone
+    const att = this.mha_layer.forward(
+      ctx,
+      this.norm1.forward(ctx, a, true),
+      m.posEmb,
+      m.keyLengths,
+    );
     cap?.(`${name}.mha_layer`, att);
     const b = ag.add(tape, a, att);
     const cv = this.convolution_module.forward(ctx, b, m.padLengths);

@@ -56,7 +56,7 @@ export class ConMambaLayer extends Module {
     // Residuals around a dropped-out branch are one kernel in training (`residual`: the bits of
     // dropout, scale and add), the ops in sequence under probes.
     const a = this.ffn_module1.residual(ctx, x, 0.5, (f) => cap?.(`${name}.ffn_module1`, f));
-    const m = this.mamba.forward(ctx, this.norm1.forward(ctx, a));
+    const m = this.mamba.forward(ctx, this.norm1.forward(ctx, a, true)); // read by in_proj alone
     cap?.(`${name}.mamba`, m);
     const b = ag.add(tape, a, m);
     const c = this.convolution_module.residual(

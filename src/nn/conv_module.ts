@@ -97,7 +97,7 @@ export class ConvolutionModule extends Module {
   /** The module up to its last Linear: LN, pointwise conv + GLU, depthwise conv, LN, act. */
   private beforeLinear(ctx: ForwardContext, x: Tensor): Tensor {
     const tape = ctx.tape, d = this.d, pw = this.bottleneck.pw;
-    const u = this.layer_norm.forward(ctx, x), w = reshape(tape, pw.weight, [2 * d, d]);
+    const u = this.layer_norm.forward(ctx, x, true), w = reshape(tape, pw.weight, [2 * d, d]); // u: pw alone
     // the pointwise conv and the GLU (first half gated by sigmoid of the second, torch GLU dim 1):
     // one node with a bias (its gradient from the GLU backward's column sums)
     const g = pw.bias
@@ -110,6 +110,8 @@ export class ConvolutionModule extends Module {
       this.conv.bias,
       { padLeft: (this.kernelSize - 1) / 2 },
     );
-    return activate(tape, this.after_conv.norm.forward(ctx, h), this.activation);
+    // after_conv.linear alone reads the activation
+    const dtype = ag.matmulInputDtype(tape, x.backend);
+    return activate(tape, this.after_conv.norm.forward(ctx, h), this.activation, dtype);
   }
 }

@@ -8,7 +8,7 @@
 import type { Tape } from "../tensor/autograd.ts";
 import * as ag from "../tensor/autograd_ops.ts";
 import type { Backend } from "../tensor/backend.ts";
-import type { Tensor } from "../tensor/tensor.ts";
+import type { DType, Tensor } from "../tensor/tensor.ts";
 import { dropout } from "./_ops.ts";
 import { LayerNorm } from "./layer_norm.ts";
 import { Linear } from "./linear.ts";
@@ -17,8 +17,9 @@ import { type ForwardContext, Module } from "./module.ts";
 /** The encoder activations (G8): exact GELU, or Swish = SiLU. */
 export type Activation = "gelu" | "swish";
 
-export function activate(tape: Tape, x: Tensor, a: Activation): Tensor {
-  return a === "swish" ? ag.silu(tape, x) : ag.gelu(tape, x);
+/** `dtype` "bf16": the output packed, for a matmul alone (ag.matmulInputDtype). */
+export function activate(tape: Tape, x: Tensor, a: Activation, dtype: DType = "f32"): Tensor {
+  return a === "swish" ? ag.silu(tape, x, dtype) : ag.gelu(tape, x, dtype);
 }
 
 class FfnLayers extends Module {
@@ -58,7 +59,9 @@ export class PositionwiseFeedForward extends Module {
       // the bias gradient from the GELU backward's column sums); it takes the dropout's stream as
       // dropout() would.
       const drop = { p: this.dropoutP, seed: ctx.seed, stream: ctx.stream++ };
-      return ag.linearGeluDropout(ctx.tape, x, l0.weight, l0.bias, drop);
+      // only the last Linear (l3) reads the result: packed bf16 in bf16 mode
+      const dtype = ag.matmulInputDtype(ctx.tape, x.backend);
+      return ag.linearGeluDropout(ctx.tape, x, l0.weight, l0.bias, drop, dtype);
     }
     const h = activate(ctx.tape, l0.forward(ctx, x), this.activation);
     return dropout(ctx, h, this.dropoutP);
@@ -82,7 +85,7 @@ export class FfnModule extends Module {
   }
 
   forward(ctx: ForwardContext, x: Tensor): Tensor {
-    return dropout(ctx, this.ff.forward(ctx, this.norm.forward(ctx, x)), this.dropoutP);
+    return dropout(ctx, this.ff.forward(ctx, this.norm.forward(ctx, x, true)), this.dropoutP);
   }
 
   /**
@@ -95,7 +98,7 @@ export class FfnModule extends Module {
   residual(ctx: ForwardContext, x: Tensor, alpha: number, probe?: (f: Tensor) => void): Tensor {
     const l3 = this.ff.ffn.l3;
     if (ctx.training && this.dropoutP > 0 && !ctx.capture && l3.bias) {
-      const h = this.ff.hidden(ctx, this.norm.forward(ctx, x));
+      const h = this.ff.hidden(ctx, this.norm.forward(ctx, x, true));
       const o = { p: this.dropoutP, seed: ctx.seed, stream: ctx.stream++ };
       return ag.linearDropoutAdd(ctx.tape, x, h, l3.weight, l3.bias, alpha, o);
     }

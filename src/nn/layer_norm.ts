@@ -18,8 +18,16 @@ export class LayerNorm extends Module {
     this.bias = this.param("bias", shape);
   }
 
-  forward(ctx: ForwardContext, x: Tensor): Tensor {
-    if (this.shape.length === 1) return ag.layerNorm(ctx.tape, x, this.weight, this.bias, this.eps);
+  /**
+   * `forMatmul`: only matmuls read the output (a norm before Linears): stored as packed bf16 in
+   * bf16 mode (ag.matmulInputDtype; an odd width stays float32), the same products' bits.
+   */
+  forward(ctx: ForwardContext, x: Tensor, forMatmul = false): Tensor {
+    if (this.shape.length === 1) {
+      const bf16 = forMatmul && this.shape[0] % 2 === 0 &&
+        ag.matmulInputDtype(ctx.tape, x.backend) === "bf16";
+      return ag.layerNorm(ctx.tape, x, this.weight, this.bias, this.eps, bf16 ? "bf16" : "f32");
+    }
     return layerNormAxes(ctx.tape, x, this.weight, this.bias, this.eps, this.shape.length);
   }
 }
@@ -33,7 +41,7 @@ export class SbLayerNorm extends Module {
     this.norm = this.child("norm", new LayerNorm(be, shape, eps));
   }
 
-  forward(ctx: ForwardContext, x: Tensor): Tensor {
-    return this.norm.forward(ctx, x);
+  forward(ctx: ForwardContext, x: Tensor, forMatmul = false): Tensor {
+    return this.norm.forward(ctx, x, forMatmul);
   }
 }

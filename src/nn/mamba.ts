@@ -67,7 +67,9 @@ export class Mamba extends Module {
   forward(ctx: ForwardContext, u: Tensor, keepLast?: number): Tensor {
     const tape = ctx.tape, t = u.shape[1];
     const xz = this.in_proj.forward(ctx, u); // (B, T, 2Di)
-    let o = mambaCore(tape, xz, this.core(), this.dState); // (B, T, Di)
+    const whole = keepLast === undefined || keepLast === t; // else a slice reads the result
+    const outDtype = whole ? ag.matmulInputDtype(tape, u.backend) : "f32"; // for out_proj alone
+    let o = mambaCore(tape, xz, this.core(), this.dState, { outDtype }); // (B, T, Di)
     if (keepLast !== undefined && keepLast !== t) o = ag.sliceTime(tape, o, t - keepLast, keepLast);
     return this.out_proj.forward(ctx, o);
   }

@@ -52,12 +52,12 @@ export class MambaDecoderLayer extends Module {
   /** t (B, U, d), memory (B, T', d) -> (B, U, d). */
   forward(ctx: ForwardContext, t: Tensor, memory: Tensor): Tensor {
     const tape = ctx.tape, p = this.dropoutP, u = t.shape[1];
-    const sm = this.self_mamba.forward(ctx, this.norm1.forward(ctx, t)); // (B, U, d)
+    const sm = this.self_mamba.forward(ctx, this.norm1.forward(ctx, t, true)); // (B, U, d)
     const a = ag.add(tape, t, dropout(ctx, sm, p));
     const s = ag.concatTime(tape, [memory, this.norm2.forward(ctx, a)]); // (B, T' + U, d)
     const cm = this.cross_mamba.forward(ctx, s, u); // (B, U, d)
     const b = ag.add(tape, a, dropout(ctx, cm, p));
-    const f = this.pos_ffn.forward(ctx, this.norm3.forward(ctx, b)); // (B, U, d)
+    const f = this.pos_ffn.forward(ctx, this.norm3.forward(ctx, b, true)); // (B, U, d)
     return ag.add(tape, b, dropout(ctx, f, p));
   }
 }

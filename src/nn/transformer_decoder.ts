@@ -59,7 +59,7 @@ export class TransformerDecoderLayer extends Module {
   /** t (B, U, d), memory (B, T', d) -> (B, U, d). */
   forward(ctx: ForwardContext, t: Tensor, memory: Tensor, m: DecoderMasks): Tensor {
     const tape = ctx.tape, p = this.dropoutP;
-    const t1 = this.norm1.forward(ctx, t);
+    const t1 = this.norm1.forward(ctx, t, true); // norms 1-3: read by Linears alone
     const sa = this.self_attn.forward(
       ctx,
       t1,
@@ -68,11 +68,11 @@ export class TransformerDecoderLayer extends Module {
       true,
     );
     t = ag.add(tape, t, dropout(ctx, sa, p));
-    const ca = this.cross.forward(ctx, this.norm2.forward(ctx, t), memory, {
+    const ca = this.cross.forward(ctx, this.norm2.forward(ctx, t, true), memory, {
       keyLengths: m.memoryLengths,
     });
     t = ag.add(tape, t, dropout(ctx, ca, p));
-    const ff = this.pos_ffn.forward(ctx, this.norm3.forward(ctx, t));
+    const ff = this.pos_ffn.forward(ctx, this.norm3.forward(ctx, t, true));
     return ag.add(tape, t, dropout(ctx, ff, p));
   }
 }

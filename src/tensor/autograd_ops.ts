@@ -7,7 +7,7 @@
 import * as attn from "./attention_ops.ts";
 import type { ColumnSums } from "./chunk_sums.ts";
 import { paramGrad, Tape } from "./autograd.ts";
-import { viewStorage } from "./backend.ts";
+import { type Backend, viewStorage } from "./backend.ts";
 import { packBf16 } from "./bf16.ts";
 import { conv2d as conv2dOp, conv2dBackward, glu as gluOp, gluBackward } from "./conv_ops.ts";
 import {
@@ -30,7 +30,7 @@ import {
 import * as layout from "./layout_ops.ts";
 import * as ops from "./ops.ts";
 import * as reduce from "./reduce_ops.ts";
-import { ShapeError, Tensor } from "./tensor.ts";
+import { type DType, ShapeError, Tensor } from "./tensor.ts";
 
 /**
  * op(a) op(b) + bias, a (..., M, K), b (..., K, N) (see ops.matmul). In bf16 matmul mode the
@@ -57,10 +57,20 @@ export function matmul(
   return y;
 }
 
-/** A step tensor (an activation, not a parameter) worth keeping packed for matmul's backward. */
+/** A float32 step tensor (an activation, not a parameter) worth keeping packed for matmul's backward. */
 function packable(tape: Tape, t: Tensor): boolean {
-  return tape.packSaved && t.backend.matmulPrecision === "bf16" && t.storage.lifetime === "step" &&
-    t.size > 0 && t.size % 2 === 0;
+  return tape.packSaved && t.dtype === "f32" && t.backend.matmulPrecision === "bf16" &&
+    t.storage.lifetime === "step" && t.size > 0 && t.size % 2 === 0;
+}
+
+/**
+ * The dtype to store an activation in when only matmuls read it (a LayerNorm before Linears, the
+ * FFN's inner activation): packed bf16 in bf16 matmul mode, where the products round their inputs
+ * to bf16 anyway (the same bits, half the bytes, and no bf16_pack for the backward), else float32.
+ * Off with the tape's packSaved, so tests can compare the two ways.
+ */
+export function matmulInputDtype(tape: Tape, be: Backend): DType {
+  return tape.packSaved && be.matmulPrecision === "bf16" ? "bf16" : "f32";
 }
 
 export function add(tape: Tape, a: Tensor, b: Tensor): Tensor {
@@ -81,21 +91,33 @@ export function scale(tape: Tape, x: Tensor, alpha: number): Tensor {
   return y;
 }
 
-export function gelu(tape: Tape, x: Tensor): Tensor {
-  const y = ops.gelu(x);
+/** GELU; `dtype` "bf16" for an output matmuls alone read (matmulInputDtype). */
+export function gelu(tape: Tape, x: Tensor, dtype: DType = "f32"): Tensor {
+  const y = ops.gelu(x, undefined, dtype);
   tape.record([x], [y], ([dy]) => [ops.geluBackward(x, dy!)], [x]);
   return y;
 }
 
-export function silu(tape: Tape, x: Tensor): Tensor {
-  const y = ops.silu(x);
+/** SiLU; `dtype` as gelu's. */
+export function silu(tape: Tape, x: Tensor, dtype: DType = "f32"): Tensor {
+  const y = ops.silu(x, undefined, dtype);
   tape.record([x], [y], ([dy]) => [ops.siluBackward(x, dy!)], [x]);
   return y;
 }
 
-/** LayerNorm over the last axis; x (..., D), gamma and beta (D). */
-export function layerNorm(tape: Tape, x: Tensor, gamma: Tensor, beta: Tensor, eps: number): Tensor {
-  const s = ops.layerNorm(x, gamma, beta, eps);
+/**
+ * LayerNorm over the last axis; x (..., D), gamma and beta (D). `dtype` "bf16": the output packed
+ * (ops.layerNorm; only for an output that matmuls alone read: see matmulInputDtype).
+ */
+export function layerNorm(
+  tape: Tape,
+  x: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
+  eps: number,
+  dtype: DType = "f32",
+): Tensor {
+  const s = ops.layerNorm(x, gamma, beta, eps, dtype);
   tape.record([x, gamma, beta], [s.y], ([dy], [dx, dgamma, dbeta]) => {
     const params = dgamma && dbeta ? { dgamma, dbeta } : null;
     const g = ops.layerNormBackward(dy!, x, gamma, s, { dx, params });
@@ -165,14 +187,24 @@ function linearThen(
 export const linearGlu = (tape: Tape, x: Tensor, w: Tensor, b: Tensor) =>
   linearThen(tape, x, w, b, gluOp, (dy, v, sums) => gluBackward(v, dy, sums), { keepPre: true });
 
-/** dropout(gelu(x W^T + b)): the FFN's first Linear, GELU and dropout in training. */
-export const linearGeluDropout = (tape: Tape, x: Tensor, w: Tensor, b: Tensor, o: DropoutOptions) =>
+/**
+ * dropout(gelu(x W^T + b)): the FFN's first Linear, GELU and dropout in training; the output in
+ * `dtype` (packed bf16 when only the next Linear reads it, see matmulInputDtype).
+ */
+export const linearGeluDropout = (
+  tape: Tape,
+  x: Tensor,
+  w: Tensor,
+  b: Tensor,
+  o: DropoutOptions,
+  dtype: DType = "f32",
+) =>
   linearThen(
     tape,
     x,
     w,
     b,
-    (pre) => geluDropoutOp(pre, o),
+    (pre) => geluDropoutOp(pre, o, dtype),
     (dy, pre, sums) => geluDropoutBackward(pre, dy, o, sums),
     { keepPre: true },
   );

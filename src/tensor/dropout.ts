@@ -6,7 +6,7 @@
  */
 import { type ColumnSums, runChunked } from "./chunk_sums.ts";
 import { tensorArg } from "./col_view.ts";
-import { Tensor } from "./tensor.ts";
+import { type DType, Tensor } from "./tensor.ts";
 
 export interface DropoutOptions {
   p: number; // drop probability in [0, 1)
@@ -19,17 +19,30 @@ export interface DropoutOptions {
  * "leaky_relu_dropout_*"): every input has x's size, the output too; alpha is the op's scalar
  * (dropout_add's scale, the LeakyReLU's slope; the others do not read it).
  */
-function flat(name: string, inputs: readonly Tensor[], o: DropoutOptions, alpha = 0): Tensor {
+function flat(
+  name: string,
+  inputs: readonly Tensor[],
+  o: DropoutOptions,
+  alpha = 0,
+  dtype: DType = "f32",
+): Tensor {
   if (!(o.p >= 0 && o.p < 1)) throw new RangeError(`dropout p must lie in [0, 1), got ${o.p}`);
   const x = inputs[0];
   for (const t of inputs) {
     if (t.size !== x.size) throw new RangeError(`${name}: ${t.size} vs ${x.size} elements`);
   }
-  const y = Tensor.empty(x.backend, x.shape);
+  const y = Tensor.empty(x.backend, x.shape, "step", dtype);
   x.backend.run(
     name,
-    { n: x.size, p: o.p, alpha, seed: o.seed | 0, stream: o.stream | 0 },
-    [...inputs.map(tensorArg), tensorArg(y)],
+    {
+      n: x.size,
+      p: o.p,
+      alpha,
+      seed: o.seed | 0,
+      stream: o.stream | 0,
+      y_bf16: dtype === "bf16" ? 1 : 0,
+    },
+    [...inputs.map(tensorArg), { storage: y.storage }],
   );
   return y;
 }
@@ -39,8 +52,12 @@ export const dropout = (x: Tensor, o: DropoutOptions) => flat("dropout", [x], o)
 /** dx = dy masked and scaled exactly as the forward did (the same op, same seed and stream). */
 export const dropoutBackward = (dy: Tensor, o: DropoutOptions) => dropout(dy, o);
 
-/** dropout(gelu(x)) in one pass (the FFN's inner activation): the bits of gelu then dropout. */
-export const geluDropout = (x: Tensor, o: DropoutOptions) => flat("gelu_dropout_forward", [x], o);
+/**
+ * dropout(gelu(x)) in one pass (the FFN's inner activation): the bits of gelu then dropout; with
+ * dtype "bf16" those values rounded to packed bf16 (for a matmul in bf16 mode: the same product).
+ */
+export const geluDropout = (x: Tensor, o: DropoutOptions, dtype: DType = "f32") =>
+  flat("gelu_dropout_forward", [x], o, 0, dtype);
 
 /**
  * One of the row-wise dropout ops with optional column sums of its output ("gelu_dropout_backward",

@@ -13,7 +13,7 @@ import {
   viewArg,
 } from "./col_view.ts";
 import { sumRows } from "./ops.ts";
-import { ShapeError, Tensor } from "./tensor.ts";
+import { type DType, ShapeError, Tensor } from "./tensor.ts";
 
 /** Time steps between the states the scan saves for its backward (<= 64, wasm/selective_scan.c). */
 export const SCAN_CHUNK = 64;
@@ -150,6 +150,8 @@ export interface ScanInputs {
    * the second writes o_f / 2 + o_b / 2, for finite normal values the bits of (o_f + o_b) / 2.
    * Its gradient is dout itself (the caller passes it on). */
   other?: Tensor | null;
+  /** "bf16": the output rounded to packed bf16 (when out_proj alone reads it, in bf16 mode). */
+  outDtype?: DType;
 }
 
 export interface ScanSaved {
@@ -199,9 +201,10 @@ function scanParams(q: ScanInputs) {
 export function selectiveScan(q: ScanInputs): ScanSaved {
   const { params: p, B, C, z } = scanParams(q), be = q.u.backend;
   if (q.other) expectShape("scan other", q.other, q.u.shape);
-  const out = Tensor.empty(be, q.u.shape);
+  const dtype = q.outDtype ?? "f32"; // the channel split starts parts at multiples of 4: even
+  const out = Tensor.empty(be, q.u.shape, "step", dtype);
   const states = Tensor.empty(be, [p.batch, p.nchunks, p.channels, p.dstate]);
-  be.run("selective_scan_forward", p, [
+  be.run("selective_scan_forward", { ...p, out_bf16: dtype === "bf16" ? 1 : 0 }, [
     tensorArg(q.u),
     tensorArg(q.delta),
     tensorArg(q.A),
@@ -210,7 +213,7 @@ export function selectiveScan(q: ScanInputs): ScanSaved {
     tensorArg(q.D),
     viewArg(z),
     tensorArg(q.deltaBias),
-    tensorArg(out),
+    { storage: out.storage },
     tensorArg(states),
     tensorArg(q.other),
   ]);

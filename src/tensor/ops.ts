@@ -5,7 +5,7 @@
  */
 import { runChunked } from "./chunk_sums.ts";
 import { tensorArg } from "./col_view.ts";
-import { ShapeError, Tensor } from "./tensor.ts";
+import { type DType, ShapeError, Tensor } from "./tensor.ts";
 
 function sameShape(name: string, a: Tensor, b: Tensor): void {
   if (a.shape.length !== b.shape.length || a.shape.some((d, i) => d !== b.shape[i])) {
@@ -200,9 +200,11 @@ export function scale(x: Tensor, alpha: number, out?: Tensor): Tensor {
   return y;
 }
 
-function unary(name: string, x: Tensor, out?: Tensor): Tensor {
-  const y = outOr(out, x);
-  x.backend.run(name, { n: x.size }, [arg(x), arg(y)]);
+function unary(name: string, x: Tensor, out?: Tensor, dtype: DType = "f32"): Tensor {
+  const y = dtype === "f32" ? outOr(out, x) : Tensor.empty(x.backend, x.shape, "step", dtype);
+  x.backend.run(name, { n: x.size, y_bf16: dtype === "bf16" ? 1 : 0 }, [arg(x), {
+    storage: y.storage,
+  }]);
   return y;
 }
 
@@ -213,12 +215,14 @@ function unaryBackward(name: string, x: Tensor, dy: Tensor, out?: Tensor): Tenso
   return dx;
 }
 
-/** Exact GELU, x Phi(x). */
-export const gelu = (x: Tensor, out?: Tensor) => unary("gelu_forward", x, out);
+/** Exact GELU, x Phi(x); dtype "bf16": rounded to packed bf16 (for a matmul alone, bf16 mode). */
+export const gelu = (x: Tensor, out?: Tensor, dtype: DType = "f32") =>
+  unary("gelu_forward", x, out, dtype);
 export const geluBackward = (x: Tensor, dy: Tensor, out?: Tensor) =>
   unaryBackward("gelu_backward", x, dy, out);
-/** SiLU (Swish), x sigmoid(x). */
-export const silu = (x: Tensor, out?: Tensor) => unary("silu_forward", x, out);
+/** SiLU (Swish), x sigmoid(x); dtype as gelu's. */
+export const silu = (x: Tensor, out?: Tensor, dtype: DType = "f32") =>
+  unary("silu_forward", x, out, dtype);
 export const siluBackward = (x: Tensor, dy: Tensor, out?: Tensor) =>
   unaryBackward("silu_backward", x, dy, out);
 
@@ -230,19 +234,38 @@ export interface LayerNormSaved {
   rstd: Tensor; // (rows)
 }
 
-/** LayerNorm over the last axis. x (..., D), gamma (D), beta (D). */
-export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): LayerNormSaved {
+/**
+ * LayerNorm over the last axis. x (..., D), gamma (D), beta (D). With dtype "bf16" y is rounded to
+ * packed bf16 (an input that only matmuls read, in bf16 mode); mean and rstd stay float32.
+ */
+export function layerNorm(
+  x: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
+  eps: number,
+  dtype: DType = "f32",
+): LayerNormSaved {
   const { rows, cols } = lastDim("layerNorm", x);
   if (gamma.size !== cols || beta.size !== cols) {
     throw new ShapeError(`layerNorm: gamma and beta must be (${cols}) for x [${x.shape}]`);
   }
-  const y = Tensor.empty(x.backend, x.shape);
+  // A packed row must start on a float32 slot for the thread split (split.ts): even cols.
+  if (dtype === "bf16" && cols % 2 !== 0) {
+    throw new ShapeError(`layerNorm: a bf16 output needs an even row length, got ${cols}`);
+  }
+  const y = Tensor.empty(x.backend, x.shape, "step", dtype);
   const mean = Tensor.empty(x.backend, [rows]), rstd = Tensor.empty(x.backend, [rows]);
-  x.backend.run("layernorm_forward", { rows, cols, ld: cols, eps }, [
+  x.backend.run("layernorm_forward", {
+    rows,
+    cols,
+    ld: cols,
+    eps,
+    y_bf16: dtype === "bf16" ? 1 : 0,
+  }, [
     arg(x),
     arg(gamma),
     arg(beta),
-    arg(y),
+    { storage: y.storage },
     arg(mean),
     arg(rstd),
   ]);

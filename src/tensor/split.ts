@@ -76,7 +76,33 @@ export function splitCall(
   return out;
 }
 
+/**
+ * Part [begin, end) of a call. Offsets count float32 slots: an argument stored as packed bf16
+ * (its `packedIf` field set) moves by half its element offset, which must be even (a part
+ * starting mid-slot would need a 2-byte pointer; splits in units of 4 rows or elements of even
+ * rows never do).
+ */
 function part(
+  op: OpSpec,
+  p: Readonly<Record<string, number>>,
+  begin: number,
+  end: number,
+): Part {
+  const r = elementPart(op, p, begin, end);
+  op.args.forEach((a, i) => {
+    if (!a.packedIf || !p[a.packedIf]) return;
+    if (r.offsets[i] % 2 !== 0) {
+      throw new Error(
+        `${op.name}: packed bf16 argument ${a.name} would start mid-slot (element ${r.offsets[i]})`,
+      );
+    }
+    r.offsets[i] /= 2;
+  });
+  return r;
+}
+
+/** Part [begin, end) with every offset in elements. */
+function elementPart(
   op: OpSpec,
   p: Readonly<Record<string, number>>,
   begin: number,
@@ -114,15 +140,13 @@ function part(
         params,
         offsets: op.args.map((a) => a.layout === "matrix" || a.layout === "per_col" ? begin : 0),
       };
-    case "matmul_rows": {
+    case "matmul_rows":
       params.m = n;
-      // Offsets count float32 slots; a packed bf16 A (a_bf16) holds two elements per slot, and
-      // `begin` is a multiple of 4 (UNIT), so its element offset is always even.
-      const a = (p.trans_a ? begin : begin * p.lda) / (p.a_bf16 ? 2 : 1);
       return {
         params,
-        offsets: op.args.map((x) => x.name === "a" ? a : x.name === "c" ? begin * p.ldc : 0),
+        offsets: op.args.map((a) =>
+          a.name === "a" ? (p.trans_a ? begin : begin * p.lda) : a.name === "c" ? begin * p.ldc : 0
+        ),
       };
-    }
   }
 }

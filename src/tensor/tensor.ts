@@ -69,8 +69,18 @@ export class Tensor {
   }
 
   /** An uninitialised tensor; "step" (the default) lives until the next `backend.resetStep()`. */
-  static empty(backend: Backend, shape: readonly number[], lifetime: Lifetime = "step"): Tensor {
-    return new Tensor(backend, shape, backend.alloc(sizeOf(shape), lifetime));
+  static empty(
+    backend: Backend,
+    shape: readonly number[],
+    lifetime: Lifetime = "step",
+    dtype: DType = "f32",
+  ): Tensor {
+    return new Tensor(
+      backend,
+      shape,
+      backend.alloc(slotsOf(sizeOf(shape), dtype), lifetime),
+      dtype,
+    );
   }
 
   static from(

@@ -230,6 +230,10 @@ interface Bound {
  *   1e-5 relative for fp32 too), maxRel 1e-4.
  * LOSS - CTC (float64 forward-backward, same operations and order) and the smoothed NLL (a
  *   float64 row sum, possibly in tree order): float32 results within a few ulp: relL2 1e-6.
+ * BF16_STORED - an output written as packed bf16 (y_bf16): each backend's bf16 is its own fp32
+ *   value rounded (checked exactly inside the case), and two fp32 values a few ulp apart round
+ *   to the same bf16 unless a rounding boundary lies between them, where they end one bf16 step
+ *   (at most 2^-8 relative) apart: maxRel 4e-3; such elements are rare: relL2 1e-3.
  */
 const EXACT: Bound = { exact: true };
 const ROUNDED_ONCE: Bound = { ulp: 2 };
@@ -241,6 +245,18 @@ const MATMUL: Bound = PRECISION === "bf16"
   : { relL2: 1e-5, maxRel: 1e-5 };
 const SCAN: Bound = { relL2: 1e-5, maxRel: 1e-4 };
 const LOSS: Bound = { relL2: 1e-6, maxRel: 2e-6 };
+const BF16_STORED: Bound = { relL2: 1e-3, maxRel: 4e-3 };
+
+/** t's values; t must be packed bf16 and equal `f32`'s values rounded to bf16 (or this throws). */
+function bf16Of(what: string, t: Tensor, f32: Tensor): Float32Array {
+  if (t.dtype !== "bf16") throw new Error(`${what}: a ${t.dtype} output, not bf16`);
+  const got = t.toArray(), want = unpackBf16(packBf16(f32)).toArray();
+  const bad = got.findIndex((v, i) => !Object.is(v, want[i]));
+  if (bad >= 0) {
+    throw new Error(`${what}: element ${bad} is ${got[bad]}, its fp32 rounds to ${want[bad]}`);
+  }
+  return got;
+}
 
 // ---- comparison ----------------------------------------------------------------------------
 
@@ -642,10 +658,20 @@ for (
       exp: TRANSCENDENTAL,
       leaky: EXACT,
       dleaky: EXACT,
+      gelu16: BF16_STORED,
+      silu16: BF16_STORED,
     },
     run: (be) => {
       const x = rt(be, [size], 22, 3), dy = rt(be, [size], 23);
+      // y_bf16 (an activation a matmul alone reads, in bf16 mode)
+      const bf16 = size % 2 === 0
+        ? {
+          gelu16: bf16Of("gelu y_bf16", gelu(x, undefined, "bf16"), gelu(x)),
+          silu16: bf16Of("silu y_bf16", silu(x, undefined, "bf16"), silu(x)),
+        }
+        : {} as Outputs;
       return {
+        ...bf16,
         gelu: gelu(x).toArray(),
         dgelu: geluBackward(x, dy).toArray(),
         silu: silu(x).toArray(),
@@ -678,6 +704,7 @@ for (
     ops: ["layernorm_forward", "layernorm_backward", "sum_rows"],
     bound: {
       y: ROW_REDUCE,
+      y16: BF16_STORED,
       mean: ROW_REDUCE,
       rstd: ROW_REDUCE,
       dx: SUMS,
@@ -689,7 +716,12 @@ for (
       const b = rt(be, [cols], 32, 0.1), dy = rt(be, [rows, cols], 33);
       const s = layerNorm(x, g, b, 1e-5);
       const d = layerNormBackward(dy, x, g, s);
+      // y_bf16 (a norm only Linears read, in bf16 mode): even widths
+      const y16 = cols % 2 === 0
+        ? { y16: bf16Of("y_bf16", layerNorm(x, g, b, 1e-5, "bf16").y, s.y) }
+        : {} as Outputs;
       return {
+        ...y16,
         y: s.y.toArray(),
         mean: s.mean.toArray(),
         rstd: s.rstd.toArray(),
@@ -806,12 +838,16 @@ for (
   addCase({
     label: `gelu_dropout forward and backward (+ dx's column sums): ${label}`,
     ops: ["gelu_dropout_forward", "gelu_dropout_backward", "sum_rows"],
-    bound: { y: TRANSCENDENTAL, dx: TRANSCENDENTAL, db: SUMS },
+    bound: { y: TRANSCENDENTAL, y16: BF16_STORED, dx: TRANSCENDENTAL, db: SUMS },
     run: (be) => {
       const x = rt(be, [rows, cols], 52, 2), o = { p: 0.1, seed: 4321, stream: 78 };
       const db = rt(be, [cols], 57);
       const dx = geluDropoutBackward(x, rt(be, [rows, cols], 53), o, { out: db, accumulate: true });
-      return { y: geluDropout(x, o).toArray(), dx: dx.toArray(), db: db.toArray() };
+      const y = geluDropout(x, o);
+      const y16 = (rows * cols) % 2 === 0 // y_bf16 (the next Linear's input, in bf16 mode)
+        ? { y16: bf16Of("y_bf16", geluDropout(x, o, "bf16"), y) }
+        : {} as Outputs;
+      return { ...y16, y: y.toArray(), dx: dx.toArray(), db: db.toArray() };
     },
   });
 }
@@ -1144,7 +1180,11 @@ for (
     addCase({
       label: `selective_scan forward + backward: ${label}${reverse ? ", reverse time" : ""}`,
       ops: ["selective_scan_forward", "selective_scan_backward", "sum_rows"],
-      bound: SCAN,
+      bound: Object.fromEntries(
+        ["out", "states", "du", "ddelta", "dA", "dB", "dC", "dD", "dz", "ddeltaBias"]
+          .map((k) => [k, SCAN] as const)
+          .concat([["out16", BF16_STORED]]),
+      ),
       run: (be) => {
         const bt = B * T, W = R + 2 * Ns;
         const u = rt(be, [B, T, Di], 110), delta = rt(be, [B, T, Di], 111, 0.5);
@@ -1202,6 +1242,11 @@ for (
         };
         if (g.dD) out.dD = g.dD.toArray();
         if (g.dz) out.dz = columns(g.dz);
+        // out_bf16 (out_proj's input in bf16 mode)
+        if (saved.out.size % 2 === 0) {
+          const o16 = selectiveScan({ ...q, outDtype: "bf16" }).out;
+          out.out16 = bf16Of("out_bf16", o16, saved.out);
+        }
         if (g.ddeltaBias) out.ddeltaBias = g.ddeltaBias.toArray();
         return out;
       },

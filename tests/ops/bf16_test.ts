@@ -6,23 +6,10 @@
  */
 import { WasmBackend } from "../../src/tensor/wasm_backend.ts";
 import { packBf16, unpackBf16 } from "../../src/tensor/bf16.ts";
-import { add, matmul } from "../../src/tensor/ops.ts";
+import { add, gelu, layerNorm, matmul, silu } from "../../src/tensor/ops.ts";
+import { geluDropout } from "../../src/tensor/dropout.ts";
 import { ShapeError, Tensor } from "../../src/tensor/tensor.ts";
-import { assertWithin, randn, U, withBackend } from "./helpers.ts";
-
-/** Round to nearest bf16, ties to even, in float64: 8 significant bits above the subnormal floor. */
-export function bf16Ref(x: number): number {
-  if (x === 0 || !Number.isFinite(x)) return x;
-  const e = Math.max(Math.floor(Math.log2(Math.abs(x))), -126);
-  // log2 may land one off near powers of two: fix the exponent so that 2^e <= |x| < 2^(e+1).
-  let ee = e;
-  if (Math.abs(x) < 2 ** ee && ee > -126) ee--;
-  if (Math.abs(x) >= 2 ** (ee + 1)) ee++;
-  const q = x * 2 ** (7 - ee), fl = Math.floor(q), frac = q - fl;
-  const r = frac > 0.5 || (frac === 0.5 && fl % 2 !== 0) ? fl + 1 : fl;
-  const out = r * 2 ** (ee - 7);
-  return Math.abs(out) > 0x1fe * 2 ** 119 ? Math.sign(x) * Infinity : out; // past bf16's max
-}
+import { assertWithin, bf16Ref, randn, U, withBackend } from "./helpers.ts";
 
 const SPECIAL = [
   1 + 2 ** -8, // a tie: rounds down to even (1)
@@ -162,6 +149,58 @@ Deno.test("matmul reads packed bf16 operands: the bits of the float32 originals 
           throw e;
         }
         throw new Error("a packed operand was accepted");
+      }
+    } finally {
+      be.close();
+    }
+  }
+});
+
+Deno.test("y_bf16 outputs (LayerNorm, GELU + dropout, GELU, SiLU): the float32 output's bf16 rounding, any threads", async () => {
+  // The packed output must be exactly bf16_pack of the float32 output, whatever the thread split
+  // (3 threads: parts start mid-tensor, where a wrong slot offset would show) and with a tail of
+  // n % 4 elements for the elementwise op.
+  for (const threads of [1, 3]) {
+    const be = await WasmBackend.create({ threads, minWorkPerThread: 1 });
+    try {
+      const same = (what: string, got: Tensor, want: Tensor) => {
+        if (got.dtype !== "bf16") throw new Error(`${what}: dtype ${got.dtype}`);
+        const g = got.toArray(), w = want.toArray().map(bf16Ref);
+        const bad = g.findIndex((v, i) => !Object.is(v, w[i]));
+        if (bad >= 0) {
+          throw new Error(`${threads} threads, ${what}: element ${bad} ${g[bad]} vs ${w[bad]}`);
+        }
+      };
+      for (const [rows, cols] of [[37, 144], [5, 6], [64, 512]]) {
+        const x = Tensor.from(be, [rows, cols], randn(rows * cols, rows, 3, 0.5));
+        const gamma = Tensor.from(be, [cols], randn(cols, 7, 0.3, 1));
+        const beta = Tensor.from(be, [cols], randn(cols, 8, 0.2));
+        const f = layerNorm(x, gamma, beta, 1e-5), b = layerNorm(x, gamma, beta, 1e-5, "bf16");
+        same(`layerNorm ${rows} x ${cols}`, b.y, f.y);
+        for (const k of ["mean", "rstd"] as const) {
+          if (f[k].toArray().some((v, i) => !Object.is(v, b[k].toArray()[i]))) {
+            throw new Error(`layerNorm ${k} changed with a bf16 y`);
+          }
+        }
+      }
+      for (const n of [4102, 18, 7]) {
+        const x = Tensor.from(be, [n], randn(n, n, 2));
+        const o = { p: 0.1, seed: 5, stream: 9 };
+        same(`geluDropout n ${n}`, geluDropout(x, o, "bf16"), geluDropout(x, o));
+        same(`gelu n ${n}`, gelu(x, undefined, "bf16"), gelu(x));
+        same(`silu n ${n}`, silu(x, undefined, "bf16"), silu(x));
+      }
+      try {
+        layerNorm(
+          Tensor.from(be, [2, 3], randn(6, 1)),
+          Tensor.from(be, [3], [1, 1, 1]),
+          Tensor.from(be, [3], [0, 0, 0]),
+          1e-5,
+          "bf16",
+        );
+        throw new Error("an odd row length was accepted for a bf16 LayerNorm output");
+      } catch (e) {
+        if (!(e instanceof ShapeError)) throw e;
       }
     } finally {
       be.close();

@@ -127,3 +127,17 @@ export function assertSameBits(what: string, a: Float32Array, b: Float32Array): 
     if (!Object.is(a[i], b[i])) throw new Error(`${what}[${i}]: ${a[i]} vs ${b[i]}`);
   }
 }
+
+/** Round to nearest bf16, ties to even, in float64: 8 significant bits above the subnormal floor. */
+export function bf16Ref(x: number): number {
+  if (x === 0 || !Number.isFinite(x)) return x;
+  const e = Math.max(Math.floor(Math.log2(Math.abs(x))), -126);
+  // log2 may land one off near powers of two: fix the exponent so that 2^e <= |x| < 2^(e+1).
+  let ee = e;
+  if (Math.abs(x) < 2 ** ee && ee > -126) ee--;
+  if (Math.abs(x) >= 2 ** (ee + 1)) ee++;
+  const q = x * 2 ** (7 - ee), fl = Math.floor(q), frac = q - fl;
+  const r = frac > 0.5 || (frac === 0.5 && fl % 2 !== 0) ? fl + 1 : fl;
+  const out = r * 2 ** (ee - 7);
+  return Math.abs(out) > 0x1fe * 2 ** 119 ? Math.sign(x) * Infinity : out; // past bf16's max
+}

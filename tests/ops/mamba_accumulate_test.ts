@@ -4,7 +4,8 @@
  * bits of a fresh gradient followed by a separate add, in the columns they own, and leave the
  * other columns as they were; the scan's `half` (with `other`) must give the bits of scaling by
  * 0.5 and adding, forward, and of halving dout first, backward (BiMamba's average of both
- * directions). Both time directions, 1 and 2 threads.
+ * directions), and its out_bf16 the bf16 rounding of that output. Both time directions, 1 and 2
+ * threads.
  */
 import { colView } from "../../src/tensor/col_view.ts";
 import {
@@ -14,7 +15,7 @@ import {
 } from "../../src/tensor/mamba_ops.ts";
 import { add, scale } from "../../src/tensor/ops.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
-import { randn, withBackend } from "./helpers.ts";
+import { bf16Ref, randn, withBackend } from "./helpers.ts";
 
 function assertBits(what: string, got: Float32Array, want: Float32Array): void {
   const a = new Uint32Array(got.buffer), b = new Uint32Array(want.buffer);
@@ -80,6 +81,11 @@ for (const threads of [1, 2]) {
         const half = selectiveScan({ ...q, half: true, other });
         assertBits("half + other", half.out.toArray(), add(other, scale(s.out, 0.5)).toArray());
         assertBits("half states", half.states.toArray(), s.states.toArray());
+        // out_bf16 (out_proj's input in bf16 mode): that output rounded to bf16, nothing else
+        const h16 = selectiveScan({ ...q, half: true, other, outDtype: "bf16" });
+        if (h16.out.dtype !== "bf16") throw new Error(`out_bf16: a ${h16.out.dtype} output`);
+        assertBits("out_bf16", h16.out.toArray(), half.out.toArray().map(bf16Ref));
+        assertBits("out_bf16 states", h16.states.toArray(), s.states.toArray());
         const gh = selectiveScanBackward(dout, { ...q, half: true, other }, half);
         const g2 = selectiveScanBackward(scale(dout, 0.5), q, s);
         for (const k of ["du", "ddelta", "dA", "dD", "ddeltaBias"] as const) {

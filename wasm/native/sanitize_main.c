@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "../../ffi/ops.h"
+#include "../bf16.h"
 
 static int failures = 0;
 static unsigned seed = 12345;
@@ -29,6 +30,14 @@ static void check(const char* what, double got, double want, double allowed) {
     fprintf(stderr, "FAIL %s: got %.9g, want %.9g (allowed %.3g)\n", what, got, want, allowed);
     failures++;
   }
+}
+
+/* An exactly-sized packed bf16 buffer for n elements (ceil(n / 2) float32 slots). */
+static uint16_t* bf16_buf(size_t n) { return malloc(((n + 1) / 2 ? (n + 1) / 2 : 1) * sizeof(float)); }
+
+/* y16 must hold y rounded to bf16, element by element. */
+static void check_bf16(const char* what, const uint16_t* y16, const float* y, size_t n) {
+  for (size_t i = 0; i < n; i++) check(what, y16[i], cm_bf16_bits(y[i]), 0);
 }
 
 /* part[c * ld_part + j] must be column j of y (rows, cols) summed over chunk c of chunk_rows rows
@@ -56,7 +65,7 @@ static void test_matmul(int batch, int m, int n, int k, int ta, int tb, int acc,
   float *bias = with_bias ? rand_buf(n) : NULL, *c = rand_buf((size_t)batch * m * n);
   float* c0 = malloc(sizeof(float) * batch * m * n);
   for (int i = 0; i < batch * m * n; i++) c0[i] = c[i];
-  cm_matmul_params p = {batch, m, n, k, ta ? m : k, tb ? k : n, n, m * k, k * n, m * n, ta, tb, acc, 0};
+  cm_matmul_params p = {batch, m, n, k, ta ? m : k, tb ? k : n, n, m * k, k * n, m * n, ta, tb, acc, 0, 0, 0};
   cm_matmul(&p, a, b, bias, c);
   for (int t = 0; t < batch; t++)
     for (int i = 0; i < m; i++)
@@ -101,7 +110,7 @@ static void test_bf16(int pairs) {
   /* The matmul's bf16 mode: the product of the rounded inputs, summed in fp32. */
   int m = 5, n = 11, k = 300;
   float *a = rand_buf((size_t)m * k), *b = rand_buf((size_t)k * n), *c = rand_buf((size_t)m * n);
-  cm_matmul_params q = {1, m, n, k, k, n, n, 0, 0, 0, 0, 0, 0, 1};
+  cm_matmul_params q = {1, m, n, k, k, n, n, 0, 0, 0, 0, 0, 0, 1, 0, 0};
   cm_matmul(&q, a, b, NULL, c);
   for (int i = 0; i < m; i++)
     for (int j = 0; j < n; j++) {
@@ -117,7 +126,7 @@ static void test_bf16(int pairs) {
 
 static void test_elementwise(int n) {
   float *a = rand_buf(n), *b = rand_buf(n), *y = rand_buf(n);
-  cm_elementwise_params p = {n, 0.5f};
+  cm_elementwise_params p = {n, 0.5f, 0};
   cm_add(&p, a, b, y);
   for (int i = 0; i < n; i++) check("add", y[i], (double)a[i] + b[i], 0x1p-24 * fabs(a[i] + b[i]));
   cm_mul(&p, a, b, y);
@@ -134,7 +143,7 @@ static void test_elementwise(int n) {
   { /* the tails, where x Phi(x) is tiny (relative accuracy kept down to normal results) or x */
     float xt[12] = {-13.0f, -11.5f, -9.25f, -5.0f, -0.75f, -1e-30f, 0.0f, 1e-30f, 3.0f, 9.0f, 40.0f, -40.0f};
     float yt[12];
-    cm_elementwise_params pt = {12, 0.0f};
+    cm_elementwise_params pt = {12, 0.0f, 0};
     cm_gelu_forward(&pt, xt, yt);
     for (int i = 0; i < 12; i++) {
       double g = 0.5 * xt[i] * erfc(-xt[i] / sqrt(2.0));
@@ -161,7 +170,7 @@ static void test_rows(int rows, int cols) {
   float *x = rand_buf(n), *g = rand_buf(cols), *be = rand_buf(cols), *y = rand_buf(n);
   float *dy = rand_buf(n), *dx = rand_buf(n), *mean = rand_buf(rows), *rstd = rand_buf(rows);
   float *dg = rand_buf(cols), *db = rand_buf(cols), *s = rand_buf(cols);
-  cm_rows_params p = {rows, cols, cols, 0, 1e-5f};
+  cm_rows_params p = {rows, cols, cols, 0, 1e-5f, 0};
   cm_layernorm_forward(&p, x, g, be, y, mean, rstd);
   for (int r = 0; r < rows; r++) {
     double mu = 0, v = 0;
@@ -180,7 +189,7 @@ static void test_rows(int rows, int cols) {
   /* dbeta's partials: the column sums of dy in the documented order, exactly */
   check_chunk_sums("layernorm_backward dbeta partial", dy, rows, cols, chunk_rows, part + cols,
                    2 * cols);
-  cm_rows_params pp = {chunks, cols, 2 * cols, 0, 0.0f};
+  cm_rows_params pp = {chunks, cols, 2 * cols, 0, 0.0f, 0};
   cm_sum_rows(&pp, part, dg);
   cm_sum_rows(&pp, part + cols, db);
   cm_sum_rows(&p, dy, s);
@@ -224,12 +233,12 @@ static void test_model_ops(int B, int T, int C, int N) {
         check("masked fill", y[i], t < lens[b] ? x[i] : -3.0f, 0);
       }
   free(lens);
-  cm_elementwise_params ep = {(int32_t)n, 0.01f};
+  cm_elementwise_params ep = {(int32_t)n, 0.01f, 0};
   cm_exp_forward(&ep, x, y);
   for (size_t i = 0; i < n; i++) check("exp", y[i], exp(x[i]), 8 * 0x1p-24 * exp(x[i]));
   cm_leaky_relu_forward(&ep, x, y);
   cm_leaky_relu_backward(&ep, x, dy, y2);
-  cm_dropout_params dp = {(int32_t)n, 0.25f, 7, 3, 0};
+  cm_dropout_params dp = {(int32_t)n, 0.25f, 7, 3, 0, 0};
   cm_dropout(&dp, x, y);
   for (size_t i = 0; i < n; i++) {
     if (y[i] != 0) check("dropout scale", y[i], x[i] / 0.75, 2 * 0x1p-24 * fabs(x[i]));
@@ -253,7 +262,7 @@ static void test_model_ops(int B, int T, int C, int N) {
   for (size_t i = 0; i < n; i++) check("gelu_dropout_backward without part", y2[i], y[i], 0);
   /* The residual around a dropped-out branch and its backward: the ops in sequence, bitwise. */
   cm_dropout_add_params dap = {(int32_t)n, 0.25f, 0.5f, 7, 3, 0};
-  cm_elementwise_params half = {(int32_t)n, 0.5f};
+  cm_elementwise_params half = {(int32_t)n, 0.5f, 0};
   cm_dropout_add(&dap, x, dy, y);
   cm_dropout(&dp, dy, y2);
   cm_scale(&half, y2, y2);
@@ -261,7 +270,7 @@ static void test_model_ops(int B, int T, int C, int N) {
   for (size_t i = 0; i < n; i++) check("dropout_add", y[i], y2[i], 0);
   /* LeakyReLU + dropout (slope in alpha): the two ops in sequence, both ways */
   cm_dropout_add_params lrp = {(int32_t)n, 0.25f, 0.01f, 7, 3, 0};
-  cm_elementwise_params slope = {(int32_t)n, 0.01f};
+  cm_elementwise_params slope = {(int32_t)n, 0.01f, 0};
   cm_leaky_relu_dropout_forward(&lrp, x, y);
   cm_leaky_relu_forward(&slope, x, y2);
   cm_dropout(&dp, y2, y2);
@@ -277,7 +286,7 @@ static void test_model_ops(int B, int T, int C, int N) {
   check_chunk_sums("scale_dropout column sums", y, rows, C, 16, sums, C);
   free(sums);
   if (C % 2 == 0) {
-    cm_rows_params rp = {B * T, C / 2, C, 0, 0};
+    cm_rows_params rp = {B * T, C / 2, C, 0, 0, 0};
     float* g = rand_buf(n / 2);
     cm_glu_forward(&rp, x, g);
     /* over rows in chunks of 16, with dx's column sums (2 (C / 2) wide) */
@@ -298,7 +307,7 @@ static void test_model_ops(int B, int T, int C, int N) {
   float *A = rand_buf((size_t)C * N), *bc = rand_buf((size_t)B * T * W), *D = rand_buf(C);
   float *dbias = rand_buf(C), *states = rand_buf((size_t)B * nch * C * N);
   for (int i = 0; i < C * N; i++) A[i] = -fabsf(A[i]);
-  cm_scan_params sc = {B, T, C, N, C, W, 2 * C, 1, chunk, nch, C * N, 0, 0, 0};
+  cm_scan_params sc = {B, T, C, N, C, W, 2 * C, 1, chunk, nch, C * N, 0, 0, 0, 0};
   cm_selective_scan_forward(&sc, y, x, A, bc + 3, bc + 3 + N, D, xz + C, dbias, y2, states, NULL);
   for (size_t i = 0; i < n; i++) check("scan finite", isfinite(y2[i]), 1, 0);
   float *du = rand_buf(n), *ddelta = rand_buf(n), *dA = rand_buf((size_t)B * C * N);
@@ -317,7 +326,13 @@ static void test_model_ops(int B, int T, int C, int N) {
   sc.half = 1;
   cm_selective_scan_forward(&sc, y, x, A, bc + 3, bc + 3 + N, D, xz + C, dbias, y3, states, dy);
   for (size_t i = 0; i < n; i++) check("scan half + other", y3[i], dy[i] + y2[i] * 0.5f, 0);
-  free(y3);
+  /* out_bf16: the same values rounded, into an exactly sized packed buffer */
+  uint16_t* y16 = bf16_buf(n);
+  sc.out_bf16 = 1;
+  cm_selective_scan_forward(&sc, y, x, A, bc + 3, bc + 3 + N, D, xz + C, dbias, (float*)y16, states, dy);
+  check_bf16("scan out_bf16", y16, y3, n);
+  sc.out_bf16 = 0;
+  free(y3), free(y16);
   cm_selective_scan_backward(&sc, y, x, A, bc + 3, bc + 3 + N, D, xz + C, dbias, states, dy, du,
                              ddelta, dA, dbc + 3, dbc + 3 + N, dD, dxz + C, ddb);
   /* im2col / col2im are adjoint: <cols, im2col(img)> = <col2im(cols), img> */
@@ -415,7 +430,7 @@ static void test_attention_ops(int B, int T, int D) {
   cm_axis_params xp = {B, T, D, (float)T};
   cm_sum_axis(&xp, y, sm);
   cm_broadcast_axis(&xp, sm, bc);
-  cm_rows_params mp = {n, D, D, 0, 0};
+  cm_rows_params mp = {n, D, D, 0, 0, 0};
   cm_max_last(&mp, y, mx, ix);
   for (int r = 0; r < n; r++) check("max", mx[r], y[r * D + (int)ix[r]], 0);
   free(table), free(ids), free(y), free(dtable), free(cat), free(sw), free(back), free(pr), free(dpr);
@@ -482,6 +497,51 @@ static void test_audio_ops(int n_samples, int n_fft) {
   free(wav), free(window), free(hi), free(lo), free(mel), free(out), free(kern), free(y);
 }
 
+/* The y_bf16 / out_bf16 outputs write n bf16 values into exactly sized buffers (ASan), each the
+ * rounding of the float32 output; the matmul reads packed operands of exact size and gives the
+ * product of their widenings. rows x cols with odd sizes. */
+static void test_bf16_outputs(int rows, int cols) {
+  size_t n = (size_t)rows * cols;
+  float *x = rand_buf(n), *g = rand_buf(cols), *be = rand_buf(cols), *y = rand_buf(n);
+  float *mean = rand_buf(rows), *rstd = rand_buf(rows);
+  uint16_t* y16 = bf16_buf(n);
+  cm_rows_params rp = {rows, cols, cols, 0, 1e-5f, 0};
+  cm_layernorm_forward(&rp, x, g, be, y, mean, rstd);
+  rp.y_bf16 = 1;
+  cm_layernorm_forward(&rp, x, g, be, (float*)y16, mean, rstd);
+  check_bf16("layernorm y_bf16", y16, y, n);
+  cm_elementwise_params ep = {(int32_t)n, 0, 0};
+  cm_gelu_forward(&ep, x, y);
+  ep.y_bf16 = 1;
+  cm_gelu_forward(&ep, x, (float*)y16);
+  check_bf16("gelu y_bf16", y16, y, n);
+  ep.y_bf16 = 0;
+  cm_silu_forward(&ep, x, y);
+  ep.y_bf16 = 1;
+  cm_silu_forward(&ep, x, (float*)y16);
+  check_bf16("silu y_bf16", y16, y, n);
+  cm_dropout_params dp = {(int32_t)n, 0.25f, 7, 3, 0, 0};
+  cm_gelu_dropout_forward(&dp, x, y);
+  dp.y_bf16 = 1;
+  cm_gelu_dropout_forward(&dp, x, (float*)y16);
+  check_bf16("gelu_dropout y_bf16", y16, y, n);
+  /* matmul: A (rows, cols) and B (cols, rows + 2) packed, against their widenings */
+  int m = rows, k = cols, nn = rows + 2;
+  float *b = rand_buf((size_t)k * nn), *c = rand_buf((size_t)m * nn), *c2 = rand_buf((size_t)m * nn);
+  uint16_t *a16 = bf16_buf(n), *b16 = bf16_buf((size_t)k * nn);
+  float *aw = rand_buf(n), *bw = rand_buf((size_t)k * nn);
+  for (size_t i = 0; i < n; i++) a16[i] = cm_bf16_bits(x[i]), aw[i] = cm_bits_f32((uint32_t)a16[i] << 16);
+  for (size_t i = 0; i < (size_t)k * nn; i++)
+    b16[i] = cm_bf16_bits(b[i]), bw[i] = cm_bits_f32((uint32_t)b16[i] << 16);
+  cm_matmul_params mp = {1, m, nn, k, k, nn, nn, 0, 0, 0, 0, 0, 0, 1, 0, 0};
+  cm_matmul(&mp, aw, bw, NULL, c);
+  mp.a_bf16 = 1, mp.b_bf16 = 1;
+  cm_matmul(&mp, (const float*)a16, (const float*)b16, NULL, c2);
+  for (size_t i = 0; i < (size_t)m * nn; i++) check("matmul packed operands", c2[i], c[i], 0);
+  free(x), free(g), free(be), free(y), free(mean), free(rstd), free(y16), free(b), free(c);
+  free(c2), free(a16), free(b16), free(aw), free(bw);
+}
+
 int main(void) {
   int shapes[][3] = {{1, 1, 1}, {5, 7, 3}, {13, 9, 300}, {4, 8, 8}, {66, 270, 17}, {3, 11, 513}};
   for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
@@ -495,6 +555,8 @@ int main(void) {
   for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) test_elementwise(lens[i]);
   int rc[][2] = {{1, 1}, {3, 5}, {2, 144}, {4, 7}};
   for (size_t i = 0; i < sizeof rc / sizeof rc[0]; i++) test_rows(rc[i][0], rc[i][1]);
+  int bo[][2] = {{1, 1}, {3, 5}, {2, 144}, {7, 13}};
+  for (size_t i = 0; i < sizeof bo / sizeof bo[0]; i++) test_bf16_outputs(bo[i][0], bo[i][1]);
   int mo[][4] = {{1, 1, 1, 1}, {2, 9, 6, 16}, {3, 5, 7, 5}};
   for (size_t i = 0; i < sizeof mo / sizeof mo[0]; i++) test_model_ops(mo[i][0], mo[i][1], mo[i][2], mo[i][3]);
   int ao[][3] = {{1, 1, 1}, {3, 7, 5}, {2, 9, 16}};
