@@ -91,11 +91,11 @@ export function cost(name: string, p: P, args: readonly BufferArg[]): Call {
     case "gelu_dropout_forward": // GELU 4 + compare and scale 2; read x, write y (bf16: half)
       return c(6 * p.n, p.n * (p.y_bf16 ? 1.5 : 2));
     case "gelu_dropout_backward": {
-      // compare and scale 2 + GELU' 10 (+ 1 for the column sums); read x, dy, write dx (and the
-      // chunks' column sums)
+      // compare and scale 2 + GELU' 10 (+ 1 for the column sums); read x, dy, write dx (half the
+      // bytes as packed bf16) (and the chunks' column sums)
       const rows = Math.min(p.chunks * p.chunk_rows, p.rows - p.chunk0 * p.chunk_rows);
-      const e = rows * p.cols, sums = has(3);
-      return c((sums ? 13 : 12) * e, 3 * e + (sums ? p.chunks * p.cols : 0));
+      const e = rows * p.cols, sums = has(3), dx = p.out_bf16 ? 0.5 : 1;
+      return c((sums ? 13 : 12) * e, (2 + dx) * e + (sums ? p.chunks * p.cols : 0));
     }
     case "dropout_add": // compare, scale, alpha, add: 4; read x, y, write s
       return c(4 * p.n, 3 * p.n);
@@ -104,18 +104,18 @@ export function cost(name: string, p: P, args: readonly BufferArg[]): Call {
     case "leaky_relu_dropout_backward": // 4; read x, dy, write dx
       return c(4 * p.n, 3 * p.n);
     case "scale_dropout": {
-      // alpha, compare and scale: 3 (+ 1 for the column sums); read x, write y (and the chunks'
-      // column sums)
+      // alpha, compare and scale: 3 (+ 1 for the column sums); read x, write y (half the bytes as
+      // packed bf16) (and the chunks' column sums)
       const rows = Math.min(p.chunks * p.chunk_rows, p.rows - p.chunk0 * p.chunk_rows);
-      const e = rows * p.cols, sums = has(2);
-      return c((sums ? 4 : 3) * e, 2 * e + (sums ? p.chunks * p.cols : 0));
+      const e = rows * p.cols, sums = has(2), y = p.out_bf16 ? 0.5 : 1;
+      return c((sums ? 4 : 3) * e, (1 + y) * e + (sums ? p.chunks * p.cols : 0));
     }
     case "silu_forward": // exp, add, div, mul: 4; read x, write y (bf16: half)
       return c(4 * p.n, p.n * (p.y_bf16 ? 1.5 : 2));
     case "silu_backward": // sigmoid (3) + 5: 8; read x, dy, write dx
       return c(8 * p.n, 3 * p.n);
-    case "dropout": // compare + scale: 2 (the integer hash not counted); read x, write y
-      return c(2 * p.n, 2 * p.n);
+    case "dropout": // compare + scale: 2 (the integer hash not counted); read x, write y (bf16: half)
+      return c(2 * p.n, p.n * (p.y_bf16 ? 1.5 : 2));
     case "bf16_pack": // read 2 floats, write 1 slot of two bf16
     case "bf16_unpack": // read 1 slot, write 2 floats
       return c(0, 3 * p.pairs);
@@ -144,11 +144,11 @@ export function cost(name: string, p: P, args: readonly BufferArg[]): Call {
     case "glu_forward": // sigmoid 3 + mul, per output; read x (2 cols), write y
       return c(4 * p.rows * p.cols, 3 * p.rows * p.cols);
     case "glu_backward": {
-      // 8 per output (+ 2 for the column sums); read x (2 cols), dy; write dx (2 cols) (and the
-      // chunks' column sums, 2 cols each)
+      // 8 per output (+ 2 for the column sums); read x (2 cols), dy; write dx (2 cols; half the
+      // bytes as packed bf16) (and the chunks' column sums, 2 cols each)
       const rows = Math.min(p.chunks * p.chunk_rows, p.rows - p.chunk0 * p.chunk_rows);
-      const e = rows * p.cols, sums = has(3);
-      return c((sums ? 10 : 8) * e, 5 * e + (sums ? 2 * p.chunks * p.cols : 0));
+      const e = rows * p.cols, sums = has(3), dx = p.out_bf16 ? 1 : 2;
+      return c((sums ? 10 : 8) * e, (3 + dx) * e + (sums ? 2 * p.chunks * p.cols : 0));
     }
     case "flip_time": // read x, write y
       return c(0, 2 * p.batch * p.seqlen * p.width);
@@ -227,8 +227,8 @@ export function cost(name: string, p: P, args: readonly BufferArg[]): Call {
       return c(p.rows * p.cols, p.rows + p.rows * p.cols + p.vocab * p.cols);
     case "copy_time": // read the copied x, write it into y
       return c(0, 2 * p.batch * p.len * p.width);
-    case "swap_axes": // read x, write y
-      return c(0, 2 * p.batch * p.d1 * p.d2 * p.inner);
+    case "swap_axes": // read x, write y (half the bytes as packed bf16)
+      return c(0, (p.y_bf16 ? 1.5 : 2) * p.batch * p.d1 * p.d2 * p.inner);
     case "attn_softmax_forward": {
       // scale, mask, max, sub, exp, sum, div: 7 per score; read x (+ key_mask), write y
       const e = p.rows * p.cols;

@@ -192,7 +192,7 @@ void cm_gelu_dropout_backward(const cm_dropout_rows_params* p, const float* x, c
                               float* dx, float* part) {
   const float scale = 1.0f / (1.0f - p->p); /* float32 roundings, as the Wasm kernel */
   const GeluDropoutGrad f{cm_dropout_key(p->seed, p->stream), p->p, scale, p->cols, x, dy};
-  rows_with_sums(p->rows, p->cols, p->chunk_rows, p->chunks, p->chunk0, f, dx, part,
+  rows_with_sums(p->rows, p->cols, p->chunk_rows, p->chunks, p->chunk0, f, dx, p->out_bf16, part,
                  "gelu_dropout_backward (chunk_rows must be a multiple of 8)");
 }
 
@@ -255,5 +255,5 @@ void cm_glu_forward(const cm_rows_params* p, const float* x, float* y) {
 void cm_glu_backward(const cm_chunked_rows_params* p, const float* x, const float* dy, float* dx,
                      float* part) {
   rows_with_sums(p->rows, 2 * p->cols, p->chunk_rows, p->chunks, p->chunk0, GluGrad{p->cols, x, dy},
-                 dx, part, "glu_backward (chunk_rows must be a multiple of 8)");
+                 dx, p->out_bf16, part, "glu_backward (chunk_rows must be a multiple of 8)");
 }

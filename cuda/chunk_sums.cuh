@@ -15,7 +15,8 @@ constexpr int kSumGroups = 8; /* groups per chunk (the op table's contract) */
 template <class F>
 __global__ void __launch_bounds__(32 * kSumGroups)
     rows_with_sums_kernel(int64_t rows, int cols, int chunk_rows, int64_t first_row, F f,
-                          float* __restrict__ out, float* __restrict__ part) {
+                          float* __restrict__ out, unsigned short* __restrict__ out16,
+                          float* __restrict__ part) {
   __shared__ float sh[kSumGroups][32];
   const int tx = threadIdx.x, g = threadIdx.y, j = blockIdx.y * 32 + tx;
   const int64_t c = blockIdx.x, group = chunk_rows / kSumGroups;
@@ -24,7 +25,7 @@ __global__ void __launch_bounds__(32 * kSumGroups)
   if (j < cols) {
     for (int64_t r = r0; r < r1; r++) {
       const float v = f(r, j, first_row + r);
-      out[r * cols + j] = v;
+      cm_store_f32_or_bf16(out, out16, r * cols + j, v); /* the sums: the float32 value */
       s = __fadd_rn(s, v);
     }
   }
@@ -39,10 +40,11 @@ __global__ void __launch_bounds__(32 * kSumGroups)
 }
 
 /* Launches f over the call's rows (rows of the whole call; this call's chunks from chunk0), out
- * (rows, cols); false when chunk_rows breaks the contract (noted as an error). */
+ * (rows, cols), packed bf16 when out_bf16 (the op's flag: the sums still of the float32 values);
+ * false when chunk_rows breaks the contract (noted as an error). */
 template <class F>
 bool rows_with_sums(int rows, int cols, int chunk_rows, int chunks, int chunk0, F f, float* out,
-                    float* part, const char* what) {
+                    int out_bf16, float* part, const char* what) {
   if (chunk_rows < kSumGroups || chunk_rows % kSumGroups != 0) {
     cm_note_failure(what); /* chunk_rows must be a positive multiple of 8 */
     return false;
@@ -52,7 +54,8 @@ bool rows_with_sums(int rows, int cols, int chunk_rows, int chunks, int chunk0, 
   const int64_t left = (int64_t)rows - first, all = (int64_t)chunks * chunk_rows;
   rows_with_sums_kernel<<<dim3((unsigned)chunks, (unsigned)((cols + 31) / 32)),
                           dim3(32, kSumGroups), 0, cm_stream()>>>(
-      all < left ? all : left, cols, chunk_rows, first, f, out, part);
+      all < left ? all : left, cols, chunk_rows, first, f, out_bf16 ? nullptr : out,
+      out_bf16 ? reinterpret_cast<unsigned short*>(out) : nullptr, part);
   CM_CHECK_LAUNCH(what);
   return true;
 }

@@ -13,10 +13,12 @@
 
 namespace {
 
+/* y16: y as packed bf16 instead (y_bf16; y is then null) */
 __global__ void dropout_kernel(int64_t n, uint32_t key, uint32_t index0, float p, float scale,
-                               const float* x, float* y) {
+                               const float* x, float* y, unsigned short* y16) {
   CM_FOR(i, n) {
-    y[i] = cm_dropout_keep(key, index0 + (uint32_t)i, p) ? __fmul_rn(x[i], scale) : 0.0f;
+    cm_store_f32_or_bf16(y, y16, i,
+                         cm_dropout_keep(key, index0 + (uint32_t)i, p) ? __fmul_rn(x[i], scale) : 0.0f);
   }
 }
 
@@ -27,8 +29,9 @@ void cm_dropout(const cm_dropout_params* p, const float* x, float* y) {
   if (n <= 0) return;
   uint32_t key = cm_dropout_key(p->seed, p->stream);
   float scale = 1.0f / (1.0f - p->p); /* float32 roundings, as the Wasm kernel */
-  dropout_kernel<<<cm_blocks(n, 256), 256, 0, cm_stream()>>>(n, key, (uint32_t)p->index0, p->p,
-                                                            scale, x, y);
+  dropout_kernel<<<cm_blocks(n, 256), 256, 0, cm_stream()>>>(
+      n, key, (uint32_t)p->index0, p->p, scale, x, p->y_bf16 ? nullptr : y,
+      p->y_bf16 ? reinterpret_cast<unsigned short*>(y) : nullptr);
   CM_CHECK_LAUNCH("dropout");
 }
 
@@ -72,6 +75,6 @@ void cm_dropout_add(const cm_dropout_add_params* p, const float* x, const float*
 void cm_scale_dropout(const cm_dropout_rows_params* p, const float* x, float* y, float* part) {
   const float scale = 1.0f / (1.0f - p->p);
   const ScaleDropout f{cm_dropout_key(p->seed, p->stream), p->p, scale, p->alpha, p->cols, x};
-  rows_with_sums(p->rows, p->cols, p->chunk_rows, p->chunks, p->chunk0, f, y, part,
+  rows_with_sums(p->rows, p->cols, p->chunk_rows, p->chunks, p->chunk0, f, y, p->out_bf16, part,
                  "scale_dropout (chunk_rows must be a multiple of 8)");
 }

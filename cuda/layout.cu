@@ -22,15 +22,16 @@ __global__ void fill_kernel(int64_t n, float alpha, float* __restrict__ y) {
   CM_FOR(i, n) y[i] = alpha;
 }
 
-/* y[nb, j, i, k] = x[nb, i, j, k], one thread per y element */
+/* y[nb, j, i, k] = x[nb, i, j, k], one thread per y element; y16: y as packed bf16 instead */
 __global__ void swap_axes_kernel(int64_t n, int64_t d1, int64_t d2, int64_t in,
-                                 const float* __restrict__ x, float* __restrict__ y) {
+                                 const float* __restrict__ x, float* __restrict__ y,
+                                 unsigned short* __restrict__ y16) {
   CM_FOR(e, n) {
     int64_t k = e % in, r = e / in;
     int64_t i = r % d1;
     r /= d1;
     int64_t j = r % d2, nb = r / d2;
-    y[e] = x[((nb * d1 + i) * d2 + j) * in + k];
+    cm_store_f32_or_bf16(y, y16, e, x[((nb * d1 + i) * d2 + j) * in + k]);
   }
 }
 
@@ -75,10 +76,12 @@ void cm_swap_axes(const cm_swap_params* p, const float* x, float* y) {
   int64_t d1 = p->d1, d2 = p->d2, in = p->inner, n = (int64_t)p->batch * d1 * d2 * in;
   if (p->batch <= 0 || d1 <= 0 || d2 <= 0 || in <= 0) return;
   int64_t tiles1 = (d1 + 31) / 32, tiles2 = (d2 + 31) / 32, blocks = p->batch * tiles1 * tiles2;
-  if (in == 1 && blocks <= 2147483647) {
+  if (in == 1 && blocks <= 2147483647 && !p->y_bf16) {
     transpose_kernel<<<(unsigned)blocks, dim3(32, 8), 0, cm_stream()>>>(d1, d2, tiles1, tiles2, x, y);
-  } else {
-    swap_axes_kernel<<<cm_blocks(n, 256), 256, 0, cm_stream()>>>(n, d1, d2, in, x, y);
+  } else { /* y_bf16 (attention's heads: inner dh) always here */
+    swap_axes_kernel<<<cm_blocks(n, 256), 256, 0, cm_stream()>>>(
+        n, d1, d2, in, x, p->y_bf16 ? nullptr : y,
+        p->y_bf16 ? reinterpret_cast<unsigned short*>(y) : nullptr);
   }
   CM_CHECK_LAUNCH("swap_axes");
 }

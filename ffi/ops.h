@@ -118,7 +118,7 @@ typedef struct cm_dropout_params {
   int32_t seed; /* run seed */
   int32_t stream; /* which mask of the run (e.g. step * 4096 + call site) */
   int32_t index0; /* global index of this call's first element (set by the thread split) */
-  int32_t y_bf16; /* gelu_dropout_forward: 1: y written as packed bf16 (nearest even) */
+  int32_t y_bf16; /* dropout, gelu_dropout_forward: 1: y written as packed bf16 (nearest even) */
 } cm_dropout_params;
 
 typedef struct cm_chunked_rows_params {
@@ -127,6 +127,7 @@ typedef struct cm_chunked_rows_params {
   int32_t chunk_rows; /* rows per partial column sum (a multiple of 8) */
   int32_t chunks; /* chunks handled by this call: ceil(rows / chunk_rows) for the whole call */
   int32_t chunk0; /* the first chunk of this call within the whole call */
+  int32_t out_bf16; /* 1: dx written as packed bf16 (the column sums from its float32 values) */
 } cm_chunked_rows_params;
 
 typedef struct cm_dropout_rows_params {
@@ -139,6 +140,7 @@ typedef struct cm_dropout_rows_params {
   int32_t chunk_rows; /* rows per partial column sum (a multiple of 8) */
   int32_t chunks; /* chunks handled by this call: ceil(rows / chunk_rows) for the whole call */
   int32_t chunk0; /* the first chunk of this call within the whole call */
+  int32_t out_bf16; /* 1: dx / y written as packed bf16 (the sums from its float32 values) */
 } cm_dropout_rows_params;
 
 typedef struct cm_dropout_add_params {
@@ -235,6 +237,7 @@ typedef struct cm_swap_params {
   int32_t d1; /* first swapped axis of x */
   int32_t d2; /* second swapped axis of x */
   int32_t inner; /* contiguous elements moved together (1: a plain transpose) */
+  int32_t y_bf16; /* 1: y written as packed bf16 (nearest even; for a matmul alone) */
 } cm_swap_params;
 
 typedef struct cm_attn_params {
@@ -374,7 +377,7 @@ CM_API void cm_glu_forward(const cm_rows_params* p, const float* x, float* y);
  *   part: (chunks, 2 cols): per chunk, the column sums of dx, may be NULL */
 CM_API void cm_glu_backward(const cm_chunked_rows_params* p, const float* x, const float* dy, float* dx, float* part);
 
-/* y = keep ? x / (1 - p) : 0, keep = hash(seed, stream, index0 + i) >= p (a counter-based draw: the mask depends on neither threads nor call order). The backward is this same op on dy with the same seed and stream.
+/* y = keep ? x / (1 - p) : 0, keep = hash(seed, stream, index0 + i) >= p (a counter-based draw: the mask depends on neither threads nor call order). The backward is this same op on dy with the same seed and stream. With y_bf16, y rounded to packed bf16 (attention probabilities that only the product with V reads, in bf16 mode).
  *   x: (n)
  *   y: (n) */
 CM_API void cm_dropout(const cm_dropout_params* p, const float* x, float* y);
@@ -549,7 +552,7 @@ CM_API void cm_copy_time(const cm_time_copy_params* p, const float* x, float* y)
  *   y: (n) */
 CM_API void cm_fill(const cm_elementwise_params* p, float* y);
 
-/* y[n, j, i] = x[n, i, j]: heads out of and back into the feature axis ((B, T, H, dh) <-> (B, H, T, dh)) and, with inner 1, a transpose of the last two axes. Its backward is itself with d1 and d2 exchanged. y must not alias x.
+/* y[n, j, i] = x[n, i, j]: heads out of and back into the feature axis ((B, T, H, dh) <-> (B, H, T, dh)) and, with inner 1, a transpose of the last two axes. Its backward is itself with d1 and d2 exchanged. y must not alias x. With y_bf16, y rounded to packed bf16 (attention's heads, which only matmuls read, in bf16 mode).
  *   x: (batch, d1, d2, inner)
  *   y: (batch, d2, d1, inner) */
 CM_API void cm_swap_axes(const cm_swap_params* p, const float* x, float* y);

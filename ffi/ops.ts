@@ -225,7 +225,7 @@ export const DROPOUT_PARAMS: ParamStruct = {
     ["seed", "i32", "run seed"],
     ["stream", "i32", "which mask of the run (e.g. step * 4096 + call site)"],
     ["index0", "i32", "global index of this call's first element (set by the thread split)"],
-    ["y_bf16", "i32", "gelu_dropout_forward: 1: y written as packed bf16 (nearest even)"],
+    ["y_bf16", "i32", "dropout, gelu_dropout_forward: 1: y written as packed bf16 (nearest even)"],
   ],
 };
 
@@ -237,6 +237,7 @@ export const CHUNKED_ROWS_PARAMS: ParamStruct = {
     ["chunk_rows", "i32", "rows per partial column sum (a multiple of 8)"],
     ["chunks", "i32", "chunks handled by this call: ceil(rows / chunk_rows) for the whole call"],
     ["chunk0", "i32", "the first chunk of this call within the whole call"],
+    ["out_bf16", "i32", "1: dx written as packed bf16 (the column sums from its float32 values)"],
   ],
 };
 
@@ -252,6 +253,7 @@ export const DROPOUT_ROWS_PARAMS: ParamStruct = {
     ["chunk_rows", "i32", "rows per partial column sum (a multiple of 8)"],
     ["chunks", "i32", "chunks handled by this call: ceil(rows / chunk_rows) for the whole call"],
     ["chunk0", "i32", "the first chunk of this call within the whole call"],
+    ["out_bf16", "i32", "1: dx / y written as packed bf16 (the sums from its float32 values)"],
   ],
 };
 
@@ -379,6 +381,7 @@ export const SWAP_PARAMS: ParamStruct = {
     ["d1", "i32", "first swapped axis of x"],
     ["d2", "i32", "second swapped axis of x"],
     ["inner", "i32", "contiguous elements moved together (1: a plain transpose)"],
+    ["y_bf16", "i32", "1: y written as packed bf16 (nearest even; for a matmul alone)"],
   ],
 };
 
@@ -608,7 +611,7 @@ export const OPS: readonly OpSpec[] = [
     args: [
       ax("x", "in", "(rows, 2 cols)", "chunk_rows*2*cols"),
       ax("dy", "in", "(rows, cols)", "chunk_rows*cols"),
-      ax("dx", "out", "(rows, 2 cols)", "chunk_rows*2*cols"),
+      { ...ax("dx", "out", "(rows, 2 cols)", "chunk_rows*2*cols"), packedIf: "out_bf16" },
       {
         ...ax("part", "out", "(chunks, 2 cols): per chunk, the column sums of dx", "2*cols"),
         optional: true,
@@ -623,11 +626,12 @@ export const OPS: readonly OpSpec[] = [
     params: DROPOUT_PARAMS,
     split: { axis: "n", unit: 4, work: "1" },
     splitBase: "index0",
-    args: [ax("x", "in", "(n)", "1"), ax("y", "out", "(n)", "1")],
+    args: [ax("x", "in", "(n)", "1"), { ...ax("y", "out", "(n)", "1"), packedIf: "y_bf16" }],
     doc:
       "y = keep ? x / (1 - p) : 0, keep = hash(seed, stream, index0 + i) >= p (a counter-based " +
       "draw: the mask depends on neither threads nor call order). The backward is this same op " +
-      "on dy with the same seed and stream.",
+      "on dy with the same seed and stream. With y_bf16, y rounded to packed bf16 (attention " +
+      "probabilities that only the product with V reads, in bf16 mode).",
   },
   {
     name: "leaky_relu_dropout_forward",
@@ -666,7 +670,7 @@ export const OPS: readonly OpSpec[] = [
     args: [
       ax("x", "in", "(rows, cols)", "chunk_rows*cols"),
       ax("dy", "in", "(rows, cols)", "chunk_rows*cols"),
-      ax("dx", "out", "(rows, cols)", "chunk_rows*cols"),
+      { ...ax("dx", "out", "(rows, cols)", "chunk_rows*cols"), packedIf: "out_bf16" },
       {
         ...ax("part", "out", "(chunks, cols): per chunk, the column sums of dx", "cols"),
         optional: true,
@@ -696,7 +700,7 @@ export const OPS: readonly OpSpec[] = [
     splitBase: "chunk0",
     args: [
       ax("x", "in", "(rows, cols)", "chunk_rows*cols"),
-      ax("y", "out", "(rows, cols)", "chunk_rows*cols"),
+      { ...ax("y", "out", "(rows, cols)", "chunk_rows*cols"), packedIf: "out_bf16" },
       {
         ...ax("part", "out", "(chunks, cols): per chunk, the column sums of y", "cols"),
         optional: true,
@@ -974,11 +978,12 @@ export const OPS: readonly OpSpec[] = [
     split: { axis: "batch", work: "d1*d2*inner" },
     args: [
       ax("x", "in", "(batch, d1, d2, inner)", "d1*d2*inner"),
-      ax("y", "out", "(batch, d2, d1, inner)", "d1*d2*inner"),
+      { ...ax("y", "out", "(batch, d2, d1, inner)", "d1*d2*inner"), packedIf: "y_bf16" },
     ],
     doc: "y[n, j, i] = x[n, i, j]: heads out of and back into the feature axis ((B, T, H, dh) " +
       "<-> (B, H, T, dh)) and, with inner 1, a transpose of the last two axes. Its backward is " +
-      "itself with d1 and d2 exchanged. y must not alias x.",
+      "itself with d1 and d2 exchanged. y must not alias x. With y_bf16, y rounded to packed bf16 " +
+      "(attention's heads, which only matmuls read, in bf16 mode).",
   },
   {
     name: "attn_softmax_forward",

@@ -31,6 +31,11 @@ static inline void cm_store_f32_or_bf16(float* out, uint16_t* out16, int64_t i, 
   else out[i] = v;
 }
 
+/* out[j] = v[j]'s bf16 for j < n: a float32 row stored packed. */
+static inline void cm_bf16_row(uint16_t* out, const float* v, int64_t n) {
+  for (int64_t j = 0; j < n; j++) out[j] = cm_bf16_bits(v[j]);
+}
+
 /* x rounded to the nearest bf16, as a float. */
 static inline float cm_bf16_round(float x) { return cm_bits_f32((uint32_t)cm_bf16_bits(x) << 16); }
 

@@ -2,6 +2,7 @@
  * stream, global index): the same for any thread split, and the backward (this op on dy) sees the
  * same mask without storing it. */
 #include "../ffi/ops.h"
+#include "bf16.h"
 #include "chunk_sums.h"
 #include "dropout_hash.h"
 
@@ -9,14 +10,22 @@ void cm_dropout(const cm_dropout_params* p, const float* x, float* y) {
   uint32_t key = cm_dropout_key(p->seed, p->stream);
   float scale = 1.0f / (1.0f - p->p);
   v128_t vscale = wasm_f32x4_splat(scale);
+  uint16_t* y16 = p->y_bf16 ? (uint16_t*)y : 0; /* y_bf16: y rounded to packed bf16 */
   int32_t i = 0;
   for (; i + 4 <= p->n; i += 4) {
     v128_t keep = cm_dropout_keep_v(key, (uint32_t)p->index0 + (uint32_t)i, p->p);
-    v128_t kept = wasm_f32x4_mul(wasm_v128_load(x + i), vscale);
-    wasm_v128_store(y + i, wasm_v128_and(kept, keep));
+    v128_t kept = wasm_v128_and(wasm_f32x4_mul(wasm_v128_load(x + i), vscale), keep);
+    if (!y16) {
+      wasm_v128_store(y + i, kept);
+      continue;
+    }
+    float t[4];
+    wasm_v128_store(t, kept);
+    cm_bf16_row(y16 + i, t, 4);
   }
   for (; i < p->n; i++) {
-    y[i] = cm_dropout_keep(key, (uint32_t)p->index0 + (uint32_t)i, p->p) ? x[i] * scale : 0.0f;
+    float v = cm_dropout_keep(key, (uint32_t)p->index0 + (uint32_t)i, p->p) ? x[i] * scale : 0.0f;
+    cm_store_f32_or_bf16(y, y16, i, v);
   }
 }
 
@@ -59,20 +68,25 @@ typedef struct {
   int32_t cols;
   const float* x;
   float* y;
+  uint16_t* y16; /* out_bf16: y packed (y unused); the row goes through a float32 row first */
 } scale_dropout_rows;
 
 static void scale_dropout_row(const void* ctx, int64_t first, int64_t r, float* gsum) {
   const scale_dropout_rows* q = ctx;
   const int64_t o = r * q->cols;
+  float tmp[q->y16 ? q->cols : 1];
+  float* dst = q->y16 ? tmp : q->y + o;
   scale_dropout_run(q->key, q->p, q->alpha, (uint32_t)((first + r) * q->cols), q->cols, q->x + o,
-                    q->y + o);
-  if (gsum) cm_add_row(gsum, q->y + o, q->cols);
+                    dst);
+  if (gsum) cm_add_row(gsum, dst, q->cols);
+  if (q->y16) cm_bf16_row(q->y16 + o, dst, q->cols);
 }
 
 /* Row by row over this call's chunks (element (r, j) takes the mask at index r cols + j of the
  * whole call); with part, each chunk's column sums of y in the op table's order. */
 void cm_scale_dropout(const cm_dropout_rows_params* p, const float* x, float* y, float* part) {
-  const scale_dropout_rows q = {cm_dropout_key(p->seed, p->stream), p->p, p->alpha, p->cols, x, y};
+  const scale_dropout_rows q = {cm_dropout_key(p->seed, p->stream), p->p, p->alpha, p->cols, x,
+                                p->out_bf16 ? 0 : y, p->out_bf16 ? (uint16_t*)y : 0};
   cm_rows_with_sums(p->rows, p->cols, p->chunk_rows, p->chunks, p->chunk0, part,
                     scale_dropout_row, &q);
 }

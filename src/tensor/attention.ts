@@ -9,7 +9,7 @@ import type { Tape } from "./autograd.ts";
 import * as ag from "./autograd_ops.ts";
 import type { AttnMask } from "./attention_ops.ts";
 import type { DropoutOptions } from "./dropout.ts";
-import { ShapeError, type Tensor } from "./tensor.ts";
+import { type DType, ShapeError, type Tensor } from "./tensor.ts";
 
 export interface AttentionOptions extends AttnMask {
   heads: number;
@@ -19,14 +19,16 @@ export interface AttentionOptions extends AttnMask {
   extraScores?: Tensor | null;
 }
 
-/** (B, T, H dh) -> (B, H, T, dh). */
-function splitHeads(tape: Tape, x: Tensor, heads: number): Tensor {
+/** (B, T, H dh) -> (B, H, T, dh), in `dtype` (the heads go to matmuls alone). */
+function splitHeads(tape: Tape, x: Tensor, heads: number, dtype: DType): Tensor {
   const [b, t, d] = x.shape;
-  return ag.swapAxes(tape, ag.reshape(tape, x, [b, t, heads, d / heads]), 1);
+  return ag.swapAxes(tape, ag.reshape(tape, x, [b, t, heads, d / heads]), 1, dtype);
 }
 
 /**
- * q (B, Tq, H dh), k and v (B, S, H dh) -> (B, Tq, H dh). Default scale 1 / sqrt(dh).
+ * q (B, Tq, H dh), k and v (B, S, H dh) -> (B, Tq, H dh). Default scale 1 / sqrt(dh). In bf16 mode
+ * (ag.matmulInputDtype) what only matmuls read is packed bf16: the heads, the dropped-out
+ * probabilities and the result (for the caller's out projection alone), the same bits.
  */
 export function attention(
   tape: Tape,
@@ -45,7 +47,9 @@ export function attention(
     }
   }
   const scale = o.scale ?? 1 / Math.sqrt(d / h);
-  const qh = splitHeads(tape, q, h), kh = splitHeads(tape, k, h), vh = splitHeads(tape, v, h);
+  const mm = ag.matmulInputDtype(tape, q.backend);
+  const qh = splitHeads(tape, q, h, mm), kh = splitHeads(tape, k, h, mm);
+  const vh = splitHeads(tape, v, h, mm);
   let scores = ag.matmul(tape, qh, kh, { transB: true }); // (B, H, Tq, S)
   let softmaxScale = scale;
   if (o.extraScores) {
@@ -53,7 +57,7 @@ export function attention(
     softmaxScale = 1;
   }
   let probs = ag.attnSoftmax(tape, scores, { ...o, scale: softmaxScale });
-  if (o.dropout && o.dropout.p > 0) probs = ag.dropout(tape, probs, o.dropout);
+  if (o.dropout && o.dropout.p > 0) probs = ag.dropout(tape, probs, o.dropout, mm);
   const ctx = ag.matmul(tape, probs, vh); // (B, H, Tq, dh)
-  return ag.reshape(tape, ag.swapAxes(tape, ctx, 1), [b, tq, d]);
+  return ag.reshape(tape, ag.swapAxes(tape, ctx, 1, mm), [b, tq, d]);
 }

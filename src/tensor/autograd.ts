@@ -28,6 +28,34 @@ export class Tape {
    * kernel's accumulate flag, sparing an add; matmul and LayerNorm do); false: always a fresh
    * gradient and an add (the same values up to the order of float32 additions; tests compare). */
   accumulateInPlace = true;
+  /** The packed bf16 copies of saved matmul operands, by the storage packed: one copy however
+   * many products save it (the encoder's output feeds every decoder layer's K and V), freed after
+   * its last user's backward. */
+  #packs = new Map<Storage, { packed: Storage; users: number }>();
+
+  /**
+   * x packed in bf16 for a matmul's backward (bf16.ts packBf16), shared with every other node
+   * that saves the same storage; each call must be matched by one `releasePacked(x)`.
+   */
+  savePacked(x: Tensor, pack: (x: Tensor) => Tensor): Tensor {
+    const e = this.#packs.get(x.storage);
+    if (e && e.packed.length * 2 >= x.size && !e.packed.released) {
+      e.users++;
+      return new Tensor(x.backend, x.shape, e.packed, "bf16");
+    }
+    const p = pack(x);
+    this.#packs.set(x.storage, { packed: p.storage, users: 1 });
+    return p;
+  }
+
+  /** One user of savePacked(x)'s copy is done: the last frees it. */
+  releasePacked(x: Tensor): void {
+    const e = this.#packs.get(x.storage);
+    if (!e) throw new ShapeError("releasePacked: nothing packed for this tensor");
+    if (--e.users > 0) return;
+    this.#packs.delete(x.storage);
+    x.backend.free(e.packed);
+  }
 
   /** True when a gradient must flow into t: a parameter, or the output of a recorded op. */
   static tracked(t: Tensor | null | undefined): boolean {
@@ -203,6 +231,7 @@ export class Tape {
   reset(): void {
     for (const n of this.#nodes) for (const o of n.outputs) o.node = null;
     this.#nodes = [];
+    this.#packs.clear(); // what is still packed is a step buffer: the backend's resetStep frees it
   }
 
   /** Runs fn without recording (evaluation, decoding). */

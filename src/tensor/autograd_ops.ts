@@ -30,7 +30,7 @@ import {
 import * as layout from "./layout_ops.ts";
 import * as ops from "./ops.ts";
 import * as reduce from "./reduce_ops.ts";
-import { type DType, ShapeError, Tensor } from "./tensor.ts";
+import { type DType, ShapeError, sizeOf, Tensor } from "./tensor.ts";
 
 /**
  * op(a) op(b) + bias, a (..., M, K), b (..., K, N) (see ops.matmul). In bf16 matmul mode the
@@ -47,11 +47,12 @@ export function matmul(
   const y = ops.matmul(a, b, o);
   const inputs = [a, b, o.bias ?? null];
   if (!tape.enabled || !inputs.some(Tape.tracked)) return y;
-  const pa = packable(tape, a) ? packBf16(a) : null, pb = packable(tape, b) ? packBf16(b) : null;
+  const pa = packable(tape, a) ? tape.savePacked(a, packBf16) : null;
+  const pb = packable(tape, b) ? tape.savePacked(b, packBf16) : null;
   tape.record(inputs, [y], ([dy], [da, db, dbias]) => {
     const g = ops.matmulBackward(dy!, pa ?? a, pb ?? b, o, { da, db, dbias });
-    pa?.free();
-    pb?.free();
+    if (pa) tape.releasePacked(a);
+    if (pb) tape.releasePacked(b);
     return [g.da, g.db, g.dbias];
   }, [pa ? null : a, pb ? null : b]);
   return y;
@@ -138,8 +139,9 @@ export function flipTime(tape: Tape, x: Tensor): Tensor {
   return y;
 }
 
-export function dropout(tape: Tape, x: Tensor, o: DropoutOptions): Tensor {
-  const y = dropoutOp(x, o);
+/** Dropout; `dtype` "bf16" for an output a matmul alone reads (matmulInputDtype). */
+export function dropout(tape: Tape, x: Tensor, o: DropoutOptions, dtype: DType = "f32"): Tensor {
+  const y = dropoutOp(x, o, dtype);
   tape.record([x], [y], ([dy]) => [dropoutOp(dy!, o)], []); // the mask is recomputed
   return y;
 }
@@ -149,7 +151,9 @@ export function dropout(tape: Tape, x: Tensor, o: DropoutOptions): Tensor {
  * also write the column sums of the gradient it produces (chunk_sums.ts): those sums are the
  * bias gradient, so the Linear's (..., out) gradient is not read again by a sum_rows. The forward
  * is matmul then `after`, the same bits as the two ops. `after(pre)` returns the node's output;
- * `back(dOut, pre, sums)` returns d(pre) and adds its column sums to `sums`. With `keepPre` the
+ * `back(dOut, pre, sums, dtype)` returns d(pre) in `dtype` and adds its column sums (of its
+ * float32 values) to `sums`: only the Linear's backward products read d(pre), so in bf16 mode it
+ * is stored packed (matmulInputDtype; the same bits, half the bytes). With `keepPre` the
  * backward reads pre (private to the node, freed by it); without, pre is freed once `after` has
  * run and `back` must not read it. `residual`: an input of `after` whose gradient is dOut itself
  * (a residual add).
@@ -160,7 +164,7 @@ function linearThen(
   w: Tensor,
   b: Tensor,
   after: (pre: Tensor) => Tensor,
-  back: (dOut: Tensor, pre: Tensor, sums: ColumnSums) => Tensor,
+  back: (dOut: Tensor, pre: Tensor, sums: ColumnSums, dtype: DType) => Tensor,
   o: { keepPre: boolean; residual?: Tensor },
 ): Tensor {
   const pre = ops.matmul(x, w, { transB: true, bias: b }); // (..., out)
@@ -169,15 +173,16 @@ function linearThen(
   const tracked = tape.enabled && inputs.some(Tape.tracked);
   if (!tracked || !o.keepPre) pre.free();
   if (!tracked) return y;
-  const px = packable(tape, x) ? packBf16(x) : null;
+  const px = packable(tape, x) ? tape.savePacked(x, packBf16) : null;
   tape.record(inputs, [y], ([dOut], into) => {
     const be = dOut!.backend;
     const [dx, dw, db] = o.residual ? into.slice(1) : into;
     const dbias = db ?? Tensor.empty(be, b.shape);
-    const dpre = back(dOut!, pre, { out: dbias, accumulate: db !== null });
+    const sums = { out: dbias, accumulate: db !== null };
+    const dpre = back(dOut!, pre, sums, matmulInputDtype(tape, be));
     if (o.keepPre) pre.free();
     const g = ops.matmulBackward(dpre, px ?? x, w, { transB: true }, { da: dx, db: dw });
-    px?.free();
+    if (px) tape.releasePacked(x);
     return o.residual ? [dOut, g.da, g.db, dbias] : [g.da, g.db, dbias];
   }, [px ? null : x, w]);
   return y;
@@ -185,7 +190,9 @@ function linearThen(
 
 /** glu(x W^T + b): the convolution module's pointwise conv and GLU (x (..., in), w (2d, in)). */
 export const linearGlu = (tape: Tape, x: Tensor, w: Tensor, b: Tensor) =>
-  linearThen(tape, x, w, b, gluOp, (dy, v, sums) => gluBackward(v, dy, sums), { keepPre: true });
+  linearThen(tape, x, w, b, gluOp, (dy, v, sums, dt) => gluBackward(v, dy, sums, dt), {
+    keepPre: true,
+  });
 
 /**
  * dropout(gelu(x W^T + b)): the FFN's first Linear, GELU and dropout in training; the output in
@@ -205,7 +212,7 @@ export const linearGeluDropout = (
     w,
     b,
     (pre) => geluDropoutOp(pre, o, dtype),
-    (dy, pre, sums) => geluDropoutBackward(pre, dy, o, sums),
+    (dy, pre, sums, dt) => geluDropoutBackward(pre, dy, o, sums, dt),
     { keepPre: true },
   );
 
@@ -228,7 +235,7 @@ export const linearDropoutAdd = (
     w,
     b,
     (y) => dropoutAddOp(x, y, alpha, o),
-    (ds, _y, sums) => scaleDropout(ds, alpha, o, sums),
+    (ds, _y, sums, dt) => scaleDropout(ds, alpha, o, sums, dt),
     { keepPre: false, residual: x },
   );
 
@@ -361,8 +368,13 @@ export function maskedFillTime(tape: Tape, x: Tensor, lengths: Tensor, value = 0
 }
 
 /** Swaps axes `axis` and `axis + 1`. */
-export function swapAxes(tape: Tape, x: Tensor, axis: number): Tensor {
-  const y = layout.swapAxes(x, axis);
+/**
+ * layout.swapAxes on the tape; `dtype` "bf16" (for matmuls alone: matmulInputDtype) is taken when
+ * the swapped block fills whole float32 slots, else the output stays float32.
+ */
+export function swapAxes(tape: Tape, x: Tensor, axis: number, dtype: DType = "f32"): Tensor {
+  const even = sizeOf(x.shape.slice(axis)) % 2 === 0;
+  const y = layout.swapAxes(x, axis, even ? dtype : "f32");
   tape.record([x], [y], ([dy]) => [layout.swapAxes(dy!, axis)], []);
   return y;
 }

@@ -12,7 +12,7 @@ import {
   matmul,
   matmulBackward,
 } from "./ops.ts";
-import { ShapeError, Tensor } from "./tensor.ts";
+import { type DType, ShapeError, Tensor } from "./tensor.ts";
 
 function lastHalf(name: string, x: Tensor): { rows: number; cols: number } {
   const w = x.shape[x.shape.length - 1];
@@ -33,24 +33,27 @@ export function glu(x: Tensor): Tensor {
 /**
  * The GLU's input gradient (..., 2d). With `sums` (2d): also its column sums over all rows (the
  * bias gradient of the pointwise conv before the GLU), from the kernel's per-chunk partials
- * (chunk_sums.ts), added to `sums.out` when `sums.accumulate`.
+ * (chunk_sums.ts), added to `sums.out` when `sums.accumulate`. `dtype` "bf16": the gradient packed
+ * (when only the pointwise conv's backward products read it), the sums of its float32 values.
  */
 export function gluBackward(
   x: Tensor,
   dy: Tensor,
   sums?: ColumnSums,
+  dtype: DType = "f32",
 ): Tensor {
   const { rows, cols } = lastHalf("gluBackward", x);
   expectShape("glu dy", dy, [...x.shape.slice(0, -1), cols]);
   if (sums && sums.out.size !== 2 * cols) {
     throw new ShapeError(`gluBackward: column sums must be (${2 * cols}), got ${sums.out.size}`);
   }
-  const dx = Tensor.empty(x.backend, x.shape);
+  const dx = Tensor.empty(x.backend, x.shape, "step", dtype);
+  const out_bf16 = dtype === "bf16" ? 1 : 0;
   runChunked(x.backend, rows, 2 * cols, sums ? [{ ...sums, col0: 0 }] : [], (chunk, part) => {
-    x.backend.run("glu_backward", { rows, cols, ...chunk }, [
+    x.backend.run("glu_backward", { rows, cols, ...chunk, out_bf16 }, [
       tensorArg(x),
       tensorArg(dy),
-      tensorArg(dx),
+      { storage: dx.storage },
       part && tensorArg(part),
     ]);
   });

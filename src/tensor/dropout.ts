@@ -47,7 +47,9 @@ function flat(
   return y;
 }
 
-export const dropout = (x: Tensor, o: DropoutOptions) => flat("dropout", [x], o);
+/** dropout(x); dtype "bf16": y rounded to packed bf16 (for a matmul alone, in bf16 mode). */
+export const dropout = (x: Tensor, o: DropoutOptions, dtype: DType = "f32") =>
+  flat("dropout", [x], o, 0, dtype);
 
 /** dx = dy masked and scaled exactly as the forward did (the same op, same seed and stream). */
 export const dropoutBackward = (dy: Tensor, o: DropoutOptions) => dropout(dy, o);
@@ -70,6 +72,7 @@ function rowsWithSums(
   o: DropoutOptions,
   alpha: number,
   sums?: ColumnSums,
+  dtype: DType = "f32",
 ): Tensor {
   if (!(o.p >= 0 && o.p < 1)) throw new RangeError(`dropout p must lie in [0, 1), got ${o.p}`);
   const x = inputs[0];
@@ -78,12 +81,13 @@ function rowsWithSums(
   if (sums && sums.out.size !== cols) {
     throw new RangeError(`${name}: column sums must be (${cols}), got ${sums.out.size}`);
   }
-  const y = Tensor.empty(x.backend, x.shape);
+  const y = Tensor.empty(x.backend, x.shape, "step", dtype);
+  const out_bf16 = dtype === "bf16" ? 1 : 0; // the sums are of the float32 values either way
   runChunked(x.backend, rows, cols, sums ? [{ ...sums, col0: 0 }] : [], (chunk, part) => {
     x.backend.run(
       name,
-      { rows, cols, p: o.p, alpha, seed: o.seed | 0, stream: o.stream | 0, ...chunk },
-      [...inputs.map(tensorArg), tensorArg(y), part && tensorArg(part)],
+      { rows, cols, p: o.p, alpha, seed: o.seed | 0, stream: o.stream | 0, ...chunk, out_bf16 },
+      [...inputs.map(tensorArg), { storage: y.storage }, part && tensorArg(part)],
     );
   });
   return y;
@@ -91,16 +95,19 @@ function rowsWithSums(
 
 /**
  * dx = GELU'(x) dropout(dy), one pass; x is the GELU's input (..., F). With `sums` (F): also the
- * column sums of dx over all rows (the bias gradient of the Linear before the GELU).
+ * column sums of dx over all rows (the bias gradient of the Linear before the GELU). `dtype`
+ * "bf16": dx packed (when only the Linear's backward products read it), the sums of its float32
+ * values.
  */
 export function geluDropoutBackward(
   x: Tensor,
   dy: Tensor,
   o: DropoutOptions,
   sums?: ColumnSums,
+  dtype: DType = "f32",
 ): Tensor {
   if (dy.size !== x.size) throw new RangeError(`geluDropoutBackward: ${dy.size} vs ${x.size}`);
-  return rowsWithSums("gelu_dropout_backward", [x, dy], o, 0, sums);
+  return rowsWithSums("gelu_dropout_backward", [x, dy], o, 0, sums, dtype);
 }
 
 /** s = x + alpha dropout(y) in one pass (a residual around a dropped-out branch): the bits of
@@ -111,14 +118,16 @@ export const dropoutAdd = (x: Tensor, y: Tensor, alpha: number, o: DropoutOption
 /**
  * dropout(alpha x) in one pass: the bits of scale then dropout (dropoutAdd's branch gradient).
  * With `sums` (cols): also its column sums (the bias gradient of the Linear ending the branch).
+ * `dtype` as geluDropoutBackward's.
  */
 export function scaleDropout(
   x: Tensor,
   alpha: number,
   o: DropoutOptions,
   sums?: ColumnSums,
+  dtype: DType = "f32",
 ): Tensor {
-  return rowsWithSums("scale_dropout", [x], o, alpha, sums);
+  return rowsWithSums("scale_dropout", [x], o, alpha, sums, dtype);
 }
 
 /** dropout(leaky_relu(x)) in one pass, alpha the slope (the CNN front end): the bits of the two. */

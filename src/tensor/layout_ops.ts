@@ -5,7 +5,7 @@
  * and wasm/layout.c; every one is exact.
  */
 import { expectShape, tensorArg } from "./col_view.ts";
-import { ShapeError, sizeOf, Tensor } from "./tensor.ts";
+import { type DType, ShapeError, sizeOf, Tensor } from "./tensor.ts";
 
 /** A step tensor filled with `value`. */
 export function full(like: Tensor, shape: readonly number[], value: number): Tensor {
@@ -141,22 +141,27 @@ export function concatTimeBackward(dy: Tensor, lengths: readonly number[]): Tens
 /**
  * Swaps axes `axis` and `axis + 1` of x: (..., d1, d2, ...) -> (..., d2, d1, ...). Heads:
  * (B, T, H, dh) with axis 1 gives (B, H, T, dh); the last two axes: axis = rank - 2. Its backward
- * is the same swap on dy.
+ * is the same swap on dy. dtype "bf16": y rounded to packed bf16 (for matmuls alone, bf16 mode).
  */
-export function swapAxes(x: Tensor, axis: number): Tensor {
+export function swapAxes(x: Tensor, axis: number, dtype: DType = "f32"): Tensor {
   const s = x.shape;
   if (!Number.isInteger(axis) || axis < 0 || axis + 1 >= s.length) {
     throw new ShapeError(`swapAxes: axis ${axis} and ${axis + 1} are not both axes of [${s}]`);
   }
   const shape = [...s];
   [shape[axis], shape[axis + 1]] = [s[axis + 1], s[axis]];
-  const y = Tensor.empty(x.backend, shape);
+  const block = sizeOf(s.slice(axis)); // the thread split's unit: packed, it must fill whole slots
+  if (dtype === "bf16" && block % 2 !== 0) {
+    throw new ShapeError(`swapAxes: a bf16 output needs an even block, got ${block} of [${s}]`);
+  }
+  const y = Tensor.empty(x.backend, shape, "step", dtype);
   x.backend.run("swap_axes", {
     batch: sizeOf(s.slice(0, axis)),
     d1: s[axis],
     d2: s[axis + 1],
     inner: sizeOf(s.slice(axis + 2)),
-  }, [tensorArg(x), tensorArg(y)]);
+    y_bf16: dtype === "bf16" ? 1 : 0,
+  }, [tensorArg(x), { storage: y.storage }]);
   return y;
 }
 

@@ -103,7 +103,8 @@ import {
 } from "../../src/tensor/ops.ts";
 import { adamStep, sumSquares } from "../../src/tensor/optimizer_ops.ts";
 import { maxLast, meanAxis, sumAxis, sumAxisBackward } from "../../src/tensor/reduce_ops.ts";
-import { Tensor } from "../../src/tensor/tensor.ts";
+import { type DType, Tensor } from "../../src/tensor/tensor.ts";
+import type { ColumnSums } from "../../src/tensor/chunk_sums.ts";
 import { WasmBackend } from "../../src/tensor/wasm_backend.ts";
 import type { Batch } from "../../src/train/batches.ts";
 import { AsrTrainer } from "../../src/train/step.ts";
@@ -246,6 +247,29 @@ const MATMUL: Bound = PRECISION === "bf16"
 const SCAN: Bound = { relL2: 1e-5, maxRel: 1e-4 };
 const LOSS: Bound = { relL2: 1e-6, maxRel: 2e-6 };
 const BF16_STORED: Bound = { relL2: 1e-3, maxRel: 4e-3 };
+
+/**
+ * A column-summing backward op run with out_bf16 and without (fresh sums of `width`): the packed
+ * output must be the float32 one rounded and the column sums the same bits (or this throws);
+ * returns the packed output's values.
+ */
+function packedWithSums(
+  be: Backend,
+  what: string,
+  width: number,
+  f: (sums: ColumnSums, dtype: DType) => Tensor,
+): Float32Array {
+  const fresh = () => ({
+    out: Tensor.from(be, [width], new Float32Array(width)),
+    accumulate: false,
+  });
+  const s32 = fresh(), s16 = fresh();
+  const y = bf16Of(what, f(s16, "bf16"), f(s32, "f32"));
+  const a = s16.out.toArray(), b = s32.out.toArray();
+  const bad = a.findIndex((v, i) => !Object.is(v, b[i]));
+  if (bad >= 0) throw new Error(`${what}: column sum ${bad} is ${a[bad]} packed, ${b[bad]} not`);
+  return y;
+}
 
 /** t's values; t must be packed bf16 and equal `f32`'s values rounded to bf16 (or this throws). */
 function bf16Of(what: string, t: Tensor, f32: Tensor): Float32Array {
@@ -794,12 +818,14 @@ for (
   addCase({
     label: `glu (+ backward, + its column sums): ${label}`,
     ops: ["glu_forward", "glu_backward", "sum_rows"],
-    bound: { y: TRANSCENDENTAL, dx: TRANSCENDENTAL, db: SUMS },
+    bound: { y: TRANSCENDENTAL, dx: TRANSCENDENTAL, db: SUMS, dx16: BF16_STORED },
     run: (be) => {
       const x = rt(be, [...shape], 42, 2), w = shape[shape.length - 1];
       const dy = rt(be, [...shape.slice(0, -1), w / 2], 43), db = rt(be, [w], 44);
       const dx = gluBackward(x, dy, { out: db, accumulate: true });
-      return { y: glu(x).toArray(), dx: dx.toArray(), db: db.toArray() };
+      // out_bf16 (the pointwise conv's backward products alone read dx, in bf16 mode)
+      const dx16 = packedWithSums(be, "glu out_bf16", w, (s, dt) => gluBackward(x, dy, s, dt));
+      return { y: glu(x).toArray(), dx: dx.toArray(), db: db.toArray(), dx16 };
     },
   });
 }
@@ -817,10 +843,11 @@ for (
     bound: EXACT,
     run: (be) => {
       const x = rt(be, [size], 50), o = { p, seed: 1234, stream: 77 };
-      return {
-        y: dropout(x, o).toArray(),
-        dx: dropoutBackward(rt(be, [size], 51), o).toArray(),
-      };
+      const y = dropout(x, o);
+      const out: Outputs = { y: y.toArray(), dx: dropoutBackward(rt(be, [size], 51), o).toArray() };
+      // y_bf16 (attention probabilities for the product with V alone, in bf16 mode): exact too
+      if (size % 2 === 0) out.y16 = bf16Of("dropout y_bf16", dropout(x, o, "bf16"), y);
+      return out;
     },
   });
 }
@@ -838,14 +865,21 @@ for (
   addCase({
     label: `gelu_dropout forward and backward (+ dx's column sums): ${label}`,
     ops: ["gelu_dropout_forward", "gelu_dropout_backward", "sum_rows"],
-    bound: { y: TRANSCENDENTAL, y16: BF16_STORED, dx: TRANSCENDENTAL, db: SUMS },
+    bound: { y: TRANSCENDENTAL, y16: BF16_STORED, dx: TRANSCENDENTAL, db: SUMS, dx16: BF16_STORED },
     run: (be) => {
       const x = rt(be, [rows, cols], 52, 2), o = { p: 0.1, seed: 4321, stream: 78 };
       const db = rt(be, [cols], 57);
-      const dx = geluDropoutBackward(x, rt(be, [rows, cols], 53), o, { out: db, accumulate: true });
+      const dy = rt(be, [rows, cols], 53);
+      const dx = geluDropoutBackward(x, dy, o, { out: db, accumulate: true });
       const y = geluDropout(x, o);
-      const y16 = (rows * cols) % 2 === 0 // y_bf16 (the next Linear's input, in bf16 mode)
-        ? { y16: bf16Of("y_bf16", geluDropout(x, o, "bf16"), y) }
+      // y_bf16 (the next Linear's input) and out_bf16 (dx, which the first Linear's backward
+      // products alone read), in bf16 mode
+      const y16 = (rows * cols) % 2 === 0
+        ? {
+          y16: bf16Of("y_bf16", geluDropout(x, o, "bf16"), y),
+          dx16: packedWithSums(be, "gelu_dropout_backward out_bf16", cols, (s, dt) =>
+            geluDropoutBackward(x, dy, o, s, dt)),
+        }
         : {} as Outputs;
       return { ...y16, y: y.toArray(), dx: dx.toArray(), db: db.toArray() };
     },
@@ -893,8 +927,23 @@ for (
       const o = { p: 0.1, seed: 4321, stream: 79 };
       const x = rt(be, [rows * cols], 54), y = rt(be, [rows * cols], 55);
       const db = rt(be, [cols], 58);
-      const dy = scaleDropout(rt(be, [rows, cols], 56), alpha, o, { out: db, accumulate: true });
-      return { s: dropoutAdd(x, y, alpha, o).toArray(), dy: dy.toArray(), db: db.toArray() };
+      const ds = rt(be, [rows, cols], 56);
+      const dy = scaleDropout(ds, alpha, o, { out: db, accumulate: true });
+      const out: Outputs = {
+        s: dropoutAdd(x, y, alpha, o).toArray(),
+        dy: dy.toArray(),
+        db: db.toArray(),
+      };
+      // out_bf16 (the branch's last Linear's backward products alone read dy, in bf16 mode)
+      if ((rows * cols) % 2 === 0) {
+        out.dy16 = packedWithSums(
+          be,
+          "scale_dropout out_bf16",
+          cols,
+          (s, dt) => scaleDropout(ds, alpha, o, s, dt),
+        );
+      }
+      return out;
     },
   });
 }
@@ -959,7 +1008,15 @@ for (
     label: `swap_axes: ${label}`,
     ops: ["swap_axes"],
     bound: EXACT,
-    run: (be) => ({ y: swapAxes(rt(be, [...shape], 62), axis).toArray() }),
+    run: (be) => {
+      const x = rt(be, [...shape], 62), y = swapAxes(x, axis);
+      const out: Outputs = { y: y.toArray() };
+      // y_bf16 (attention's heads, for matmuls alone in bf16 mode): exact too
+      if (shape.slice(axis).reduce((a, b) => a * b, 1) % 2 === 0) {
+        out.y16 = bf16Of("swap_axes y_bf16", swapAxes(x, axis, "bf16"), y);
+      }
+      return out;
+    },
   });
 }
 for (

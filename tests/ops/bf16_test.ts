@@ -5,10 +5,21 @@
  * products of rounded inputs, so the usual (k + 2) U bound of a float32 dot product applies.
  */
 import { WasmBackend } from "../../src/tensor/wasm_backend.ts";
+import { ObservedBackend } from "../../src/tensor/observed_backend.ts";
+import { Tape } from "../../src/tensor/autograd.ts";
+import * as ag from "../../src/tensor/autograd_ops.ts";
 import { packBf16, unpackBf16 } from "../../src/tensor/bf16.ts";
 import { add, gelu, layerNorm, matmul, silu } from "../../src/tensor/ops.ts";
-import { geluDropout } from "../../src/tensor/dropout.ts";
-import { ShapeError, Tensor } from "../../src/tensor/tensor.ts";
+import {
+  dropout,
+  geluDropout,
+  geluDropoutBackward,
+  scaleDropout,
+} from "../../src/tensor/dropout.ts";
+import { swapAxes } from "../../src/tensor/layout_ops.ts";
+import { gluBackward } from "../../src/tensor/conv_ops.ts";
+import type { ColumnSums } from "../../src/tensor/chunk_sums.ts";
+import { type DType, ShapeError, Tensor } from "../../src/tensor/tensor.ts";
 import { assertWithin, bf16Ref, randn, U, withBackend } from "./helpers.ts";
 
 const SPECIAL = [
@@ -156,7 +167,7 @@ Deno.test("matmul reads packed bf16 operands: the bits of the float32 originals 
   }
 });
 
-Deno.test("y_bf16 outputs (LayerNorm, GELU + dropout, GELU, SiLU): the float32 output's bf16 rounding, any threads", async () => {
+Deno.test("bf16 outputs (LayerNorm, GELU + dropout, GELU, SiLU, the column-summing backward ops): the float32 output's bf16 rounding, any threads", async () => {
   // The packed output must be exactly bf16_pack of the float32 output, whatever the thread split
   // (3 threads: parts start mid-tensor, where a wrong slot offset would show) and with a tail of
   // n % 4 elements for the elementwise op.
@@ -189,6 +200,30 @@ Deno.test("y_bf16 outputs (LayerNorm, GELU + dropout, GELU, SiLU): the float32 o
         same(`geluDropout n ${n}`, geluDropout(x, o, "bf16"), geluDropout(x, o));
         same(`gelu n ${n}`, gelu(x, undefined, "bf16"), gelu(x));
         same(`silu n ${n}`, silu(x, undefined, "bf16"), silu(x));
+        same(`dropout n ${n}`, dropout(x, o, "bf16"), dropout(x, o));
+      }
+      // attention's heads: (B, T, H, dh) -> (B, H, T, dh), split over the batch
+      const h = Tensor.from(be, [3, 5, 4, 6], randn(360, 77));
+      same("swapAxes heads", swapAxes(h, 1, "bf16"), swapAxes(h, 1));
+      // the chunk-summing backward ops: dx packed, its column sums those of the float32 values
+      for (const [rows, cols] of [[37, 144], [130, 6]]) {
+        const x = Tensor.from(be, [rows, cols], randn(rows * cols, rows + 1, 2));
+        const dy = Tensor.from(be, [rows, cols], randn(rows * cols, rows + 2));
+        const o = { p: 0.1, seed: 3, stream: 4 };
+        const bits = (what: string, a: Tensor, b: Tensor) => {
+          const u = a.toArray(), v = b.toArray();
+          if (u.some((e, i) => !Object.is(e, v[i]))) throw new Error(`${threads} threads, ${what}`);
+        };
+        const run = (f: (s: ColumnSums, dt: DType) => Tensor, width: number, what: string) => {
+          const s32 = { out: Tensor.from(be, [width], new Float32Array(width)), accumulate: false };
+          const s16 = { out: Tensor.from(be, [width], new Float32Array(width)), accumulate: false };
+          same(`${what} ${rows} x ${cols}`, f(s16, "bf16"), f(s32, "f32"));
+          bits(`${what} column sums`, s16.out, s32.out);
+        };
+        run((s, dt) => geluDropoutBackward(x, dy, o, s, dt), cols, "geluDropoutBackward");
+        run((s, dt) => scaleDropout(dy, 0.5, o, s, dt), cols, "scaleDropout");
+        const half = cols / 2, dg = Tensor.from(be, [rows, half], randn(rows * half, rows + 3));
+        run((s, dt) => gluBackward(x, dg, s, dt), cols, "gluBackward");
       }
       try {
         layerNorm(
@@ -205,5 +240,48 @@ Deno.test("y_bf16 outputs (LayerNorm, GELU + dropout, GELU, SiLU): the float32 o
     } finally {
       be.close();
     }
+  }
+});
+
+Deno.test("bf16 mode: products that save the same activation share one packed copy", async () => {
+  // The encoder's output feeds every decoder layer's K and V projections: one bf16_pack for the
+  // three products here, and the gradients those of unpacked saved operands, bit for bit.
+  const be = await WasmBackend.create({ threads: 1 });
+  try {
+    be.setMatmulPrecision("bf16");
+    let packs = 0;
+    const obs = new ObservedBackend(be, (name) => {
+      if (name === "bf16_pack") packs++;
+    });
+    const x0 = Tensor.param(obs, [6, 8], randn(48, 2));
+    const ws = [3, 4, 5].map((s) => Tensor.param(obs, [5, 8], randn(40, s)));
+    const run = (packSaved: boolean) => {
+      const tape = new Tape();
+      tape.packSaved = packSaved;
+      const act = ag.add(tape, x0, Tensor.from(obs, [6, 8], randn(48, 1))); // a step activation
+      packs = 0;
+      const ys = ws.map((w) => ag.matmul(tape, act, w, { transB: true }));
+      const forwardPacks = packs;
+      tape.backward(ag.add(tape, ag.add(tape, ys[0], ys[1]), ys[2]));
+      const grads = [x0, ...ws].map((p) => {
+        const g = p.grad!.toArray();
+        p.grad = null;
+        return g;
+      });
+      tape.reset();
+      obs.resetStep();
+      return { forwardPacks, grads };
+    };
+    const shared = run(true), plain = run(false);
+    if (shared.forwardPacks !== 1) {
+      throw new Error(`3 products saving one activation packed it ${shared.forwardPacks} times`);
+    }
+    shared.grads.forEach((g, k) => {
+      if (g.some((v, i) => !Object.is(v, plain.grads[k][i]))) {
+        throw new Error(`gradient ${k} differs`);
+      }
+    });
+  } finally {
+    be.close();
   }
 });

@@ -252,7 +252,10 @@ static void test_model_ops(int B, int T, int C, int N) {
    * column sums of dx per chunk in the documented order */
   const int rows = B * T, chunks = (rows + 15) / 16;
   float* sums = rand_buf((size_t)chunks * C);
-  cm_dropout_rows_params dr = {rows, C, 0.25f, 0.5f, 7, 3, 16, chunks, 0};
+  cm_dropout_rows_params dr = {rows, C, 0.25f, 0.5f, 7, 3, 16, chunks, 0, 0};
+  /* out_bf16 runs write into exactly sized packed buffers (ASan); values and sums checked */
+  uint16_t* d16 = bf16_buf(n);
+  float* s16 = rand_buf((size_t)chunks * C);
   cm_gelu_dropout_backward(&dr, x, dy, y, sums);
   cm_dropout(&dp, dy, y2);
   cm_gelu_backward(&ep, x, y2, y2);
@@ -260,6 +263,11 @@ static void test_model_ops(int B, int T, int C, int N) {
   check_chunk_sums("gelu_dropout_backward column sums", y, rows, C, 16, sums, C);
   cm_gelu_dropout_backward(&dr, x, dy, y2, NULL); /* part is optional */
   for (size_t i = 0; i < n; i++) check("gelu_dropout_backward without part", y2[i], y[i], 0);
+  dr.out_bf16 = 1;
+  cm_gelu_dropout_backward(&dr, x, dy, (float*)d16, s16);
+  check_bf16("gelu_dropout_backward out_bf16", d16, y, n);
+  for (int i = 0; i < chunks * C; i++) check("gelu_dropout_backward out_bf16 sums", s16[i], sums[i], 0);
+  dr.out_bf16 = 0;
   /* The residual around a dropped-out branch and its backward: the ops in sequence, bitwise. */
   cm_dropout_add_params dap = {(int32_t)n, 0.25f, 0.5f, 7, 3, 0};
   cm_elementwise_params half = {(int32_t)n, 0.5f, 0};
@@ -284,6 +292,11 @@ static void test_model_ops(int B, int T, int C, int N) {
   cm_dropout(&dp, y2, y2);
   for (size_t i = 0; i < n; i++) check("scale_dropout", y[i], y2[i], 0);
   check_chunk_sums("scale_dropout column sums", y, rows, C, 16, sums, C);
+  dr.out_bf16 = 1;
+  cm_scale_dropout(&dr, dy, (float*)d16, s16);
+  check_bf16("scale_dropout out_bf16", d16, y, n);
+  for (int i = 0; i < chunks * C; i++) check("scale_dropout out_bf16 sums", s16[i], sums[i], 0);
+  dr.out_bf16 = 0;
   free(sums);
   if (C % 2 == 0) {
     cm_rows_params rp = {B * T, C / 2, C, 0, 0, 0};
@@ -291,11 +304,16 @@ static void test_model_ops(int B, int T, int C, int N) {
     cm_glu_forward(&rp, x, g);
     /* over rows in chunks of 16, with dx's column sums (2 (C / 2) wide) */
     float* gs = rand_buf((size_t)chunks * C);
-    cm_chunked_rows_params gp = {B * T, C / 2, 16, chunks, 0};
+    cm_chunked_rows_params gp = {B * T, C / 2, 16, chunks, 0, 0};
     cm_glu_backward(&gp, x, g, y, gs);
     check_chunk_sums("glu_backward column sums", y, B * T, C, 16, gs, C);
+    gp.out_bf16 = 1;
+    cm_glu_backward(&gp, x, g, (float*)d16, s16);
+    check_bf16("glu_backward out_bf16", d16, y, n);
+    for (int i = 0; i < chunks * C; i++) check("glu_backward out_bf16 sums", s16[i], gs[i], 0);
     free(g), free(gs);
   }
+  free(d16), free(s16);
   /* conv1d: causal K 4 with SiLU, x strided in a (B, T, 2C) buffer */
   float *xz = rand_buf(2 * n), *w = rand_buf((size_t)C * 4), *bias = rand_buf(C);
   float *dpre = rand_buf(n), *dxz = rand_buf(2 * n), *dw = rand_buf((size_t)C * 4), *db = rand_buf(C);
@@ -398,9 +416,9 @@ static void test_attention_ops(int B, int T, int D) {
   cm_copy_time(&tp, y, cat);
   tp.y_t0 = T;
   cm_copy_time(&tp, y, cat);
-  cm_swap_params sp = {B, 2 * T, D, 1};
+  cm_swap_params sp = {B, 2 * T, D, 1, 0};
   cm_swap_axes(&sp, cat, sw);
-  cm_swap_params sp2 = {B, D, 2 * T, 1};
+  cm_swap_params sp2 = {B, D, 2 * T, 1, 0};
   cm_swap_axes(&sp2, sw, back);
   for (int i = 0; i < 2 * n * D; i++) check("swap twice", back[i], cat[i], 0);
   /* masked softmax rows sum to 1 (or 0 when fully masked); the backward runs */
@@ -525,6 +543,16 @@ static void test_bf16_outputs(int rows, int cols) {
   dp.y_bf16 = 1;
   cm_gelu_dropout_forward(&dp, x, (float*)y16);
   check_bf16("gelu_dropout y_bf16", y16, y, n);
+  dp.y_bf16 = 0;
+  cm_dropout(&dp, x, y);
+  dp.y_bf16 = 1;
+  cm_dropout(&dp, x, (float*)y16);
+  check_bf16("dropout y_bf16", y16, y, n);
+  cm_swap_params sp = {1, rows, cols, 1, 0}; /* a transpose (rows, cols) -> (cols, rows) */
+  cm_swap_axes(&sp, x, y);
+  sp.y_bf16 = 1;
+  cm_swap_axes(&sp, x, (float*)y16);
+  check_bf16("swap_axes y_bf16", y16, y, n);
   /* matmul: A (rows, cols) and B (cols, rows + 2) packed, against their widenings */
   int m = rows, k = cols, nn = rows + 2;
   float *b = rand_buf((size_t)k * nn), *c = rand_buf((size_t)m * nn), *c2 = rand_buf((size_t)m * nn);
