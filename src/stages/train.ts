@@ -49,6 +49,7 @@ import { Tensor } from "../tensor/tensor.ts";
 import { SCAN_MAX_STATE } from "../tensor/mamba_ops.ts";
 import { createBackend } from "../tensor/compute_backend.ts";
 import { CudaBackend } from "../tensor/cuda_backend.ts";
+import type { WasmBackend } from "../tensor/wasm_backend.ts";
 import { loadTokenizer } from "../text/model_file.ts";
 import type { Tokenizer } from "../text/tokenizer.ts";
 import { type Batch, makeBatch, trainEpoch, type Utterance } from "../train/batches.ts";
@@ -226,6 +227,21 @@ export interface ValidSettings {
 }
 
 /**
+ * Runs fn with the backend's matrix products in fp32 (validation, G26), then restores the
+ * precision (and, on CUDA, the matmul library) the run trains with.
+ */
+export async function inFp32<T>(be: WasmBackend | CudaBackend, fn: () => Promise<T>): Promise<T> {
+  if (be.matmulPrecision === "fp32") return await fn();
+  const cublas = be instanceof CudaBackend && be.matmulMode().library === "cublas";
+  be.setMatmulPrecision("fp32", { cublas });
+  try {
+    return await fn();
+  } finally {
+    be.setMatmulPrecision("bf16", { cublas });
+  }
+}
+
+/**
  * Validation (§8.9, §9.4, §9.5), model in eval mode, normaliser frozen: the recipe's loss per
  * batch; CTC: greedy WER and CER; S2S: teacher-forced ACC, and WER / CER of the validation
  * searcher when `search` is given (the batch's utterances searched in lockstep by searchBatch,
@@ -385,8 +401,9 @@ export function makeTrainStage(opts: TrainStageOptions = {}) {
       const be = await createBackend(opts.threads ?? defaultThreads());
       if (c.precision === "bf16") {
         // The recipe's bf16 autocast, as far as this build goes: matrix products take bf16 inputs
-        // with fp32 accumulation and keep their saved activation operands packed in bf16;
-        // weights, optimiser state, norms, softmax and losses stay fp32 (G26). Both backends.
+        // with fp32 accumulation, and what only they read is stored in bf16; weights, optimiser
+        // state, norms, softmax and losses stay fp32; validation runs in fp32 (G26: inFp32).
+        // Both backends.
         be.setMatmulPrecision("bf16");
       }
       ctx.progress.log(
@@ -514,21 +531,26 @@ export function makeTrainStage(opts: TrainStageOptions = {}) {
             bar.finish();
             trainer.endEpoch();
             const searchNow = epoch % c.valid_search_interval! === 0 || epoch === epochs;
-            const v = await validate(model, norm, store, dev.utts, dev.text, tok, validSampler, {
-              epoch,
-              blank: c.blank_index!,
-              bos: c.bos_index!,
-              eos: c.eos_index!,
-              ctcWeight: settings.ctcWeight,
-              labelSmoothing: settings.labelSmoothing,
-              search: s2s && searchNow
-                ? {
-                  beamSize: c.valid_beam_size!,
-                  ctcWeight: c.ctc_weight_decode!,
-                  maxDecodeRatio: c.max_decode_ratio!,
-                }
-                : null,
-            });
+            // G26: the recipe trains under bf16 autocast but validates (and tests) in fp32
+            const v = await inFp32(
+              be,
+              () =>
+                validate(model, norm, store, dev.utts, dev.text, tok, validSampler, {
+                  epoch,
+                  blank: c.blank_index!,
+                  bos: c.bos_index!,
+                  eos: c.eos_index!,
+                  ctcWeight: settings.ctcWeight,
+                  labelSmoothing: settings.labelSmoothing,
+                  search: s2s && searchNow
+                    ? {
+                      beamSize: c.valid_beam_size!,
+                      ctcWeight: c.ctc_weight_decode!,
+                      maxDecodeRatio: c.max_decode_ratio!,
+                    }
+                    : null,
+                }),
+            );
             const modelBytes = formatSafetensors(stateDictTensors(model));
             await Deno.writeFile(join(keptDir, keptName(epoch)), modelBytes);
             const kept = keptAfter(

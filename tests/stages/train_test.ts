@@ -17,6 +17,7 @@ import { makeTokenizerStage } from "../../src/stages/tokenizer.ts";
 import {
   averageStateDicts,
   type CheckpointInfo,
+  inFp32,
   keptAfter,
   makeTrainStage,
   stepOrExplain,
@@ -223,4 +224,20 @@ for (const [exp, ov] of VARIANTS) {
 
 globalThis.addEventListener("unload", () => {
   if (corpusRoot) Deno.removeSync(join(corpusRoot, ".."), { recursive: true });
+});
+
+Deno.test("train stage: validation runs its products in fp32 and training resumes in bf16 (G26)", async () => {
+  const be = await WasmBackend.create({ threads: 1 });
+  try {
+    be.setMatmulPrecision("bf16");
+    assert.equal(await inFp32(be, () => Promise.resolve(be.matmulPrecision)), "fp32");
+    assert.equal(be.matmulPrecision, "bf16");
+    await assert.rejects(inFp32(be, () => Promise.reject(new Error("validation failed"))));
+    assert.equal(be.matmulPrecision, "bf16"); // restored after a failure too
+    be.setMatmulPrecision("fp32");
+    assert.equal(await inFp32(be, () => Promise.resolve(be.matmulPrecision)), "fp32");
+    assert.equal(be.matmulPrecision, "fp32");
+  } finally {
+    be.close();
+  }
 });
