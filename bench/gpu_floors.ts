@@ -67,11 +67,15 @@ export function cost(name: string, p: P, args: readonly BufferArg[]): Call {
   switch (name) {
     case "matmul": {
       // 2 m n k per product; A and B read once (once in all when shared, stride 0; half the
-      // bytes when stored as packed bf16), C written (read too when accumulating), bias read once.
+      // bytes when stored as packed bf16), C written (read too when accumulating), bias read once;
+      // the GELU + dropout epilogue writes y (half the bytes as packed bf16) from the tile it
+      // holds (our tensor-core kernel: C read back from L2, not HBM), its 6 FLOPs per element
+      // not counted against the tensor peak.
       const { batch, m, n, k } = p;
       const a = m * k * (p.stride_a === 0 ? 1 : batch) * (p.a_bf16 ? 0.5 : 1);
       const b = k * n * (p.stride_b === 0 ? 1 : batch) * (p.b_bf16 ? 0.5 : 1);
-      return c(2 * m * n * k * batch, a + b + acc * m * n * batch + (has(2) ? n : 0), true);
+      const y = p.epilogue ? m * n * (p.y_bf16 ? 0.5 : 1) : 0;
+      return c(2 * m * n * k * batch, a + b + acc * m * n * batch + (has(2) ? n : 0) + y, true);
     }
     case "sum_rows": // one add per element; read x, write y (cols)
       return c(p.rows * p.cols, p.rows * p.cols + acc * p.cols);

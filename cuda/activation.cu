@@ -12,6 +12,7 @@
 #include "chunk_sums.cuh"
 #include "common.cuh"
 #include "dropout_hash.cuh"
+#include "gelu_dropout.cuh"
 
 namespace {
 
@@ -49,12 +50,7 @@ __global__ void __launch_bounds__(kThreads)
 __global__ void __launch_bounds__(kThreads)
     gelu_dropout_forward_kernel(int64_t n, uint32_t key, uint32_t index0, float p, float scale,
                                 const float* x, float* y, unsigned short* y16) {
-  CM_FOR(i, n) {
-    double v = x[i];
-    float g = (float)(v * normcdf(v));
-    cm_store_f32_or_bf16(y, y16, i,
-                         cm_dropout_keep(key, index0 + (uint32_t)i, p) ? __fmul_rn(g, scale) : 0.0f);
-  }
+  CM_FOR(i, n) cm_store_f32_or_bf16(y, y16, i, cm_gelu_dropout(x[i], key, index0 + (uint32_t)i, p, scale));
 }
 
 /* dx = GELU'(x) dropout(dy) of element o (mask index `index`): dropout's float32 value of dy,

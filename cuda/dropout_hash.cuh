@@ -17,7 +17,7 @@ __host__ __device__ inline uint32_t cm_fmix32(uint32_t h) {
   return h;
 }
 
-inline uint32_t cm_dropout_key(int32_t seed, int32_t stream) {
+__host__ __device__ inline uint32_t cm_dropout_key(int32_t seed, int32_t stream) {
   return cm_fmix32(cm_fmix32((uint32_t)seed ^ 0x243f6a88u) ^ (uint32_t)stream);
 }
 

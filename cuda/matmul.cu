@@ -232,12 +232,24 @@ int matmul_cc_major() {
   return major;
 }
 
+/* The epilogue as its own pass over C (the paths that do not fold it into their tiles: our fp32
+ * kernel, cuBLAS, split-K): gelu_dropout_forward itself on C, so the bits are the same. */
+static void epilogue_pass(const MatmulArgs& q, const float* c) {
+  const cm_dropout_params dp{q.m * q.n, q.prob, q.seed, q.stream, q.row0 * q.n, q.y_bf16};
+  cm_gelu_dropout_forward(&dp, c, q.y);
+}
+
 void cm_matmul(const cm_matmul_params* p, const float* a, const float* b, const float* bias,
-               float* c) {
+               float* c, float* y) {
   if (p->batch <= 0 || p->m <= 0 || p->n <= 0) return;
   MatmulArgs q{p->batch,    p->m,        p->n,        p->k,       p->lda,
                p->ldb,      p->ldc,      p->stride_a, p->stride_b, p->stride_c,
-               p->trans_a,  p->trans_b,  p->accumulate, p->a_bf16, p->b_bf16};
+               p->trans_a,  p->trans_b,  p->accumulate, p->a_bf16, p->b_bf16,
+               p->epilogue == 1 && y ? 1 : 0, p->p, p->seed, p->stream, p->row0, p->y_bf16, y};
+  if (q.epilogue && (q.batch != 1 || q.ldc != q.n)) {
+    cm_note_failure("matmul: the GELU + dropout epilogue needs batch 1 and ldc = n");
+    return;
+  }
   /* The runtime's precision mode (cm_cuda_set_matmul_precision; 0 unless a caller opts in):
    * 2 / 3 cuBLAS fp32 / bf16 when it loaded and takes the arguments, 1 / 3 our bf16 tensor-core
    * kernel on sm_80+, else (and always in mode 0) the fp32 SIMT kernel below, the reference.
@@ -250,7 +262,10 @@ void cm_matmul(const cm_matmul_params* p, const float* a, const float* b, const 
     cm_note_failure("matmul: packed bf16 operands (a_bf16 / b_bf16) need bf16 matmul mode");
     return;
   }
-  if ((mode == 2 || mode == 3) && cublas_matmul(q, a, b, bias, c, mode == 3)) return;
+  if ((mode == 2 || mode == 3) && cublas_matmul(q, a, b, bias, c, mode == 3)) {
+    if (q.epilogue) epilogue_pass(q, c);
+    return;
+  }
   /* Our kernels: the bf16 tensor-core one in modes 1 / 3 on sm_80+, else the fp32 SIMT one; a
    * narrow product with a long k is split along k first (split_k_plan, matmul.cuh). */
   const bool tc = (mode == 1 || mode == 3) && matmul_cc_major() >= 8;
@@ -259,6 +274,10 @@ void cm_matmul(const cm_matmul_params* p, const float* a, const float* b, const 
     return;
   }
   const auto tiles = tc ? bf16_tiles : fp32_tiles;
-  if (matmul_split_k(q, a, b, bias, c, tiles)) return;
+  if (matmul_split_k(q, a, b, bias, c, tiles)) { /* its chunks run without the epilogue */
+    if (q.epilogue) epilogue_pass(q, c);
+    return;
+  }
   tiles(q, a, b, bias, c);
+  if (q.epilogue && !tc) epilogue_pass(q, c); /* the tensor-core kernel folds it into its tiles */
 }

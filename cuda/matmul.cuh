@@ -22,6 +22,12 @@
 struct MatmulArgs {
   int batch, m, n, k, lda, ldb, ldc, stride_a, stride_b, stride_c, trans_a, trans_b, accumulate;
   int a_bf16, b_bf16; /* A / B stored as packed bf16: 2 bytes per element (bf16 modes only) */
+  /* The GELU + dropout epilogue (the op's epilogue 1; batch 1, ldc = n): y = dropout(gelu(C)),
+   * element (i, j) at mask index (row0 + i) n + j; y packed bf16 when y_bf16. 0 / null: none. */
+  int epilogue;
+  float prob;
+  int seed, stream, row0, y_bf16;
+  float* y;
 };
 
 /* x advanced by `elems` elements of an operand stored as fp32, or as packed bf16 (2 bytes each). */
@@ -180,13 +186,13 @@ inline SplitK split_k_plan(const MatmulArgs& q) {
 inline MatmulArgs split_k_chunks(const MatmulArgs& q, const SplitK& s) {
   return MatmulArgs{s.full,          q.m,          q.n,     s.kc,    q.lda,  q.ldb,
                     q.n,             (int)s.step_a, (int)s.step_b, q.m * q.n, q.trans_a, q.trans_b,
-                    0,               q.a_bf16,     q.b_bf16};
+                    0,               q.a_bf16,     q.b_bf16, 0, 0.0f, 0, 0, 0, 0, nullptr};
 }
 
 /* The remainder's product (A and B advanced by full chunks, into W's last slice). */
 inline MatmulArgs split_k_rest(const MatmulArgs& q, const SplitK& s) {
   return MatmulArgs{1,         q.m,       q.n, s.kr,     q.lda,    q.ldb, q.n, 0, 0, 0,
-                    q.trans_a, q.trans_b, 0,   q.a_bf16, q.b_bf16};
+                    q.trans_a, q.trans_b, 0,   q.a_bf16, q.b_bf16, 0, 0.0f, 0, 0, 0, 0, nullptr};
 }
 
 /* Runs the split product when the plan splits (false: nothing queued, run the plain kernel).

@@ -25,10 +25,16 @@
  * depends on the shape alone: split_k_plan, matmul.cuh); no atomics: results are bitwise repeatable and
  * independent of the launch configuration. They differ from the fp32 kernel by the bf16 rounding
  * of the inputs (2^-9 relative each) and the tensor core's internal summation within a k16
- * step; tests/cuda/parity_test.ts's bf16 bounds (CONMAMBA_PARITY_PRECISION=bf16) cover it. */
+ * step; tests/cuda/parity_test.ts's bf16 bounds (CONMAMBA_PARITY_PRECISION=bf16) cover it.
+ *
+ * Epilogue (the op's epilogue 1, the FFN's first Linear): once a tile's C is stored, the block
+ * reads it back (just written: from L2, not HBM) and writes y = dropout(gelu(C)) through
+ * gelu_dropout_forward's own device function (gelu_dropout.cuh), so y has that kernel's bits on
+ * C while the separate pass's HBM read of C goes. */
 #include <cuda_bf16.h>
 
 #include "common.cuh"
+#include "gelu_dropout.cuh"
 #include "matmul_bf16.cuh"
 
 namespace {
@@ -279,6 +285,20 @@ __global__ void __launch_bounds__(C::THREADS, C::MIN_BLOCKS)
               dst[0] = v0;
             }
           }
+        }
+      }
+      if (p.epilogue) { /* uniform: y = dropout(gelu(C)) of this tile (batch 1, ldc = N) */
+        __syncthreads(); /* the tile's C, just written by the whole block, read back from L2 */
+        const uint32_t key = cm_dropout_key(p.seed, p.stream);
+        const float scale = 1.0f / (1.0f - p.prob); /* float32 roundings, as the Wasm kernel */
+        unsigned short* y16 = p.y_bf16 ? reinterpret_cast<unsigned short*>(p.y) : nullptr;
+        for (int e = tid; e < BM * BN; e += T) {
+          const int gi = i0 + e / BN, gj = j0 + e % BN;
+          if (gi >= M || gj >= N) continue;
+          const int64_t o = (int64_t)gi * N + gj;
+          const float v = cm_gelu_dropout(ct[o], key, (uint32_t)((int64_t)(p.row0 + gi) * N + gj),
+                                          p.prob, scale);
+          cm_store_f32_or_bf16(y16 ? nullptr : p.y, y16, o, v);
         }
       }
     }

@@ -29,6 +29,12 @@ typedef struct cm_matmul_params {
   int32_t bf16_inputs; /* 1: A and B rounded to bf16 (nearest even) first; fp32 accumulation */
   int32_t a_bf16; /* 1: A is stored as packed bf16 (needs bf16_inputs; see bf16_pack) */
   int32_t b_bf16; /* 1: B is stored as packed bf16 (needs bf16_inputs) */
+  int32_t epilogue; /* 1: also y = dropout(gelu(C)) after the bias, gelu_dropout_forward's bits (batch 1, ldc n) */
+  float p; /* the epilogue's drop probability in [0, 1) */
+  int32_t seed; /* the epilogue's dropout seed */
+  int32_t stream; /* the epilogue's dropout stream */
+  int32_t row0; /* global row of C's first row (thread split): element (i, j) is mask index (row0 + i) n + j */
+  int32_t y_bf16; /* 1: the epilogue's y written as packed bf16 */
 } cm_matmul_params;
 
 typedef struct cm_elementwise_params {
@@ -257,12 +263,13 @@ typedef struct cm_axis_params {
   float divisor; /* the sum is divided by this (1: sum, n: mean) */
 } cm_axis_params;
 
-/* C = op(A) op(B) (+ C when accumulate) (+ bias per column). Each C element is a sequential float32 sum over k in order, whatever the blocking or thread split. A packed bf16 operand (a_bf16 / b_bf16, bf16 mode only) holds element e at bf16 index e from its pointer (two per float32 slot, bf16_pack's layout); lda, ldb and strides count elements either way, so it gives the same C as its float32 widening.
+/* C = op(A) op(B) (+ C when accumulate) (+ bias per column). Each C element is a sequential float32 sum over k in order, whatever the blocking or thread split. A packed bf16 operand (a_bf16 / b_bf16, bf16 mode only) holds element e at bf16 index e from its pointer (two per float32 slot, bf16_pack's layout); lda, ldb and strides count elements either way, so it gives the same C as its float32 widening. With epilogue 1, also y = dropout(gelu(C)) element by element, the bits of gelu_dropout_forward on C with index0 = row0 n (the FFN's first Linear, GELU and dropout: y without a pass re-reading C).
  *   a: (batch, m, k) or (batch, k, m)
  *   b: (batch, k, n) or (batch, n, k)
  *   bias: (n), may be NULL
- *   c: (batch, m, n) */
-CM_API void cm_matmul(const cm_matmul_params* p, const float* a, const float* b, const float* bias, float* c);
+ *   c: (batch, m, n)
+ *   y: (m, n), may be NULL */
+CM_API void cm_matmul(const cm_matmul_params* p, const float* a, const float* b, const float* bias, float* c, float* y);
 
 /* y[j] (+)= sum over rows of x[r, j], rows in order (bias and LayerNorm beta gradients).
  *   x: (rows, ld)

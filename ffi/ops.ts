@@ -96,6 +96,20 @@ export const MATMUL_PARAMS: ParamStruct = {
     ["bf16_inputs", "i32", "1: A and B rounded to bf16 (nearest even) first; fp32 accumulation"],
     ["a_bf16", "i32", "1: A is stored as packed bf16 (needs bf16_inputs; see bf16_pack)"],
     ["b_bf16", "i32", "1: B is stored as packed bf16 (needs bf16_inputs)"],
+    [
+      "epilogue",
+      "i32",
+      "1: also y = dropout(gelu(C)) after the bias, gelu_dropout_forward's bits (batch 1, ldc n)",
+    ],
+    ["p", "f32", "the epilogue's drop probability in [0, 1)"],
+    ["seed", "i32", "the epilogue's dropout seed"],
+    ["stream", "i32", "the epilogue's dropout stream"],
+    [
+      "row0",
+      "i32",
+      "global row of C's first row (thread split): element (i, j) is mask index (row0 + i) n + j",
+    ],
+    ["y_bf16", "i32", "1: the epilogue's y written as packed bf16"],
   ],
 };
 
@@ -441,17 +455,21 @@ export const OPS: readonly OpSpec[] = [
     name: "matmul",
     params: MATMUL_PARAMS,
     split: "matmul_rows",
+    splitBase: "row0",
     args: [
       { ...fin("a", "(batch, m, k) or (batch, k, m)"), packedIf: "a_bf16" },
       { ...fin("b", "(batch, k, n) or (batch, n, k)"), packedIf: "b_bf16" },
       { name: "bias", dir: "in", optional: true, shape: "(n)" },
       finout("c", "(batch, m, n)"),
+      { name: "y", dir: "out", optional: true, shape: "(m, n)", packedIf: "y_bf16" },
     ],
     doc: "C = op(A) op(B) (+ C when accumulate) (+ bias per column). Each C element is a " +
       "sequential float32 sum over k in order, whatever the blocking or thread split. A packed " +
       "bf16 operand (a_bf16 / b_bf16, bf16 mode only) holds element e at bf16 index e from its " +
       "pointer (two per float32 slot, bf16_pack's layout); lda, ldb and strides count elements " +
-      "either way, so it gives the same C as its float32 widening.",
+      "either way, so it gives the same C as its float32 widening. With epilogue 1, also " +
+      "y = dropout(gelu(C)) element by element, the bits of gelu_dropout_forward on C with " +
+      "index0 = row0 n (the FFN's first Linear, GELU and dropout: y without a pass re-reading C).",
   },
   {
     name: "sum_rows",

@@ -158,9 +158,16 @@ static inline const float* advance(const float* x, int packed, int64_t elems) {
 }
 
 void cm_matmul(const cm_matmul_params* p, const float* a, const float* b, const float* bias,
-               float* c) {
+               float* c, float* y) {
   for (int32_t t = 0; t < p->batch; t++) {
     matmul_one(p, advance(a, p->a_bf16, (int64_t)t * p->stride_a),
                advance(b, p->b_bf16, (int64_t)t * p->stride_b), bias, c + (int64_t)t * p->stride_c);
+  }
+  if (p->epilogue == 1 && y) {
+    /* y = dropout(gelu(C)) over this call's rows (batch 1, ldc = n): the GELU + dropout kernel
+     * itself on C, element (i, j) at mask index (row0 + i) n + j, so the bits are its bits. Here
+     * a second pass over rows the product just wrote (the CUDA kernel folds it into its tiles). */
+    const cm_dropout_params dp = {p->m * p->n, p->p, p->seed, p->stream, p->row0 * p->n, p->y_bf16};
+    cm_gelu_dropout_forward(&dp, c, y);
   }
 }

@@ -261,5 +261,5 @@ function matmulStrided(
     trans_a: o.transA ? 1 : 0,
     trans_b: o.transB ? 1 : 0,
     accumulate: 0,
-  }, [tensorArg(o.a), tensorArg(o.b), null, tensorArg(o.c)]);
+  }, [tensorArg(o.a), tensorArg(o.b), null, tensorArg(o.c), null]);
 }

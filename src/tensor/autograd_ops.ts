@@ -150,7 +150,8 @@ export function dropout(tape: Tape, x: Tensor, o: DropoutOptions, dtype: DType =
  * A Linear (x W^T + b) and the op after it as one tape node, when that op's backward kernel can
  * also write the column sums of the gradient it produces (chunk_sums.ts): those sums are the
  * bias gradient, so the Linear's (..., out) gradient is not read again by a sum_rows. The forward
- * is matmul then `after`, the same bits as the two ops. `after(pre)` returns the node's output;
+ * is matmul then `after`, the same bits as the two ops. `after(pre)` returns the node's output
+ * (or, with `o.fused`, one call returns pre and the output: the matmul's epilogue);
  * `back(dOut, pre, sums, dtype)` returns d(pre) in `dtype` and adds its column sums (of its
  * float32 values) to `sums`: only the Linear's backward products read d(pre), so in bf16 mode it
  * is stored packed (matmulInputDtype; the same bits, half the bytes). With `keepPre` the
@@ -165,10 +166,18 @@ function linearThen(
   b: Tensor,
   after: (pre: Tensor) => Tensor,
   back: (dOut: Tensor, pre: Tensor, sums: ColumnSums, dtype: DType) => Tensor,
-  o: { keepPre: boolean; residual?: Tensor },
+  o: {
+    keepPre: boolean;
+    residual?: Tensor;
+    fused?: (x: Tensor, w: Tensor, b: Tensor) => { pre: Tensor; y: Tensor };
+  },
 ): Tensor {
-  const pre = ops.matmul(x, w, { transB: true, bias: b }); // (..., out)
-  const y = after(pre);
+  let pre: Tensor, y: Tensor;
+  if (o.fused) ({ pre, y } = o.fused(x, w, b));
+  else {
+    pre = ops.matmul(x, w, { transB: true, bias: b }); // (..., out)
+    y = after(pre);
+  }
   const inputs = o.residual ? [o.residual, x, w, b] : [x, w, b];
   const tracked = tape.enabled && inputs.some(Tape.tracked);
   if (!tracked || !o.keepPre) pre.free();
@@ -195,8 +204,11 @@ export const linearGlu = (tape: Tape, x: Tensor, w: Tensor, b: Tensor) =>
   });
 
 /**
- * dropout(gelu(x W^T + b)): the FFN's first Linear, GELU and dropout in training; the output in
- * `dtype` (packed bf16 when only the next Linear reads it, see matmulInputDtype).
+ * dropout(gelu(x W^T + b)): the FFN's first Linear, GELU and dropout in training, as one matmul
+ * whose epilogue writes the GELU + dropout (the bits of gelu_dropout_forward on x W^T + b: the
+ * product over all rows as one 2-D product, each element the same dot product as the batched
+ * form's); the output in `dtype` (packed bf16 when only the next Linear reads it, see
+ * matmulInputDtype).
  */
 export const linearGeluDropout = (
   tape: Tape,
@@ -213,7 +225,20 @@ export const linearGeluDropout = (
     b,
     (pre) => geluDropoutOp(pre, o, dtype),
     (dy, pre, sums, dt) => geluDropoutBackward(pre, dy, o, sums, dt),
-    { keepPre: true },
+    {
+      keepPre: true,
+      fused: (x, w, b) => {
+        const k = x.shape[x.shape.length - 1], n = w.shape[0];
+        const shape = [...x.shape.slice(0, -1), n]; // (..., out)
+        const y = Tensor.empty(x.backend, shape, "step", dtype);
+        const pre = ops.matmul(x.reshape([x.size / k, k]), w, {
+          transB: true,
+          bias: b,
+          geluDropout: { dropout: o, y },
+        });
+        return { pre: pre.reshape(shape), y };
+      },
+    },
   );
 
 /**

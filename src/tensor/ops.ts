@@ -43,6 +43,12 @@ export interface MatmulOptions {
   /** C += ...: `out` must be given. */
   accumulate?: boolean;
   out?: Tensor;
+  /**
+   * Also y = dropout(gelu(C)) in the product's epilogue (the matmul's epilogue 1: the bits of
+   * gelu_dropout_forward on C, without a pass re-reading C): 2-D operands only; y shaped like C,
+   * float32 or packed bf16.
+   */
+  geluDropout?: { dropout: { p: number; seed: number; stream: number }; y: Tensor };
 }
 
 /**
@@ -77,6 +83,18 @@ export function matmul(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
   }
   const c = o.out ?? Tensor.empty(a.backend, shape);
   if (c.size !== batch * m * n) throw new ShapeError(`matmul: out must be [${shape}]`);
+  const epi = o.geluDropout;
+  if (epi) {
+    if (batch !== 1 || batchA.length + batchB.length > 0) {
+      throw new ShapeError(
+        `matmul: the GELU + dropout epilogue takes 2-D operands, got [${a.shape}]`,
+      );
+    }
+    if (epi.y.size !== m * n) throw new ShapeError(`matmul: epilogue y must be [${shape}]`);
+    if (!(epi.dropout.p >= 0 && epi.dropout.p < 1)) {
+      throw new RangeError(`dropout p must lie in [0, 1), got ${epi.dropout.p}`);
+    }
+  }
   a.backend.run("matmul", {
     batch,
     m,
@@ -93,7 +111,18 @@ export function matmul(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
     accumulate: o.accumulate ? 1 : 0,
     a_bf16: a.dtype === "bf16" ? 1 : 0,
     b_bf16: b.dtype === "bf16" ? 1 : 0,
-  }, [{ storage: a.storage }, { storage: b.storage }, arg(o.bias), arg(c)]);
+    epilogue: epi ? 1 : 0,
+    p: epi?.dropout.p ?? 0,
+    seed: (epi?.dropout.seed ?? 0) | 0,
+    stream: (epi?.dropout.stream ?? 0) | 0,
+    y_bf16: epi?.y.dtype === "bf16" ? 1 : 0,
+  }, [
+    { storage: a.storage },
+    { storage: b.storage },
+    arg(o.bias),
+    arg(c),
+    epi ? { storage: epi.y.storage } : null,
+  ]);
   return c.shape.length === shape.length ? c : c.reshape(shape);
 }
 

@@ -145,7 +145,11 @@ function elementPart(
       return {
         params,
         offsets: op.args.map((a) =>
-          a.name === "a" ? (p.trans_a ? begin : begin * p.lda) : a.name === "c" ? begin * p.ldc : 0
+          a.name === "a"
+            ? (p.trans_a ? begin : begin * p.lda)
+            : a.name === "c" || a.name === "y"
+            ? begin * p.ldc
+            : 0
         ),
       };
   }

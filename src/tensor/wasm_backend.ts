@@ -47,7 +47,7 @@ export interface WasmBackendOptions {
 
 export class KernelError extends Error {}
 
-const PARAM_BLOCK = 64;
+const PARAM_BLOCK = 128; // bytes of a parameter struct (matmul's is the largest: 88)
 
 export class WasmBackend implements Backend {
   readonly name = "wasm";

@@ -63,7 +63,16 @@ Deno.test("CudaBackend packs every op's parameters and pointers as ffi/ops.ts sa
         stride_c: 12,
         trans_b: 1,
         accumulate: 1,
-      }, [{ storage: a }, { storage: b, offset: 17 }, null, { storage: a, offset: 500 }]],
+        epilogue: 1,
+        p: 0.1,
+        seed: 7,
+        stream: -3,
+        row0: 40,
+        y_bf16: 1,
+      }, [{ storage: a }, { storage: b, offset: 17 }, null, { storage: a, offset: 500 }, {
+        storage: b,
+        offset: 250,
+      }]],
       ["layernorm_forward", { rows: 2, cols: 144, ld: 144, eps: 1e-5 }, [
         { storage: a },
         { storage: b },

@@ -551,6 +551,40 @@ addCase({
     return { c: out.toArray(), da: g.da.toArray(), db: g.db.toArray() };
   },
 });
+// The GELU + dropout epilogue (the FFN's first Linear): within a backend y must be the bits of
+// gelu_dropout_forward on the product's own C (our tensor-core kernel folds it into its tiles, the
+// other paths run that kernel after the product); across backends C within MATMUL, and y, a
+// smooth function of C behind the same mask, within MATMUL too (float32) or BF16_STORED (packed).
+for (
+  const [label, M, K, N] of [
+    ["conmamba_large FFN w1 (2 x 500, 512) -> 2048", 1000, LARGE.d, LARGE.ffn],
+    ["awkward (37, 19) -> 45", 37, 19, 45],
+  ] as const
+) {
+  addCase({
+    label: `matmul + GELU + dropout epilogue: ${label}`,
+    ops: ["matmul", "gelu_dropout_forward"],
+    bound: { c: MATMUL, y: MATMUL, y16: BF16_STORED },
+    run: (be) => {
+      const x = rt(be, [M, K], 60), w = rt(be, [N, K], 61, 1 / Math.sqrt(K));
+      const b = rt(be, [N], 62, 0.1), dropout = { p: 0.1, seed: 4321, stream: 81 };
+      const out: Outputs = {};
+      for (const dtype of ["f32", "bf16"] as const) {
+        const y = Tensor.empty(be, [M, N], "step", dtype);
+        const c = matmul(x, w, { transB: true, bias: b, geluDropout: { dropout, y } });
+        const want = geluDropout(c, dropout, dtype).toArray(), got = y.toArray();
+        const bad = got.findIndex((v, i) => !Object.is(v, want[i]));
+        if (bad >= 0) {
+          throw new Error(`epilogue y ${dtype}[${bad}]: ${got[bad]}, want ${want[bad]}`);
+        }
+        if (dtype === "f32") [out.c, out.y] = [c.toArray(), got];
+        else out.y16 = got;
+      }
+      return out;
+    },
+  });
+}
+
 // Packed bf16 operands (autograd's saved activations in bf16 mode, read by the backward's
 // products as they are): on each backend the product from the packed operand must be the bits of
 // the product from its float32 original (the kernels widen it and round it back: exact), and

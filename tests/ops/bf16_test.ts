@@ -285,3 +285,50 @@ Deno.test("bf16 mode: products that save the same activation share one packed co
     be.close();
   }
 });
+
+Deno.test("matmul's GELU + dropout epilogue: the bits of gelu_dropout_forward on C, any threads", async () => {
+  // 37 rows split over 3 threads: each part's row0 must place its dropout mask; y float32 and
+  // packed bf16; a batched product is refused.
+  for (const threads of [1, 3]) {
+    const be = await WasmBackend.create({ threads, minWorkPerThread: 1 });
+    try {
+      for (const precision of ["fp32", "bf16"] as const) {
+        be.setMatmulPrecision(precision);
+        const [m, k, n] = [37, 20, 34];
+        const x = Tensor.from(be, [m, k], randn(m * k, 1));
+        const w = Tensor.from(be, [n, k], randn(n * k, 2, 0.3));
+        const b = Tensor.from(be, [n], randn(n, 3, 0.1));
+        const dropout = { p: 0.2, seed: 11, stream: 5 };
+        for (const dtype of ["f32", "bf16"] as const) {
+          const y = Tensor.empty(be, [m, n], "step", dtype);
+          const c = matmul(x, w, { transB: true, bias: b, geluDropout: { dropout, y } });
+          const c2 = matmul(x, w, { transB: true, bias: b });
+          const what = `${threads} threads, ${precision}, y ${dtype}`;
+          if (c.toArray().some((v, i) => !Object.is(v, c2.toArray()[i]))) {
+            throw new Error(`${what}: C`);
+          }
+          const want = geluDropout(c2, dropout, dtype).toArray(), got = y.toArray();
+          const bad = got.findIndex((v, i) => !Object.is(v, want[i]));
+          if (bad >= 0) throw new Error(`${what}: y[${bad}] ${got[bad]}, want ${want[bad]}`);
+        }
+      }
+      const x3 = Tensor.from(be, [2, 3, 4], randn(24, 4)),
+        w3 = Tensor.from(be, [5, 4], randn(20, 5));
+      const y = Tensor.empty(be, [2, 3, 5]);
+      const opts = { transB: true, geluDropout: { dropout: { p: 0.1, seed: 1, stream: 1 }, y } };
+      if (!threw(() => matmul(x3, w3, opts))) throw new Error("a batched epilogue was accepted");
+    } finally {
+      be.close();
+    }
+  }
+});
+
+function threw(f: () => unknown): boolean {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof ShapeError) return true;
+    throw e;
+  }
+  return false;
+}

@@ -47,10 +47,14 @@ Deno.test("split: parts tile the range in units and shift pointers by layout", (
   if (ms.reduce((a, b) => a + b) !== 37 || ms.slice(0, -1).some((m) => m % 4)) {
     throw new Error(`matmul rows split badly: ${ms}`);
   }
-  // a and c move by rows * ld, b and bias stay.
+  // a, c and the epilogue's y move by rows * ld, b and bias stay; row0 (the epilogue's dropout
+  // index base) is the part's first row.
   const second = parts[1].offsets;
-  if (second[0] !== ms[0] * 8 || second[1] !== 0 || second[2] !== 0 || second[3] !== ms[0] * 8) {
-    throw new Error(`matmul part offsets ${second}`);
+  if (
+    second[0] !== ms[0] * 8 || second[1] !== 0 || second[2] !== 0 || second[3] !== ms[0] * 8 ||
+    second[4] !== ms[0] * 8 || parts[1].params.row0 !== ms[0]
+  ) {
+    throw new Error(`matmul part offsets ${second}, row0 ${parts[1].params.row0}`);
   }
   const ln = splitCall(opByName("layernorm_forward"), { rows: 5, cols: 3, ld: 3 }, 2, 1);
   // x, gamma, beta, y, mean, rstd: matrix, per_col, per_col, matrix, per_row, per_row.

@@ -65,8 +65,8 @@ static void test_matmul(int batch, int m, int n, int k, int ta, int tb, int acc,
   float *bias = with_bias ? rand_buf(n) : NULL, *c = rand_buf((size_t)batch * m * n);
   float* c0 = malloc(sizeof(float) * batch * m * n);
   for (int i = 0; i < batch * m * n; i++) c0[i] = c[i];
-  cm_matmul_params p = {batch, m, n, k, ta ? m : k, tb ? k : n, n, m * k, k * n, m * n, ta, tb, acc, 0, 0, 0};
-  cm_matmul(&p, a, b, bias, c);
+  cm_matmul_params p = {batch, m, n, k, ta ? m : k, tb ? k : n, n, m * k, k * n, m * n, ta, tb, acc, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  cm_matmul(&p, a, b, bias, c, NULL);
   for (int t = 0; t < batch; t++)
     for (int i = 0; i < m; i++)
       for (int j = 0; j < n; j++) {
@@ -110,8 +110,8 @@ static void test_bf16(int pairs) {
   /* The matmul's bf16 mode: the product of the rounded inputs, summed in fp32. */
   int m = 5, n = 11, k = 300;
   float *a = rand_buf((size_t)m * k), *b = rand_buf((size_t)k * n), *c = rand_buf((size_t)m * n);
-  cm_matmul_params q = {1, m, n, k, k, n, n, 0, 0, 0, 0, 0, 0, 1, 0, 0};
-  cm_matmul(&q, a, b, NULL, c);
+  cm_matmul_params q = {1, m, n, k, k, n, n, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0};
+  cm_matmul(&q, a, b, NULL, c, NULL);
   for (int i = 0; i < m; i++)
     for (int j = 0; j < n; j++) {
       double s = 0, mag = 0;
@@ -561,11 +561,24 @@ static void test_bf16_outputs(int rows, int cols) {
   for (size_t i = 0; i < n; i++) a16[i] = cm_bf16_bits(x[i]), aw[i] = cm_bits_f32((uint32_t)a16[i] << 16);
   for (size_t i = 0; i < (size_t)k * nn; i++)
     b16[i] = cm_bf16_bits(b[i]), bw[i] = cm_bits_f32((uint32_t)b16[i] << 16);
-  cm_matmul_params mp = {1, m, nn, k, k, nn, nn, 0, 0, 0, 0, 0, 0, 1, 0, 0};
-  cm_matmul(&mp, aw, bw, NULL, c);
+  cm_matmul_params mp = {1, m, nn, k, k, nn, nn, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0};
+  cm_matmul(&mp, aw, bw, NULL, c, NULL);
   mp.a_bf16 = 1, mp.b_bf16 = 1;
-  cm_matmul(&mp, (const float*)a16, (const float*)b16, NULL, c2);
+  cm_matmul(&mp, (const float*)a16, (const float*)b16, NULL, c2, NULL);
   for (size_t i = 0; i < (size_t)m * nn; i++) check("matmul packed operands", c2[i], c[i], 0);
+  /* the GELU + dropout epilogue: gelu_dropout_forward's bits on C, y float32 then packed, rows
+   * from row0 3 (a thread's part) */
+  float* ye = rand_buf((size_t)m * nn);
+  uint16_t* ye16 = bf16_buf((size_t)m * nn);
+  mp.epilogue = 1, mp.p = 0.25f, mp.seed = 7, mp.stream = 3, mp.row0 = 3;
+  cm_matmul(&mp, (const float*)a16, (const float*)b16, NULL, c2, ye);
+  cm_dropout_params ed = {m * nn, 0.25f, 7, 3, 3 * nn, 0};
+  cm_gelu_dropout_forward(&ed, c2, c);
+  for (size_t i = 0; i < (size_t)m * nn; i++) check("matmul epilogue", ye[i], c[i], 0);
+  mp.y_bf16 = 1;
+  cm_matmul(&mp, (const float*)a16, (const float*)b16, NULL, c2, (float*)ye16);
+  check_bf16("matmul epilogue y_bf16", ye16, c, (size_t)m * nn);
+  free(ye), free(ye16);
   free(x), free(g), free(be), free(y), free(mean), free(rstd), free(y16), free(b), free(c);
   free(c2), free(a16), free(b16), free(aw), free(bw);
 }

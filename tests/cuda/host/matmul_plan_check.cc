@@ -203,11 +203,11 @@ int main() {
   /* No split: short k, wide enough (256 tiles of 64 x 64), or batched. */
   check_split(64, 64, 2047, 0, 0, 0, false, false);
   {
-    const MatmulArgs wide{1, 1024, 1024, 100000, 100000, 1024, 1024, 0, 0, 0, 0, 0, 0, 0, 0};
+    const MatmulArgs wide{1, 1024, 1024, 100000, 100000, 1024, 1024, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0f, 0, 0, 0, 0, nullptr};
     CHECK(split_k_plan(wide).parts == 1, "a product of 256 tiles was split");
-    const MatmulArgs batched{2, 8, 8, 100000, 100000, 8, 8, 800000, 0, 64, 0, 0, 0, 0, 0};
+    const MatmulArgs batched{2, 8, 8, 100000, 100000, 8, 8, 800000, 0, 64, 0, 0, 0, 0, 0, 0, 0.0f, 0, 0, 0, 0, nullptr};
     CHECK(split_k_plan(batched).parts == 1, "a batched product was split");
-    const MatmulArgs narrow{1, 512, 600, 4096, 4096, 600, 600, 0, 0, 0, 0, 0, 0, 0, 0};
+    const MatmulArgs narrow{1, 512, 600, 4096, 4096, 600, 600, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0f, 0, 0, 0, 0, nullptr};
     CHECK(split_k_plan(narrow).parts == 4, "80 tiles, k 4096: %d parts, expected 4 (k / 1024)",
           split_k_plan(narrow).parts);
   }
@@ -224,7 +224,7 @@ int main() {
   check_split(96, 16, 9001, 1, 0, 1, false, true);  /* dt_proj-like, accumulating */
   {
     /* conmamba_large's x_proj weight gradient: (64 x 1024) over 32 x 1560 frames. */
-    MatmulArgs q{1, 64, 1024, 49920, 64, 1024, 1024, 0, 0, 0, 1, 0, 0, 0, 0};
+    MatmulArgs q{1, 64, 1024, 49920, 64, 1024, 1024, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0.0f, 0, 0, 0, 0, nullptr};
     check_plan_invariants(q);
     const SplitK s = split_k_plan(q);
     CHECK(s.parts >= 8, "x_proj gradient split into %d parts only", s.parts);
