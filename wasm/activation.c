@@ -2,7 +2,7 @@
  * the Mamba gate and the Conformer convolution module), forward and backward. GELU runs on four
  * lanes at a time in float64 (two f64x2 halves); the rest is scalar float32. */
 #include "../ffi/ops.h"
-#include "bf16.h"
+#include "bf16_simd.h"
 #include "chunk_sums.h"
 #include "dropout_hash.h"
 #include "mathf.h"
@@ -92,14 +92,7 @@ void cm_gelu_forward(const cm_elementwise_params* p, const float* x, float* y) {
   int32_t i = 0;
   for (; i + 4 <= p->n; i += 4) {
     v128_t v = wasm_v128_load(x + i);
-    v128_t g = join_ps(gelu_pd(lo_pd(v)), gelu_pd(hi_pd(v)));
-    if (!y16) {
-      wasm_v128_store(y + i, g);
-      continue;
-    }
-    float t[4];
-    wasm_v128_store(t, g);
-    for (int32_t k = 0; k < 4; k++) y16[i + k] = cm_bf16_bits(t[k]);
+    cm_store_lanes(y, y16, i, join_ps(gelu_pd(lo_pd(v)), gelu_pd(hi_pd(v))), 4);
   }
   if (i < p->n) {
     float xt[4] = {0}, yt[4];
@@ -140,14 +133,7 @@ void cm_gelu_dropout_forward(const cm_dropout_params* p, const float* x, float* 
     v128_t v = wasm_v128_load(x + i);
     v128_t g = join_ps(gelu_pd(lo_pd(v)), gelu_pd(hi_pd(v)));
     v128_t keep = cm_dropout_keep_v(key, (uint32_t)p->index0 + (uint32_t)i, p->p);
-    v128_t out = wasm_v128_and(wasm_f32x4_mul(g, vscale), keep);
-    if (!y16) {
-      wasm_v128_store(y + i, out);
-      continue;
-    }
-    float t[4];
-    wasm_v128_store(t, out);
-    for (int32_t k = 0; k < 4; k++) y16[i + k] = cm_bf16_bits(t[k]);
+    cm_store_lanes(y, y16, i, wasm_v128_and(wasm_f32x4_mul(g, vscale), keep), 4);
   }
   if (i < p->n) {
     float xt[4] = {0}, gt[4];

@@ -2,7 +2,7 @@
  * stream, global index): the same for any thread split, and the backward (this op on dy) sees the
  * same mask without storing it. */
 #include "../ffi/ops.h"
-#include "bf16.h"
+#include "bf16_simd.h"
 #include "chunk_sums.h"
 #include "dropout_hash.h"
 
@@ -14,14 +14,7 @@ void cm_dropout(const cm_dropout_params* p, const float* x, float* y) {
   int32_t i = 0;
   for (; i + 4 <= p->n; i += 4) {
     v128_t keep = cm_dropout_keep_v(key, (uint32_t)p->index0 + (uint32_t)i, p->p);
-    v128_t kept = wasm_v128_and(wasm_f32x4_mul(wasm_v128_load(x + i), vscale), keep);
-    if (!y16) {
-      wasm_v128_store(y + i, kept);
-      continue;
-    }
-    float t[4];
-    wasm_v128_store(t, kept);
-    cm_bf16_row(y16 + i, t, 4);
+    cm_store_lanes(y, y16, i, wasm_v128_and(wasm_f32x4_mul(wasm_v128_load(x + i), vscale), keep), 4);
   }
   for (; i < p->n; i++) {
     float v = cm_dropout_keep(key, (uint32_t)p->index0 + (uint32_t)i, p->p) ? x[i] * scale : 0.0f;

@@ -2,7 +2,7 @@
  * Row sums use four f32 lanes combined in a fixed order, so results are the same bits however the
  * rows are split across threads. */
 #include "../ffi/ops.h"
-#include "bf16.h"
+#include "bf16_simd.h"
 #include "chunk_sums.h"
 #include "simd.h"
 
@@ -46,15 +46,10 @@ void cm_layernorm_forward(const cm_rows_params* p, const float* x, const float* 
     for (; j + 4 <= d; j += 4) {
       /* y[j] = (x[j] - mu) * rs * gamma[j] + beta[j] */
       v128_t xhat = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(xr + j), m), s);
-      v128_t out = wasm_f32x4_add(wasm_f32x4_mul(xhat, wasm_v128_load(gamma + j)),
-                                  wasm_v128_load(beta + j));
-      if (!yr16) {
-        wasm_v128_store(yr + j, out);
-        continue;
-      }
-      float t[4];
-      wasm_v128_store(t, out);
-      for (int32_t k = 0; k < 4; k++) yr16[j + k] = cm_bf16_bits(t[k]);
+      cm_store_lanes(yr, yr16, j,
+                     wasm_f32x4_add(wasm_f32x4_mul(xhat, wasm_v128_load(gamma + j)),
+                                    wasm_v128_load(beta + j)),
+                     4);
     }
     for (; j < d; j++) cm_store_f32_or_bf16(yr, yr16, j, (xr[j] - mu) * rs * gamma[j] + beta[j]);
   }

@@ -17,7 +17,7 @@
  * channels: per group, the four lanes as (l0 + l2) + (l1 + l3), then the groups in order; the
  * backward is split by sequence, never by channel, so that order is fixed too. */
 #include "../ffi/ops.h"
-#include "bf16.h"
+#include "bf16_simd.h"
 #include "mathf_simd.h"
 
 #define CM_SCAN_MAX_STATE 64
@@ -58,13 +58,6 @@ static inline v128_t load_lanes(const float* p, int32_t lanes, float pad) {
   float t[4] = {pad, pad, pad, pad};
   for (int32_t l = 0; l < lanes; l++) t[l] = p[l];
   return wasm_v128_load(t);
-}
-
-/* v's first `lanes` lanes rounded to bf16 (nearest even) at p (packed: 2 bytes each) */
-static inline void store_lanes_bf16(uint16_t* p, v128_t v, int32_t lanes) {
-  float t[4];
-  wasm_v128_store(t, v);
-  for (int32_t l = 0; l < lanes; l++) p[l] = cm_bf16_bits(t[l]);
 }
 
 static inline void store_lanes(float* p, v128_t v, int32_t lanes) {
@@ -175,8 +168,7 @@ void cm_selective_scan_forward(const cm_scan_params* p, const float* u, const fl
         }
         if (p->half) y = wasm_f32x4_mul(y, splat(0.5f)); /* exact */
         if (other) y = wasm_f32x4_add(load_lanes(other + i, lanes, 0.0f), y);
-        if (p->out_bf16) store_lanes_bf16((uint16_t*)out + i, y, lanes);
-        else store_lanes(out + i, y, lanes);
+        cm_store_lanes(p->out_bf16 ? 0 : out, p->out_bf16 ? (uint16_t*)out : 0, i, y, lanes);
       }
     }
   }
