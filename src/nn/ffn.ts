@@ -51,6 +51,31 @@ export class PositionwiseFeedForward extends Module {
     return this.ffn.l3.forward(ctx, this.hidden(ctx, x));
   }
 
+  /**
+   * x + alpha Drop(forward(input)) with dropout p (a residual around this feed-forward): in
+   * training with dropout the last Linear, the dropout, the scale and the add are one node
+   * (ag.linearDropoutAdd: the bits and the dropout stream of the ops in sequence); else the ops in
+   * sequence, and `probe` sees Drop(forward(input)).
+   */
+  residual(
+    ctx: ForwardContext,
+    x: Tensor,
+    input: Tensor,
+    alpha: number,
+    p: number,
+    probe?: (f: Tensor) => void,
+  ): Tensor {
+    const l3 = this.ffn.l3;
+    if (ctx.training && p > 0 && !ctx.capture && l3.bias) {
+      const h = this.hidden(ctx, input);
+      const o = { p, seed: ctx.seed, stream: ctx.stream++ };
+      return ag.linearDropoutAdd(ctx.tape, x, h, l3.weight, l3.bias, alpha, o);
+    }
+    const f = dropout(ctx, this.forward(ctx, input), p);
+    probe?.(f);
+    return ag.add(ctx.tape, x, alpha === 1 ? f : ag.scale(ctx.tape, f, alpha));
+  }
+
   /** x (B, T, d) -> (B, T, F): everything before the last Linear (l3). */
   hidden(ctx: ForwardContext, x: Tensor): Tensor {
     const l0 = this.ffn.l0;
@@ -96,14 +121,6 @@ export class FfnModule extends Module {
    * `probe` sees the module's output.
    */
   residual(ctx: ForwardContext, x: Tensor, alpha: number, probe?: (f: Tensor) => void): Tensor {
-    const l3 = this.ff.ffn.l3;
-    if (ctx.training && this.dropoutP > 0 && !ctx.capture && l3.bias) {
-      const h = this.ff.hidden(ctx, this.norm.forward(ctx, x, true));
-      const o = { p: this.dropoutP, seed: ctx.seed, stream: ctx.stream++ };
-      return ag.linearDropoutAdd(ctx.tape, x, h, l3.weight, l3.bias, alpha, o);
-    }
-    const f = this.forward(ctx, x);
-    probe?.(f);
-    return ag.add(ctx.tape, x, alpha === 1 ? f : ag.scale(ctx.tape, f, alpha));
+    return this.ff.residual(ctx, x, this.norm.forward(ctx, x, true), alpha, this.dropoutP, probe);
   }
 }

@@ -11,6 +11,7 @@ import { attention } from "../tensor/attention.ts";
 import type { AttnMask } from "../tensor/attention_ops.ts";
 import type { Backend } from "../tensor/backend.ts";
 import type { Tensor } from "../tensor/tensor.ts";
+import { dropout } from "./_ops.ts";
 import { Linear } from "./linear.ts";
 import { type ForwardContext, Module } from "./module.ts";
 
@@ -31,6 +32,39 @@ export class MultiheadAttention extends Module {
    * read). `mask`: causal, key lengths or an additive key mask (src/tensor/attention_ops.ts).
    */
   forward(ctx: ForwardContext, q: Tensor, kv: Tensor, mask: AttnMask, self = false): Tensor {
+    return this.out_proj.forward(ctx, this.context(ctx, q, kv, mask, self));
+  }
+
+  /**
+   * x + Drop(forward(q, kv)) with dropout p (a decoder's residual): in training with dropout the
+   * out projection, the dropout and the add are one node (ag.linearDropoutAdd: the bits and the
+   * dropout stream of the ops in sequence, the bias gradient from the dropout's backward pass).
+   */
+  residual(
+    ctx: ForwardContext,
+    x: Tensor,
+    q: Tensor,
+    kv: Tensor,
+    mask: AttnMask,
+    self: boolean,
+    p: number,
+  ): Tensor {
+    const out = this.context(ctx, q, kv, mask, self), o = this.out_proj;
+    if (ctx.training && p > 0 && !ctx.capture && o.bias) {
+      const drop = { p, seed: ctx.seed, stream: ctx.stream++ };
+      return ag.linearDropoutAdd(ctx.tape, x, out, o.weight, o.bias, 1, drop);
+    }
+    return ag.add(ctx.tape, x, dropout(ctx, o.forward(ctx, out), p));
+  }
+
+  /** The attention before the out projection: (B, Tq, d), packed bf16 in bf16 mode. */
+  private context(
+    ctx: ForwardContext,
+    q: Tensor,
+    kv: Tensor,
+    mask: AttnMask,
+    self: boolean,
+  ): Tensor {
     const tape = ctx.tape, d = this.d, w = this.in_proj_weight, b = this.in_proj_bias;
     // Q, K and V each by its own product with its rows of in_proj_weight / in_proj_bias (views,
     // no copies): every element is the dot product of one (d)-row of W, as in one (3d)-wide
@@ -46,8 +80,7 @@ export class MultiheadAttention extends Module {
     const drop = ctx.training && this.dropoutP > 0
       ? { p: this.dropoutP, seed: ctx.seed, stream }
       : null;
-    const out = attention(tape, Q, K, V, { ...mask, heads: this.heads, dropout: drop });
-    return this.out_proj.forward(ctx, out);
+    return attention(tape, Q, K, V, { ...mask, heads: this.heads, dropout: drop });
   }
 }
 
@@ -61,5 +94,18 @@ export class SbMultiheadAttention extends Module {
 
   forward(ctx: ForwardContext, q: Tensor, kv: Tensor, mask: AttnMask, self = false): Tensor {
     return this.att.forward(ctx, q, kv, mask, self);
+  }
+
+  /** x + Drop(forward(q, kv)) (MultiheadAttention.residual). */
+  residual(
+    ctx: ForwardContext,
+    x: Tensor,
+    q: Tensor,
+    kv: Tensor,
+    mask: AttnMask,
+    self: boolean,
+    p: number,
+  ): Tensor {
+    return this.att.residual(ctx, x, q, kv, mask, self, p);
   }
 }

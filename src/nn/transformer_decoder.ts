@@ -6,10 +6,8 @@
  * and `norm` after the last layer. The cross-attention is `multihead_attn` in the repository's
  * decoder (ConMamba files) and `mutihead_attn` in SpeechBrain v1.0.0's (Conformer S2S, §5.4 G21).
  */
-import * as ag from "../tensor/autograd_ops.ts";
 import type { Backend } from "../tensor/backend.ts";
 import { Tensor } from "../tensor/tensor.ts";
-import { dropout } from "./_ops.ts";
 import { PositionwiseFeedForward } from "./ffn.ts";
 import { SbLayerNorm } from "./layer_norm.ts";
 import { type ForwardContext, Module, scoped } from "./module.ts";
@@ -56,24 +54,18 @@ export class TransformerDecoderLayer extends Module {
     this.norm3 = this.child("norm3", new SbLayerNorm(be, [d], 1e-6));
   }
 
-  /** t (B, U, d), memory (B, T', d) -> (B, U, d). */
+  /**
+   * t (B, U, d), memory (B, T', d) -> (B, U, d). Each residual's last Linear, dropout and add are
+   * one node in training (the modules' `residual`: the bits of the ops in sequence).
+   */
   forward(ctx: ForwardContext, t: Tensor, memory: Tensor, m: DecoderMasks): Tensor {
-    const tape = ctx.tape, p = this.dropoutP;
+    const p = this.dropoutP;
     const t1 = this.norm1.forward(ctx, t, true); // norms 1-3: read by Linears alone
-    const sa = this.self_attn.forward(
-      ctx,
-      t1,
-      t1,
-      { causal: true, keyMask: m.targetKeyMask },
-      true,
-    );
-    t = ag.add(tape, t, dropout(ctx, sa, p));
-    const ca = this.cross.forward(ctx, this.norm2.forward(ctx, t, true), memory, {
-      keyLengths: m.memoryLengths,
-    });
-    t = ag.add(tape, t, dropout(ctx, ca, p));
-    const ff = this.pos_ffn.forward(ctx, this.norm3.forward(ctx, t, true));
-    return ag.add(tape, t, dropout(ctx, ff, p));
+    const selfMask = { causal: true, keyMask: m.targetKeyMask };
+    t = this.self_attn.residual(ctx, t, t1, t1, selfMask, true, p);
+    const t2 = this.norm2.forward(ctx, t, true);
+    t = this.cross.residual(ctx, t, t2, memory, { keyLengths: m.memoryLengths }, false, p);
+    return this.pos_ffn.residual(ctx, t, this.norm3.forward(ctx, t, true), 1, p);
   }
 }
 

@@ -158,16 +158,19 @@ for (const [name, over] of CASES) {
     }
   });
 
-  // The residuals around dropped-out branches (FFN half steps, the convolution module) as one
-  // node in training (the branch's last Linear, then one dropout_add kernel): the same bits as
-  // matmul, dropout, scale and add in sequence, except that the branch's last bias gradient comes
-  // from scale_dropout's column sums (chunk order) instead of sum_rows (row order).
+  // The residuals around dropped-out branches (FFN half steps, the convolution module, the
+  // Transformer decoder's attentions and feed-forward) as one node in training (the branch's last
+  // Linear, then one dropout_add kernel): the same bits as matmul, dropout, scale and add in
+  // sequence, except that the branch's last bias gradient comes from scale_dropout's column sums
+  // (chunk order) instead of sum_rows (row order).
   Deno.test(`fused residual dropout: ${name} loss and gradients bitwise the ops in sequence`, async () => {
     const [seq, fused] = await runFamily(name, over, [
       { free: true, probe: true },
       { free: true },
     ]);
-    assertBitwise("fused residual", seq, fused, /(ffn_module\d\.1\.ffn\.3|after_conv\.2)\.bias$/);
+    const branchBias =
+      /(ffn_module\d\.1\.ffn\.3|after_conv\.2|decoder\.layers\.\d+\.(pos_ffn\.ffn\.3|\w+\.att\.out_proj))\.bias$/;
+    assertBitwise("fused residual", seq, fused, branchBias);
     if (!(fused.adds < seq.adds)) {
       throw new Error(`adds fused ${fused.adds}, in sequence ${seq.adds}`);
     }
