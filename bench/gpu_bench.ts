@@ -14,9 +14,11 @@
  *            call, forward and backward, counted at the backend) / step time / the card's dense
  *            bf16 tensor-core peak; peak GiB of live device memory;
  *   matmul   every matmul path (CudaBackend.setMatmulPrecision: fp32 ours, bf16 ours, fp32
- *            cuBLAS, bf16 cuBLAS) on the models' shapes next to torch.matmul (fp32 with TF32
- *            off, TF32, bf16), when `python3 -c "import torch"` works and sees the GPU; ratios
- *            ours bf16 / torch bf16 and cuBLAS bf16 / torch bf16 (issue 10: >= 70 % and equal);
+ *            cuBLAS, bf16 cuBLAS; the bf16 ones also with both operands stored as packed bf16,
+ *            as the training step feeds them) on the models' shapes next to torch.matmul (fp32
+ *            with TF32 off, TF32, bf16), when `python3 -c "import torch"` works and sees the GPU;
+ *            ratios ours bf16 / torch bf16 and cuBLAS bf16 / torch bf16, packed and not (issue 10:
+ *            >= 70 % and equal);
  *   scan     the selective scan's bandwidth (bytes it must read and write / time) against a
  *            device-to-device copy (cm_cuda_copy) of the same number of bytes;
  *   repeat   repeatability (issue 9): per matmul mode, two runs of one training step of
@@ -59,6 +61,7 @@ import type { Backend, Storage } from "../src/tensor/backend.ts";
 import { ObservedBackend } from "../src/tensor/observed_backend.ts";
 import { CUDA_LIBRARY, CudaBackend, type MatmulPrecision } from "../src/tensor/cuda_backend.ts";
 import { selectiveScan, selectiveScanBackward } from "../src/tensor/mamba_ops.ts";
+import { packBf16 } from "../src/tensor/bf16.ts";
 import { matmul } from "../src/tensor/ops.ts";
 import { Tensor } from "../src/tensor/tensor.ts";
 import type { Batch } from "../src/train/batches.ts";
@@ -139,6 +142,13 @@ const BF16_OURS: MatmulMode = { label: "bf16 ours", precision: "bf16", cublas: f
 const FP32_CUBLAS: MatmulMode = { label: "fp32 cuBLAS", precision: "fp32", cublas: true };
 const BF16_CUBLAS: MatmulMode = { label: "bf16 cuBLAS", precision: "bf16", cublas: true };
 const ALL_MODES = [FP32_OURS, BF16_OURS, FP32_CUBLAS, BF16_CUBLAS];
+/**
+ * The bf16 paths again with both operands stored as packed bf16 (the matmul's a_bf16 / b_bf16, as
+ * the training step feeds its backward products and the Linears after bf16-stored activations):
+ * 2 bytes per input element, like torch's bf16 timing.
+ */
+const PACKED_MODES = [BF16_OURS, BF16_CUBLAS];
+const packedLabel = (m: MatmulMode) => `${m.label}, packed`;
 
 // ---- the device ---------------------------------------------------------------------------
 
@@ -557,6 +567,19 @@ function matmulBench(dev: Device): { rows: MatmulRow[]; paths: Record<string, st
           const ms = timeIt(dev, () => void matmul(x, w, product), DRY ? 2 : 10);
           row.tflops[m.label] = (2 * M * N * K) / (ms / 1000) / 1e12;
         }
+        for (const m of PACKED_MODES) {
+          row.tflops[packedLabel(m)] = null;
+          if (paths[m.label] !== "ran" || left() < 15 || (M * K) % 2 || (N * K) % 2) continue;
+          dev.setMode(m);
+          const px = packBf16(x), pw = packBf16(w);
+          try {
+            const ms = timeIt(dev, () => void matmul(px, pw, product), DRY ? 2 : 10);
+            row.tflops[packedLabel(m)] = (2 * M * N * K) / (ms / 1000) / 1e12;
+          } finally {
+            px.free();
+            pw.free();
+          }
+        }
       } finally {
         for (const t of [x, w, out]) t.free();
       }
@@ -622,23 +645,29 @@ function matmulTable(rows: MatmulRow[]): string[] {
     ratio(r.tflops[FP32_OURS.label], r.torchFp32),
     ratio(r.tflops[BF16_OURS.label], r.torchBf16),
     ratio(r.tflops[BF16_CUBLAS.label], r.torchBf16),
+    ratio(r.tflops[packedLabel(BF16_OURS)], r.torchBf16),
+    ratio(r.tflops[packedLabel(BF16_CUBLAS)], r.torchBf16),
   ];
   const geomean = (i: number) => {
     const xs = rows.map((r) => ratios(r)[i]).filter((x): x is number => x !== undefined);
     return xs.length ? Math.exp(xs.reduce((a, x) => a + Math.log(x), 0) / xs.length) : undefined;
   };
+  const labels = [...ALL_MODES.map((m) => m.label), ...PACKED_MODES.map(packedLabel)];
   return [
-    "| layer | M x K x N | fp32 ours | bf16 ours | fp32 cuBLAS | bf16 cuBLAS | torch fp32 | " +
-    "torch tf32 | torch bf16 | ours fp32 / torch fp32 | ours bf16 / torch bf16 | " +
-    "cuBLAS bf16 / torch bf16 |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    `| layer | M x K x N | ${labels.join(" | ")} | torch fp32 | torch tf32 | torch bf16 | ` +
+    "ours fp32 / torch fp32 | ours bf16 / torch bf16 | cuBLAS bf16 / torch bf16 | " +
+    "ours bf16 packed / torch bf16 | cuBLAS bf16 packed / torch bf16 |",
+    `|---|---|${labels.map(() => "---|").join("")}---|---|---|---|---|---|---|---|`,
     ...rows.map((r) =>
-      `| ${r.layer} | ${r.shape} | ` + ALL_MODES.map((m) => f(r.tflops[m.label])).join(" | ") +
+      `| ${r.layer} | ${r.shape} | ` + labels.map((l) => f(r.tflops[l])).join(" | ") +
       ` | ${f(r.torchFp32)} | ${f(r.torchTf32)} | ${f(r.torchBf16)} | ` +
       ratios(r).map(pct).join(" | ") + " |"
     ),
-    "| **geometric mean** | | | | | | | | | " + [0, 1, 2].map((i) => pct(geomean(i))).join(" | ") +
-    " |",
+    `| ${
+      ["**geometric mean**", "", ...labels.map(() => ""), "", "", ""]
+        .concat([0, 1, 2, 3, 4].map((i) => pct(geomean(i))))
+        .join(" | ")
+    } |`,
   ];
 }
 
