@@ -131,6 +131,12 @@ export function cost(name: string, p: P, args: readonly BufferArg[]): Call {
       const e = p.rows * p.cols;
       return c(8 * e, e * (p.y_bf16 ? 1.5 : 2) + 2 * p.cols + 2 * p.rows);
     }
+    case "dropout_add_layernorm": {
+      // dropout_add 4 + LayerNorm 8 per element; read x, y, gamma, beta; write s, ln (half the
+      // bytes as packed bf16), mean, rstd: the norm's read of s is what the fusion saves
+      const e = p.rows * p.cols;
+      return c(12 * e, e * (p.y_bf16 ? 3.5 : 4) + 2 * p.cols + 2 * p.rows);
+    }
     case "layernorm_backward": {
       // g = dy gamma, xhat, two row sums, dx: 10, and the two parameter sums' terms 3: 13 per
       // element; read x, dy, gamma, mean, rstd; write dx (read too when accumulating) and the

@@ -41,10 +41,7 @@ namespace {
  * (no FMA contraction), the bits of dropout, scale, add in sequence on both backends. */
 __global__ void dropout_add_kernel(int64_t n, uint32_t key, uint32_t index0, float p, float scale,
                                    float alpha, const float* x, const float* y, float* s) {
-  CM_FOR(i, n) {
-    const float d = cm_dropout_keep(key, index0 + (uint32_t)i, p) ? __fmul_rn(y[i], scale) : 0.0f;
-    s[i] = __fadd_rn(x[i], __fmul_rn(d, alpha));
-  }
+  CM_FOR(i, n) s[i] = cm_dropout_add_value(x[i], y[i], key, index0 + (uint32_t)i, p, scale, alpha);
 }
 
 /* y = dropout(alpha x) of element o (mask index `index`): the bits of scale then dropout. */

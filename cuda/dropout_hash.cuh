@@ -26,4 +26,14 @@ __device__ __forceinline__ bool cm_dropout_keep(uint32_t key, uint32_t index, fl
   return (float)(h >> 8) * 0x1p-24f >= p; /* uniform on [0, 1) in steps of 2^-24 */
 }
 
+/* x + alpha dropout(y) of element `index` (scale = 1 / (1 - p) in float32): dropout's product,
+ * alpha times it, the sum, each one IEEE operation (no FMA contraction): the bits of dropout,
+ * scale and add in sequence (cuda/dropout.cu's dropout_add, layernorm.cu's residual + LayerNorm). */
+__device__ __forceinline__ float cm_dropout_add_value(float x, float y, uint32_t key,
+                                                      uint32_t index, float p, float scale,
+                                                      float alpha) {
+  const float d = cm_dropout_keep(key, index, p) ? __fmul_rn(y, scale) : 0.0f;
+  return __fadd_rn(x, __fmul_rn(d, alpha));
+}
+
 #endif

@@ -18,6 +18,7 @@
  * the same x, dy, mean and rstd. Rows over 1024 columns take two kernels with the same bits for the
  * partials: the row kernel for dx and one thread per (column, group) for the sums. */
 #include "common.cuh"
+#include "dropout_hash.cuh"
 
 namespace {
 
@@ -78,6 +79,42 @@ __global__ void __launch_bounds__(kThreads)
     if (lane == 0) mean[r] = mu, rstd[r] = rs;
     for (int j = lane; j < cols; j += TPR)
       cm_store_f32_or_bf16(yr, yr16, j, (xr[j] - mu) * rs * gamma[j] + beta[j]);
+  }
+}
+
+/* s = x + alpha dropout(y) (dropout_add's bits, mask index (row0 + r) cols + j), written, then
+ * layernorm_forward_kernel on s: each thread sums the very values it wrote (the same columns in
+ * the same order), then reads them back for the variance and the output (its own writes: no
+ * barrier), so mean, rstd and ln are layernorm_forward's bits on s. */
+template <int TPR>
+__global__ void __launch_bounds__(kThreads)
+    add_layernorm_kernel(int rows, int cols, int ld, float eps, const float* x, const float* y,
+                         uint32_t key, int64_t row0, float p, float scale, float alpha,
+                         const float* gamma, const float* beta, float* s, float* ln,
+                         unsigned short* ln16, float* mean, float* rstd) {
+  __shared__ float sh[kThreads / 32];
+  ROW_LOOP(TPR, rows) {
+    const float *xr = x + r * ld, *yr = y + r * ld;
+    float* sr = s + r * ld;
+    const uint32_t index0 = (uint32_t)((row0 + r) * cols);
+    float sum = 0.0f;
+    for (int j = lane; j < cols; j += TPR) {
+      const float v = cm_dropout_add_value(xr[j], yr[j], key, index0 + (uint32_t)j, p, scale, alpha);
+      sr[j] = v;
+      sum += v;
+    }
+    float mu = row_sum<TPR>(sum, sh) / (float)cols;
+    float q = 0.0f;
+    for (int j = lane; j < cols; j += TPR) {
+      float d = sr[j] - mu;
+      q += d * d;
+    }
+    float rs = 1.0f / sqrtf(row_sum<TPR>(q, sh) / (float)cols + eps);
+    if (lane == 0) mean[r] = mu, rstd[r] = rs;
+    float* lr = ln16 ? nullptr : ln + r * ld;
+    unsigned short* lr16 = ln16 ? ln16 + r * ld : nullptr;
+    for (int j = lane; j < cols; j += TPR)
+      cm_store_f32_or_bf16(lr, lr16, j, (sr[j] - mu) * rs * gamma[j] + beta[j]);
   }
 }
 
@@ -229,6 +266,25 @@ void cm_layernorm_forward(const cm_rows_params* p, const float* x, const float* 
     layernorm_forward_kernel<kThreads><<<row_grid(p->rows, kThreads), kThreads, 0, cm_stream()>>>(
         p->rows, p->cols, p->ld, p->eps, x, gamma, beta, y32, y16, mean, rstd);
   CM_CHECK_LAUNCH("layernorm_forward");
+}
+
+void cm_dropout_add_layernorm(const cm_add_ln_params* p, const float* x, const float* y,
+                              const float* gamma, const float* beta, float* s, float* ln,
+                              float* mean, float* rstd) {
+  if (p->rows <= 0 || p->cols <= 0) return;
+  const float scale = 1.0f / (1.0f - p->p); /* float32 roundings, as the Wasm kernel */
+  const uint32_t key = cm_dropout_key(p->seed, p->stream);
+  float* l32 = p->y_bf16 ? nullptr : ln;
+  unsigned short* l16 = p->y_bf16 ? reinterpret_cast<unsigned short*>(ln) : nullptr;
+  if (threads_per_row(p->cols) == 32)
+    add_layernorm_kernel<32><<<row_grid(p->rows, 32), kThreads, 0, cm_stream()>>>(
+        p->rows, p->cols, p->ld, p->eps, x, y, key, p->row0, p->p, scale, p->alpha, gamma, beta,
+        s, l32, l16, mean, rstd);
+  else
+    add_layernorm_kernel<kThreads><<<row_grid(p->rows, kThreads), kThreads, 0, cm_stream()>>>(
+        p->rows, p->cols, p->ld, p->eps, x, y, key, p->row0, p->p, scale, p->alpha, gamma, beta,
+        s, l32, l16, mean, rstd);
+  CM_CHECK_LAUNCH("dropout_add_layernorm");
 }
 
 void cm_layernorm_backward(const cm_ln_backward_params* p, const float* x, const float* gamma,

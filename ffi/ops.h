@@ -10,7 +10,7 @@
 #define CM_API
 #endif
 
-#define CM_OP_COUNT 55
+#define CM_OP_COUNT 56
 
 typedef struct cm_matmul_params {
   int32_t batch; /* number of independent products */
@@ -157,6 +157,19 @@ typedef struct cm_dropout_add_params {
   int32_t stream; /* which mask of the run (e.g. step * 4096 + call site) */
   int32_t index0; /* global index of this call's first element (set by the thread split) */
 } cm_dropout_add_params;
+
+typedef struct cm_add_ln_params {
+  int32_t rows; /* rows handled by this call */
+  int32_t cols; /* the normalised last axis */
+  int32_t ld; /* row stride of x, y, s and ln (= cols) */
+  float eps; /* LayerNorm epsilon */
+  float p; /* drop probability of y in [0, 1) (0: none) */
+  float alpha; /* scale of the dropped-out y (1 with p 0: a plain add) */
+  int32_t seed; /* run seed */
+  int32_t stream; /* which mask of the run */
+  int32_t row0; /* global row of this call's first row (thread split): mask index (row0 + r) cols + j */
+  int32_t y_bf16; /* 1: ln written as packed bf16 (nearest even) */
+} cm_add_ln_params;
 
 typedef struct cm_bf16_params {
   int32_t pairs; /* float32 slots of the packed side: 2 bf16 values each */
@@ -323,6 +336,17 @@ CM_API void cm_silu_backward(const cm_elementwise_params* p, const float* x, con
  *   mean: (rows)
  *   rstd: (rows) */
 CM_API void cm_layernorm_forward(const cm_rows_params* p, const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd);
+
+/* A residual sum and the LayerNorm after it in one pass: s = x + alpha dropout(y), dropout_add's bits with mask index (row0 + r) cols + j (p 0, alpha 1: the bits of add), then ln, mean, rstd = layernorm_forward of s (its bits; ln packed bf16 with y_bf16). The LayerNorm reads s from the pass that wrote it, not from memory again.
+ *   x: (rows, ld)
+ *   y: (rows, ld)
+ *   gamma: (cols)
+ *   beta: (cols)
+ *   s: (rows, ld)
+ *   ln: (rows, ld)
+ *   mean: (rows)
+ *   rstd: (rows) */
+CM_API void cm_dropout_add_layernorm(const cm_add_ln_params* p, const float* x, const float* y, const float* gamma, const float* beta, float* s, float* ln, float* mean, float* rstd);
 
 /* One pass over x and dy: dx (+)= rstd (g - mean(g) - xhat mean(g xhat)), g = dy gamma, per row; and the parameter gradients' partial sums per chunk of chunk_rows rows, in a fixed order: the chunk's 8 groups of chunk_rows / 8 consecutive rows are each summed in row order from 0, then added from 0 in group order (terms dy * ((x - mean) * rstd) and dy, each rounded). dgamma and dbeta are sum_rows over the chunks (layerNormBackward).
  *   x: (rows, ld)

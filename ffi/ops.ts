@@ -283,6 +283,26 @@ export const DROPOUT_ADD_PARAMS: ParamStruct = {
   ],
 };
 
+export const ADD_LN_PARAMS: ParamStruct = {
+  name: "add_ln",
+  fields: [
+    ["rows", "i32", "rows handled by this call"],
+    ["cols", "i32", "the normalised last axis"],
+    ["ld", "i32", "row stride of x, y, s and ln (= cols)"],
+    ["eps", "f32", "LayerNorm epsilon"],
+    ["p", "f32", "drop probability of y in [0, 1) (0: none)"],
+    ["alpha", "f32", "scale of the dropped-out y (1 with p 0: a plain add)"],
+    ["seed", "i32", "run seed"],
+    ["stream", "i32", "which mask of the run"],
+    [
+      "row0",
+      "i32",
+      "global row of this call's first row (thread split): mask index (row0 + r) cols + j",
+    ],
+    ["y_bf16", "i32", "1: ln written as packed bf16 (nearest even)"],
+  ],
+};
+
 export const CTC_PARAMS: ParamStruct = {
   name: "ctc",
   fields: [
@@ -543,6 +563,26 @@ export const OPS: readonly OpSpec[] = [
       "LayerNorm over the last axis (CONMAMBA_SPEC.md 4.16): y = (x - mean) rstd gamma + beta, " +
       "rstd = 1 / sqrt(biased var + eps); saves mean and rstd for the backward. With y_bf16, y " +
       "is the float32 value rounded to packed bf16 (an input only matmuls read, in bf16 mode).",
+  },
+  {
+    name: "dropout_add_layernorm",
+    params: ADD_LN_PARAMS,
+    split: "rows",
+    splitBase: "row0",
+    args: [
+      fin("x", "(rows, ld)", M),
+      fin("y", "(rows, ld)", M),
+      fin("gamma", "(cols)", C),
+      fin("beta", "(cols)", C),
+      fout("s", "(rows, ld)", M),
+      { ...fout("ln", "(rows, ld)", M), packedIf: "y_bf16" },
+      fout("mean", "(rows)", R),
+      fout("rstd", "(rows)", R),
+    ],
+    doc: "A residual sum and the LayerNorm after it in one pass: s = x + alpha dropout(y), " +
+      "dropout_add's bits with mask index (row0 + r) cols + j (p 0, alpha 1: the bits of add), " +
+      "then ln, mean, rstd = layernorm_forward of s (its bits; ln packed bf16 with y_bf16). " +
+      "The LayerNorm reads s from the pass that wrote it, not from memory again.",
   },
   {
     name: "layernorm_backward",
@@ -1125,6 +1165,7 @@ export const PARAM_STRUCTS: readonly ParamStruct[] = [
   CHUNKED_ROWS_PARAMS,
   DROPOUT_ROWS_PARAMS,
   DROPOUT_ADD_PARAMS,
+  ADD_LN_PARAMS,
   BF16_PARAMS,
   CTC_PARAMS,
   LOSS_PARAMS,

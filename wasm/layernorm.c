@@ -29,29 +29,50 @@ static float row_sq_dev(const float* x, int32_t n, float mean) {
   return s;
 }
 
+/* One row of the forward: mean, rstd, and y (float32, or packed bf16 when yr16 is given). */
+static void ln_forward_row(const float* xr, int32_t d, const float* gamma, const float* beta,
+                           float eps, float* yr, uint16_t* yr16, float* mean, float* rstd) {
+  float mu = row_sum(xr, d) / (float)d;
+  float rs = 1.0f / __builtin_sqrtf(row_sq_dev(xr, d, mu) / (float)d + eps);
+  *mean = mu;
+  *rstd = rs;
+  v128_t m = wasm_f32x4_splat(mu), s = wasm_f32x4_splat(rs);
+  int32_t j = 0;
+  for (; j + 4 <= d; j += 4) {
+    /* y[j] = (x[j] - mu) * rs * gamma[j] + beta[j] */
+    v128_t xhat = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(xr + j), m), s);
+    cm_store_lanes(yr, yr16, j,
+                   wasm_f32x4_add(wasm_f32x4_mul(xhat, wasm_v128_load(gamma + j)),
+                                  wasm_v128_load(beta + j)),
+                   4);
+  }
+  for (; j < d; j++) cm_store_f32_or_bf16(yr, yr16, j, (xr[j] - mu) * rs * gamma[j] + beta[j]);
+}
+
 void cm_layernorm_forward(const cm_rows_params* p, const float* x, const float* gamma,
                           const float* beta, float* y, float* mean, float* rstd) {
-  int32_t d = p->cols;
   uint16_t* y16 = p->y_bf16 ? (uint16_t*)y : 0; /* y_bf16: y rounded to packed bf16 */
   for (int32_t r = 0; r < p->rows; r++) {
-    const float* xr = x + (int64_t)r * p->ld;
-    float* yr = y16 ? 0 : y + (int64_t)r * p->ld;
-    uint16_t* yr16 = y16 ? y16 + (int64_t)r * p->ld : 0;
-    float mu = row_sum(xr, d) / (float)d;
-    float rs = 1.0f / __builtin_sqrtf(row_sq_dev(xr, d, mu) / (float)d + p->eps);
-    mean[r] = mu;
-    rstd[r] = rs;
-    v128_t m = wasm_f32x4_splat(mu), s = wasm_f32x4_splat(rs);
-    int32_t j = 0;
-    for (; j + 4 <= d; j += 4) {
-      /* y[j] = (x[j] - mu) * rs * gamma[j] + beta[j] */
-      v128_t xhat = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(xr + j), m), s);
-      cm_store_lanes(yr, yr16, j,
-                     wasm_f32x4_add(wasm_f32x4_mul(xhat, wasm_v128_load(gamma + j)),
-                                    wasm_v128_load(beta + j)),
-                     4);
-    }
-    for (; j < d; j++) cm_store_f32_or_bf16(yr, yr16, j, (xr[j] - mu) * rs * gamma[j] + beta[j]);
+    const int64_t o = (int64_t)r * p->ld;
+    ln_forward_row(x + o, p->cols, gamma, beta, p->eps, y16 ? 0 : y + o, y16 ? y16 + o : 0,
+                   mean + r, rstd + r);
+  }
+}
+
+/* Per row: s = dropout_add(x, y) (cm_dropout_add itself on the row, mask indices from
+ * (row0 + r) cols), then the LayerNorm of s as cm_layernorm_forward computes it, while the row is
+ * in cache. */
+void cm_dropout_add_layernorm(const cm_add_ln_params* p, const float* x, const float* y,
+                              const float* gamma, const float* beta, float* s, float* ln,
+                              float* mean, float* rstd) {
+  uint16_t* ln16 = p->y_bf16 ? (uint16_t*)ln : 0; /* y_bf16: ln rounded to packed bf16 */
+  for (int32_t r = 0; r < p->rows; r++) {
+    const int64_t o = (int64_t)r * p->ld;
+    const cm_dropout_add_params dp = {p->cols, p->p, p->alpha, p->seed, p->stream,
+                                      (p->row0 + r) * p->cols};
+    cm_dropout_add(&dp, x + o, y + o, s + o);
+    ln_forward_row(s + o, p->cols, gamma, beta, p->eps, ln16 ? 0 : ln + o, ln16 ? ln16 + o : 0,
+                   mean + r, rstd + r);
   }
 }
 

@@ -12,7 +12,7 @@ import type { Backend } from "../tensor/backend.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { dropout, reshape } from "./_ops.ts";
 import { activate, type Activation } from "./ffn.ts";
-import { LayerNorm } from "./layer_norm.ts";
+import { LayerNorm, type NextNorm, normAfter, type ResidualOut } from "./layer_norm.ts";
 import { Linear } from "./linear.ts";
 import { type ForwardContext, Module } from "./module.ts";
 
@@ -82,22 +82,52 @@ export class ConvolutionModule extends Module {
    * sequence, and `probe` sees the module's output.
    */
   residual(ctx: ForwardContext, x: Tensor, probe?: (f: Tensor) => void): Tensor {
+    return this.residualNorm(ctx, x, {}, probe).out;
+  }
+
+  /**
+   * residual with its first LayerNorm of x given (`normed`: a fused kernel before it computed it)
+   * and `next`'s norm of the result computed with it (ag.linearDropoutAddNorm in the fused path).
+   */
+  residualNorm(
+    ctx: ForwardContext,
+    x: Tensor,
+    o: { normed?: Tensor | null; next?: NextNorm },
+    probe?: (f: Tensor) => void,
+  ): ResidualOut {
     const lin = this.after_conv.linear;
     if (ctx.training && this.dropoutP > 0 && !ctx.capture && lin.bias) {
       // the last Linear, the dropout and the add as one node (ag.linearDropoutAdd)
-      const a = this.beforeLinear(ctx, x);
-      const o = { p: this.dropoutP, seed: ctx.seed, stream: ctx.stream++ };
-      return ag.linearDropoutAdd(ctx.tape, x, a, lin.weight, lin.bias, 1, o);
+      const a = this.beforeLinear(ctx, x, o.normed);
+      const drop = { p: this.dropoutP, seed: ctx.seed, stream: ctx.stream++ };
+      const n = o.next?.norm.spec(ctx, x, o.next.forMatmul);
+      if (n) {
+        const r = ag.linearDropoutAddNorm(ctx.tape, x, a, lin.weight, lin.bias, 1, drop, n);
+        return { out: r.sum, normed: r.normed };
+      }
+      return normAfter(
+        ctx,
+        ag.linearDropoutAdd(ctx.tape, x, a, lin.weight, lin.bias, 1, drop),
+        o.next,
+      );
     }
-    const f = this.forward(ctx, x);
+    const f = dropout(
+      ctx,
+      this.after_conv.linear.forward(ctx, this.beforeLinear(ctx, x, o.normed)),
+      this.dropoutP,
+    );
     probe?.(f);
-    return ag.add(ctx.tape, x, f);
+    return normAfter(ctx, ag.add(ctx.tape, x, f), o.next);
   }
 
-  /** The module up to its last Linear: LN, pointwise conv + GLU, depthwise conv, LN, act. */
-  private beforeLinear(ctx: ForwardContext, x: Tensor): Tensor {
+  /**
+   * The module up to its last Linear: LN (or `normed`, that LN of x computed before), pointwise
+   * conv + GLU, depthwise conv, LN, act.
+   */
+  private beforeLinear(ctx: ForwardContext, x: Tensor, normed?: Tensor | null): Tensor {
     const tape = ctx.tape, d = this.d, pw = this.bottleneck.pw;
-    const u = this.layer_norm.forward(ctx, x, true), w = reshape(tape, pw.weight, [2 * d, d]); // u: pw alone
+    const u = normed ?? this.layer_norm.forward(ctx, x, true); // u: the pointwise conv alone
+    const w = reshape(tape, pw.weight, [2 * d, d]);
     // the pointwise conv and the GLU (first half gated by sigmoid of the second, torch GLU dim 1):
     // one node with a bias (its gradient from the GLU backward's column sums)
     const g = pw.bias

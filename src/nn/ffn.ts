@@ -10,7 +10,7 @@ import * as ag from "../tensor/autograd_ops.ts";
 import type { Backend } from "../tensor/backend.ts";
 import type { DType, Tensor } from "../tensor/tensor.ts";
 import { dropout } from "./_ops.ts";
-import { LayerNorm } from "./layer_norm.ts";
+import { LayerNorm, type NextNorm, normAfter, type ResidualOut } from "./layer_norm.ts";
 import { Linear } from "./linear.ts";
 import { type ForwardContext, Module } from "./module.ts";
 
@@ -65,15 +65,44 @@ export class PositionwiseFeedForward extends Module {
     p: number,
     probe?: (f: Tensor) => void,
   ): Tensor {
+    return this.residualNorm(ctx, x, input, alpha, p, undefined, probe).out;
+  }
+
+  /**
+   * residual, and `next`'s norm of its output with it: in the fused path the residual's kernel
+   * also writes the norm (ag.linearDropoutAddNorm: the bits of the two).
+   */
+  residualNorm(
+    ctx: ForwardContext,
+    x: Tensor,
+    input: Tensor,
+    alpha: number,
+    p: number,
+    next?: NextNorm,
+    probe?: (f: Tensor) => void,
+  ): ResidualOut {
     const l3 = this.ffn.l3;
     if (ctx.training && p > 0 && !ctx.capture && l3.bias) {
       const h = this.hidden(ctx, input);
       const o = { p, seed: ctx.seed, stream: ctx.stream++ };
-      return ag.linearDropoutAdd(ctx.tape, x, h, l3.weight, l3.bias, alpha, o);
+      const n = next?.norm.spec(ctx, x, next.forMatmul);
+      if (n) {
+        const r = ag.linearDropoutAddNorm(ctx.tape, x, h, l3.weight, l3.bias, alpha, o, n);
+        return { out: r.sum, normed: r.normed };
+      }
+      return normAfter(
+        ctx,
+        ag.linearDropoutAdd(ctx.tape, x, h, l3.weight, l3.bias, alpha, o),
+        next,
+      );
     }
     const f = dropout(ctx, this.forward(ctx, input), p);
     probe?.(f);
-    return ag.add(ctx.tape, x, alpha === 1 ? f : ag.scale(ctx.tape, f, alpha));
+    return normAfter(
+      ctx,
+      ag.add(ctx.tape, x, alpha === 1 ? f : ag.scale(ctx.tape, f, alpha)),
+      next,
+    );
   }
 
   /** x (B, T, d) -> (B, T, F): everything before the last Linear (l3). */
@@ -121,6 +150,21 @@ export class FfnModule extends Module {
    * `probe` sees the module's output.
    */
   residual(ctx: ForwardContext, x: Tensor, alpha: number, probe?: (f: Tensor) => void): Tensor {
-    return this.ff.residual(ctx, x, this.norm.forward(ctx, x, true), alpha, this.dropoutP, probe);
+    return this.residualNorm(ctx, x, alpha, {}, probe).out;
+  }
+
+  /**
+   * residual with its LayerNorm of x given (`normed`: a fused kernel before it computed it) and
+   * `next`'s norm of the result computed with it.
+   */
+  residualNorm(
+    ctx: ForwardContext,
+    x: Tensor,
+    alpha: number,
+    o: { normed?: Tensor | null; next?: NextNorm },
+    probe?: (f: Tensor) => void,
+  ): ResidualOut {
+    const input = o.normed ?? this.norm.forward(ctx, x, true);
+    return this.ff.residualNorm(ctx, x, input, alpha, this.dropoutP, o.next, probe);
   }
 }

@@ -118,13 +118,46 @@ export function layerNorm(
   eps: number,
   dtype: DType = "f32",
 ): Tensor {
-  const s = ops.layerNorm(x, gamma, beta, eps, dtype);
+  return recordLayerNorm(tape, x, gamma, beta, ops.layerNorm(x, gamma, beta, eps, dtype));
+}
+
+/** The tape node of a LayerNorm of x whose forward `s` has been computed (by any kernel). */
+function recordLayerNorm(
+  tape: Tape,
+  x: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
+  s: ops.LayerNormSaved,
+): Tensor {
   tape.record([x, gamma, beta], [s.y], ([dy], [dx, dgamma, dbeta]) => {
     const params = dgamma && dbeta ? { dgamma, dbeta } : null;
     const g = ops.layerNormBackward(dy!, x, gamma, s, { dx, params });
     return [g.dx, g.dgamma, g.dbeta];
   }, [x, gamma]);
   return s.y;
+}
+
+/** A LayerNorm to apply after a residual sum, for the fused kernel (ops.addLayerNorm). */
+export interface NormSpec {
+  gamma: Tensor;
+  beta: Tensor;
+  eps: number;
+  dtype: DType;
+}
+
+/**
+ * a + b and LayerNorm(a + b) in one kernel (ops.addLayerNorm): the bits of add then layerNorm,
+ * two tape nodes as those ops record (the norm's backward reads the sum).
+ */
+export function addLayerNorm(
+  tape: Tape,
+  a: Tensor,
+  b: Tensor,
+  n: NormSpec,
+): { sum: Tensor; normed: Tensor } {
+  const r = ops.addLayerNorm(a, b, n.gamma, n.beta, n.eps, { dtype: n.dtype });
+  tape.record([a, b], [r.s], ([dy]) => [dy, dy], []);
+  return { sum: r.s, normed: recordLayerNorm(tape, r.s, n.gamma, n.beta, r.ln) };
 }
 
 export function glu(tape: Tape, x: Tensor): Tensor {
@@ -263,6 +296,42 @@ export const linearDropoutAdd = (
     (ds, _y, sums, dt) => scaleDropout(ds, alpha, o, sums, dt),
     { keepPre: false, residual: x },
   );
+
+/**
+ * linearDropoutAdd and then the LayerNorm `n` of its result, the residual's dropout_add and the
+ * norm in one kernel (ops.addLayerNorm): the bits of linearDropoutAdd then layerNorm, their tape
+ * nodes as those record.
+ */
+export function linearDropoutAddNorm(
+  tape: Tape,
+  x: Tensor,
+  h: Tensor,
+  w: Tensor,
+  b: Tensor,
+  alpha: number,
+  o: DropoutOptions,
+  n: NormSpec,
+): { sum: Tensor; normed: Tensor } {
+  let ln: ops.LayerNormSaved | null = null;
+  const sum = linearThen(
+    tape,
+    h,
+    w,
+    b,
+    (y) => {
+      const r = ops.addLayerNorm(x, y, n.gamma, n.beta, n.eps, {
+        alpha,
+        dropout: o,
+        dtype: n.dtype,
+      });
+      ln = r.ln;
+      return r.s;
+    },
+    (ds, _y, sums, dt) => scaleDropout(ds, alpha, o, sums, dt),
+    { keepPre: false, residual: x },
+  );
+  return { sum, normed: recordLayerNorm(tape, sum, n.gamma, n.beta, ln!) };
+}
 
 /** Depthwise conv over time; x (B, T, C), w (C, K), bias (C). */
 export function conv1dDepthwise(

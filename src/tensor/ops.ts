@@ -302,6 +302,58 @@ export function layerNorm(
 }
 
 /**
+ * s = x + alpha dropout(y) and LayerNorm(s) in one pass (a residual sum and the norm after it):
+ * s has dropout_add's bits (mask index: the element's flat index; no dropout and alpha 1: the bits
+ * of add), the norm layerNorm's bits on s (dtype as layerNorm's), without reading s again.
+ */
+export function addLayerNorm(
+  x: Tensor,
+  y: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
+  eps: number,
+  o: {
+    alpha?: number;
+    dropout?: { p: number; seed: number; stream: number } | null;
+    dtype?: DType;
+  },
+): { s: Tensor; ln: LayerNormSaved } {
+  sameShape("addLayerNorm", x, y);
+  const { rows, cols } = lastDim("addLayerNorm", x);
+  if (gamma.size !== cols || beta.size !== cols) {
+    throw new ShapeError(`addLayerNorm: gamma and beta must be (${cols}) for x [${x.shape}]`);
+  }
+  const dtype = o.dtype ?? "f32", d = o.dropout;
+  if (dtype === "bf16" && cols % 2 !== 0) {
+    throw new ShapeError(`addLayerNorm: a bf16 output needs an even row length, got ${cols}`);
+  }
+  if (d && !(d.p >= 0 && d.p < 1)) throw new RangeError(`dropout p must lie in [0, 1), got ${d.p}`);
+  const s = Tensor.empty(x.backend, x.shape), ln = Tensor.empty(x.backend, x.shape, "step", dtype);
+  const mean = Tensor.empty(x.backend, [rows]), rstd = Tensor.empty(x.backend, [rows]);
+  x.backend.run("dropout_add_layernorm", {
+    rows,
+    cols,
+    ld: cols,
+    eps,
+    p: d?.p ?? 0,
+    alpha: o.alpha ?? 1,
+    seed: (d?.seed ?? 0) | 0,
+    stream: (d?.stream ?? 0) | 0,
+    y_bf16: dtype === "bf16" ? 1 : 0,
+  }, [
+    arg(x),
+    arg(y),
+    arg(gamma),
+    arg(beta),
+    arg(s),
+    { storage: ln.storage },
+    arg(mean),
+    arg(rstd),
+  ]);
+  return { s, ln: { y: ln, mean, rstd } };
+}
+
+/**
  * Gradients of layerNorm: dx (..., D), dgamma (D), dbeta (D). `into.dx` (x's shape): dx is added
  * to it (dx = into.dx + the gradient, the same bits as a separate add) and it is returned;
  * `into.params` (dgamma and dbeta, both (D)): the parameter gradients are accumulated into them.

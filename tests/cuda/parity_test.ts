@@ -85,6 +85,7 @@ import {
 } from "../../src/tensor/mamba_ops.ts";
 import {
   add,
+  addLayerNorm,
   gelu,
   geluBackward,
   layerNorm,
@@ -887,6 +888,60 @@ for (
       const out: Outputs = { y: y.toArray(), dx: dropoutBackward(rt(be, [size], 51), o).toArray() };
       // y_bf16 (attention probabilities for the product with V alone, in bf16 mode): exact too
       if (size % 2 === 0) out.y16 = bf16Of("dropout y_bf16", dropout(x, o, "bf16"), y);
+      return out;
+    },
+  });
+}
+
+// -- a residual sum and the LayerNorm after it in one kernel (dropout_add_layernorm): within a
+// backend the bits of dropout_add (or add) then layernorm_forward; across backends s EXACT (one
+// rounded product and sum behind the exact mask), the norm ROW_REDUCE, its bf16 BF16_STORED --
+for (
+  const [label, rows, cols] of [
+    ["conmamba_large residual + LN (2 x 500, 512)", 1000, LARGE.d],
+    ["wide rows (40, 1100): a block per row", 40, 1100],
+    ["awkward (3, 7)", 3, 7],
+  ] as const
+) {
+  addCase({
+    label: `dropout_add_layernorm: ${label}`,
+    ops: ["dropout_add_layernorm", "dropout_add", "add", "layernorm_forward"],
+    bound: {
+      s: EXACT,
+      ln: ROW_REDUCE,
+      mean: ROW_REDUCE,
+      rstd: ROW_REDUCE,
+      ln16: BF16_STORED,
+      s1: EXACT,
+      ln1: ROW_REDUCE,
+    },
+    run: (be) => {
+      const x = rt(be, [rows, cols], 70, 2), y = rt(be, [rows, cols], 71);
+      const g = rt(be, [cols], 72, 0.2, 1), b = rt(be, [cols], 73, 0.1);
+      const out: Outputs = {};
+      const same = (what: string, a: Tensor, w: Tensor) => {
+        const u = a.toArray(), v = w.toArray(), bad = u.findIndex((e, i) => !Object.is(e, v[i]));
+        if (bad >= 0) throw new Error(`${what}[${bad}]: ${u[bad]} fused, ${v[bad]} in sequence`);
+        return u;
+      };
+      const drop = { p: 0.1, seed: 4321, stream: 83 };
+      const r = addLayerNorm(x, y, g, b, 1e-5, { alpha: 0.5, dropout: drop });
+      const s = dropoutAdd(x, y, 0.5, drop), want = layerNorm(s, g, b, 1e-5);
+      out.s = same("s", r.s, s);
+      out.ln = same("ln", r.ln.y, want.y);
+      out.mean = same("mean", r.ln.mean, want.mean);
+      out.rstd = same("rstd", r.ln.rstd, want.rstd);
+      const r1 = addLayerNorm(x, y, g, b, 1e-5, {}); // no dropout, alpha 1: add then the norm
+      const s1 = add(x, y);
+      out.s1 = same("plain s", r1.s, s1);
+      out.ln1 = same("plain ln", r1.ln.y, layerNorm(s1, g, b, 1e-5).y);
+      if (cols % 2 === 0) {
+        out.ln16 = bf16Of(
+          "ln y_bf16",
+          addLayerNorm(x, y, g, b, 1e-5, { alpha: 0.5, dropout: drop, dtype: "bf16" }).ln.y,
+          want.y,
+        );
+      }
       return out;
     },
   });

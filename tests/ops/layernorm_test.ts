@@ -1,9 +1,11 @@
-import { layerNorm, layerNormBackward } from "../../src/tensor/ops.ts";
+import { add, addLayerNorm, layerNorm, layerNormBackward } from "../../src/tensor/ops.ts";
+import { dropoutAdd } from "../../src/tensor/dropout.ts";
 import { Tensor } from "../../src/tensor/tensor.ts";
 import { layerNormBackwardRef, layerNormRef } from "./reference.ts";
 import {
   assertSameBits,
   assertWithin,
+  bf16Ref,
   chunkSumsInOrder,
   randn,
   U,
@@ -83,5 +85,40 @@ Deno.test("layernorm backward: parameter gradients in the documented chunk order
     // dx accumulated into its old value: the same bits for every thread count
     assertSameBits(`dx (${rows}, ${cols}) 1 vs 2 threads`, results[0][0], results[1][0]);
     assertSameBits(`dx (${rows}, ${cols}) 1 vs 3 threads`, results[0][0], results[2][0]);
+  }
+});
+
+Deno.test("residual + LayerNorm in one kernel: the bits of dropout_add (or add) then layerNorm, any threads", async () => {
+  // dropout_add_layernorm: s = x + alpha dropout(y) with the flat mask index, then the norm of s;
+  // 1 and 3 threads (the split's row0 places the mask), an odd width, ln float32 and packed.
+  for (const threads of [1, 3]) {
+    await withBackend(threads, (be) => {
+      for (const [rows, cols] of [[37, 144], [9, 7], [130, 512]]) {
+        const t = (shape: number[], seed: number, std = 1, mean = 0) =>
+          Tensor.from(be, shape, randn(shape.reduce((p, q) => p * q), seed, std, mean));
+        const x = t([rows, cols], 1), y = t([rows, cols], 2);
+        const g = t([cols], 3, 0.2, 1), b = t([cols], 4, 0.1);
+        for (
+          const o of [{ alpha: 0.5, dropout: { p: 0.1, seed: 9, stream: 4 } }, {
+            alpha: 1,
+            dropout: null,
+          }]
+        ) {
+          const s = o.dropout ? dropoutAdd(x, y, o.alpha, o.dropout) : add(x, y);
+          const want = layerNorm(s, g, b, 1e-5);
+          for (const dtype of cols % 2 === 0 ? ["f32", "bf16"] as const : ["f32"] as const) {
+            const r = addLayerNorm(x, y, g, b, 1e-5, { ...o, dtype });
+            const what = `${threads} threads, ${rows} x ${cols}, ${
+              o.dropout ? "dropout_add" : "add"
+            }, ${dtype}`;
+            assertSameBits(`${what}: s`, r.s.toArray(), s.toArray());
+            assertSameBits(`${what}: mean`, r.ln.mean.toArray(), want.mean.toArray());
+            assertSameBits(`${what}: rstd`, r.ln.rstd.toArray(), want.rstd.toArray());
+            const ln = dtype === "f32" ? want.y.toArray() : want.y.toArray().map(bf16Ref);
+            assertSameBits(`${what}: ln`, r.ln.y.toArray(), Float32Array.from(ln));
+          }
+        }
+      }
+    });
   }
 });

@@ -171,6 +171,21 @@ static void test_rows(int rows, int cols) {
   float *dy = rand_buf(n), *dx = rand_buf(n), *mean = rand_buf(rows), *rstd = rand_buf(rows);
   float *dg = rand_buf(cols), *db = rand_buf(cols), *s = rand_buf(cols);
   cm_rows_params p = {rows, cols, cols, 0, 1e-5f, 0};
+  {
+    /* the residual sum and the LayerNorm in one kernel: the bits of dropout_add then
+     * layernorm_forward, rows from row0 2 (a thread's part), exactly sized outputs */
+    float *ys = rand_buf(n), *s1 = rand_buf(n), *ln1 = rand_buf(n), *m1 = rand_buf(rows);
+    float *r1 = rand_buf(rows), *s2 = rand_buf(n), *ln2 = rand_buf(n);
+    cm_add_ln_params ap = {rows, cols, cols, 1e-5f, 0.25f, 0.5f, 7, 3, 2, 0};
+    cm_dropout_add_layernorm(&ap, x, ys, g, be, s1, ln1, m1, r1);
+    cm_dropout_add_params dap = {(int32_t)n, 0.25f, 0.5f, 7, 3, 2 * cols};
+    cm_dropout_add(&dap, x, ys, s2);
+    cm_layernorm_forward(&p, s2, g, be, ln2, mean, rstd);
+    for (size_t i = 0; i < n; i++) check("dropout_add_layernorm s", s1[i], s2[i], 0);
+    for (size_t i = 0; i < n; i++) check("dropout_add_layernorm ln", ln1[i], ln2[i], 0);
+    for (int r = 0; r < rows; r++) check("dropout_add_layernorm rstd", r1[r], rstd[r], 0);
+    free(ys), free(s1), free(ln1), free(m1), free(r1), free(s2), free(ln2);
+  }
   cm_layernorm_forward(&p, x, g, be, y, mean, rstd);
   for (int r = 0; r < rows; r++) {
     double mu = 0, v = 0;
