@@ -57,6 +57,28 @@ __device__ __forceinline__ float row_sum(float v, float* sh) {
   for (int64_t r = (int64_t)blockIdx.x * RPB + threadIdx.x / (TPR); r < (rows); \
        r += (int64_t)gridDim.x * RPB)
 
+/* The rest of row r's forward once each thread has summed its columns of xr (j = lane, lane +
+ * TPR, ...) into `lane_sum`: the mean, the variance (a second pass over xr), rstd, and y (float32,
+ * or packed bf16 at 16-bit index r ld + j when y16 is given). */
+template <int TPR>
+__device__ __forceinline__ void ln_row_finish(const float* xr, float lane_sum, int64_t r, int lane,
+                                              int cols, int ld, float eps, const float* gamma,
+                                              const float* beta, float* y, unsigned short* y16,
+                                              float* mean, float* rstd, float* sh) {
+  float mu = row_sum<TPR>(lane_sum, sh) / (float)cols;
+  float q = 0.0f;
+  for (int j = lane; j < cols; j += TPR) {
+    float d = xr[j] - mu;
+    q += d * d;
+  }
+  float rs = 1.0f / sqrtf(row_sum<TPR>(q, sh) / (float)cols + eps);
+  if (lane == 0) mean[r] = mu, rstd[r] = rs;
+  float* yr = y16 ? nullptr : y + r * ld;
+  unsigned short* yr16 = y16 ? y16 + r * ld : nullptr;
+  for (int j = lane; j < cols; j += TPR)
+    cm_store_f32_or_bf16(yr, yr16, j, (xr[j] - mu) * rs * gamma[j] + beta[j]);
+}
+
 template <int TPR>
 __global__ void __launch_bounds__(kThreads)
     layernorm_forward_kernel(int rows, int cols, int ld, float eps, const float* x,
@@ -65,20 +87,9 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ float sh[kThreads / 32];
   ROW_LOOP(TPR, rows) {
     const float* xr = x + r * ld;
-    float* yr = y16 ? nullptr : y + r * ld;
-    unsigned short* yr16 = y16 ? y16 + r * ld : nullptr;
     float s = 0.0f;
     for (int j = lane; j < cols; j += TPR) s += xr[j];
-    float mu = row_sum<TPR>(s, sh) / (float)cols;
-    float q = 0.0f;
-    for (int j = lane; j < cols; j += TPR) {
-      float d = xr[j] - mu;
-      q += d * d;
-    }
-    float rs = 1.0f / sqrtf(row_sum<TPR>(q, sh) / (float)cols + eps);
-    if (lane == 0) mean[r] = mu, rstd[r] = rs;
-    for (int j = lane; j < cols; j += TPR)
-      cm_store_f32_or_bf16(yr, yr16, j, (xr[j] - mu) * rs * gamma[j] + beta[j]);
+    ln_row_finish<TPR>(xr, s, r, lane, cols, ld, eps, gamma, beta, y, y16, mean, rstd, sh);
   }
 }
 
@@ -103,18 +114,7 @@ __global__ void __launch_bounds__(kThreads)
       sr[j] = v;
       sum += v;
     }
-    float mu = row_sum<TPR>(sum, sh) / (float)cols;
-    float q = 0.0f;
-    for (int j = lane; j < cols; j += TPR) {
-      float d = sr[j] - mu;
-      q += d * d;
-    }
-    float rs = 1.0f / sqrtf(row_sum<TPR>(q, sh) / (float)cols + eps);
-    if (lane == 0) mean[r] = mu, rstd[r] = rs;
-    float* lr = ln16 ? nullptr : ln + r * ld;
-    unsigned short* lr16 = ln16 ? ln16 + r * ld : nullptr;
-    for (int j = lane; j < cols; j += TPR)
-      cm_store_f32_or_bf16(lr, lr16, j, (sr[j] - mu) * rs * gamma[j] + beta[j]);
+    ln_row_finish<TPR>(sr, sum, r, lane, cols, ld, eps, gamma, beta, ln, ln16, mean, rstd, sh);
   }
 }
 
