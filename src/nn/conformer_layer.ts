@@ -7,12 +7,11 @@
  *   y = norm2(c + 0.5 ffn_module2(c))
  * state_dict order: mha_layer, convolution_module, ffn_module1, ffn_module2, norm1, norm2.
  */
-import * as ag from "../tensor/autograd_ops.ts";
 import type { Backend } from "../tensor/backend.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { ConvolutionModule } from "./conv_module.ts";
 import { FfnModule } from "./ffn.ts";
-import { SbLayerNorm } from "./layer_norm.ts";
+import { addThenNorm, SbLayerNorm } from "./layer_norm.ts";
 import { type ForwardContext, Module } from "./module.ts";
 import { RelPosMHAXL } from "./rel_pos_mha.ts";
 
@@ -58,22 +57,24 @@ export class ConformerLayer extends Module {
 
   /** x (B, S, d) -> (B, S, d). `name` prefixes the probes of ctx.capture. */
   forward(ctx: ForwardContext, x: Tensor, m: ConformerMasks, name = "layer"): Tensor {
-    const tape = ctx.tape, cap = ctx.capture;
-    const a = this.ffn_module1.residual(ctx, x, 0.5, (f) => cap?.(`${name}.ffn_module1`, f));
-    // norm1's output is read by in_proj alone
-    const att = this.mha_layer.forward(
-      ctx,
-      this.norm1.forward(ctx, a, true),
-      m.posEmb,
-      m.keyLengths,
-    );
+    const cap = ctx.capture;
+    // As the ConMamba layer: each residual sum is normalised by the LayerNorm after it in the
+    // kernel that writes it (residualNorm, addThenNorm; the bits of the ops in sequence).
+    const a = this.ffn_module1.residualNorm(ctx, x, 0.5, {
+      next: { norm: this.norm1.norm, forMatmul: true }, // read by in_proj alone
+    }, (f) => cap?.(`${name}.ffn_module1`, f));
+    const att = this.mha_layer.forward(ctx, a.normed!, m.posEmb, m.keyLengths);
     cap?.(`${name}.mha_layer`, att);
-    const b = ag.add(tape, a, att);
-    const cv = this.convolution_module.forward(ctx, b, m.padLengths);
+    const convNorm = { norm: this.convolution_module.layer_norm, forMatmul: true };
+    const b = addThenNorm(ctx, a.out, att, convNorm);
+    const cv = this.convolution_module.forward(ctx, b.out, m.padLengths, b.normed);
     cap?.(`${name}.convolution_module`, cv);
-    const c = ag.add(tape, b, cv);
-    const s = this.ffn_module2.residual(ctx, c, 0.5, (f) => cap?.(`${name}.ffn_module2`, f));
-    const y = this.norm2.forward(ctx, s);
+    const c = addThenNorm(ctx, b.out, cv, { norm: this.ffn_module2.norm, forMatmul: true });
+    const s = this.ffn_module2.residualNorm(ctx, c.out, 0.5, {
+      normed: c.normed,
+      next: { norm: this.norm2.norm, forMatmul: false },
+    }, (f) => cap?.(`${name}.ffn_module2`, f));
+    const y = s.normed!;
     cap?.(name, y);
     return y;
   }

@@ -65,11 +65,19 @@ export class ConvolutionModule extends Module {
     this.after_conv = this.child("after_conv", new AfterConv(be, d));
   }
 
-  /** x (B, T, d) -> (B, T, d); with padLengths (B), output frames t >= padLengths[b] become 0. */
-  forward(ctx: ForwardContext, x: Tensor, padLengths: Tensor | null = null): Tensor {
+  /**
+   * x (B, T, d) -> (B, T, d); with padLengths (B), output frames t >= padLengths[b] become 0.
+   * `normed`: the module's first LayerNorm of x, computed before (a fused kernel's).
+   */
+  forward(
+    ctx: ForwardContext,
+    x: Tensor,
+    padLengths: Tensor | null = null,
+    normed: Tensor | null = null,
+  ): Tensor {
     const y = dropout(
       ctx,
-      this.after_conv.linear.forward(ctx, this.beforeLinear(ctx, x)),
+      this.after_conv.linear.forward(ctx, this.beforeLinear(ctx, x, normed)),
       this.dropoutP,
     );
     return padLengths ? ag.maskedFillTime(ctx.tape, y, padLengths, 0) : y;
