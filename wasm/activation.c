@@ -181,29 +181,22 @@ typedef struct {
   float p;
   int32_t cols;
   const float *x, *dy;
-  float* dx;
-  uint16_t* dx16; /* out_bf16: dx packed (dx unused); the row goes through a float32 row first */
 } gelu_dropout_rows;
 
-static void gelu_dropout_backward_row(const void* ctx, int64_t first, int64_t r, float* gsum) {
+static void gelu_dropout_backward_row(const void* ctx, int64_t first, int64_t r, float* row) {
   const gelu_dropout_rows* q = ctx;
   const int64_t o = r * q->cols;
-  float tmp[q->dx16 ? q->cols : 1];
-  float* dst = q->dx16 ? tmp : q->dx + o;
   gelu_dropout_backward_run(q->key, q->p, (uint32_t)((first + r) * q->cols), q->cols, q->x + o,
-                            q->dy + o, dst);
-  if (gsum) cm_add_row(gsum, dst, q->cols);
-  if (q->dx16) cm_bf16_row(q->dx16 + o, dst, q->cols);
+                            q->dy + o, row);
 }
 
 /* Row by row over this call's chunks (element (r, j) takes the mask at index r cols + j of the
  * whole call); with part, each chunk's column sums of dx in the op table's order. */
 void cm_gelu_dropout_backward(const cm_dropout_rows_params* p, const float* x, const float* dy,
                               float* dx, float* part) {
-  const gelu_dropout_rows q = {cm_dropout_key(p->seed, p->stream), p->p, p->cols, x, dy,
-                               p->out_bf16 ? 0 : dx, p->out_bf16 ? (uint16_t*)dx : 0};
-  cm_rows_with_sums(p->rows, p->cols, p->chunk_rows, p->chunks, p->chunk0, part,
-                    gelu_dropout_backward_row, &q);
+  const gelu_dropout_rows q = {cm_dropout_key(p->seed, p->stream), p->p, p->cols, x, dy};
+  cm_out_rows_with_sums(p->rows, p->cols, p->chunk_rows, p->chunks, p->chunk0, part, dx,
+                        p->out_bf16, gelu_dropout_backward_row, &q);
 }
 
 void cm_silu_forward(const cm_elementwise_params* p, const float* x, float* y) {
@@ -303,31 +296,25 @@ void cm_glu_forward(const cm_rows_params* p, const float* x, float* y) {
 typedef struct {
   int32_t cols;
   const float *x, *dy;
-  float* dx;
-  uint16_t* dx16; /* out_bf16: dx packed (dx unused); the row goes through a float32 row first */
 } glu_rows;
 
-static void glu_backward_row(const void* ctx, int64_t first, int64_t r, float* gsum) {
+static void glu_backward_row(const void* ctx, int64_t first, int64_t r, float* dxr) {
   (void)first;
   const glu_rows* q = ctx;
   const int32_t d = q->cols;
   const float *xr = q->x + r * 2 * d, *gr = q->dy + r * d;
-  float tmp[q->dx16 ? 2 * d : 1];
-  float* dxr = q->dx16 ? tmp : q->dx + r * 2 * d;
   for (int32_t j = 0; j < d; j++) {
     float s = cm_sigmoidf(xr[d + j]);
     dxr[j] = gr[j] * s;                            /* d/da = s */
     dxr[d + j] = gr[j] * xr[j] * (s * (1.0f - s)); /* d/dg = a s (1 - s) */
   }
-  if (gsum) cm_add_row(gsum, dxr, 2 * d);
-  if (q->dx16) cm_bf16_row(q->dx16 + r * 2 * d, dxr, 2 * d);
 }
 
 /* Row by row over this call's chunks; with part, each chunk's column sums of dx (2 cols wide) in
  * the op table's order. */
 void cm_glu_backward(const cm_chunked_rows_params* p, const float* x, const float* dy, float* dx,
                      float* part) {
-  const glu_rows q = {p->cols, x, dy, p->out_bf16 ? 0 : dx, p->out_bf16 ? (uint16_t*)dx : 0};
-  cm_rows_with_sums(p->rows, 2 * p->cols, p->chunk_rows, p->chunks, p->chunk0, part,
-                    glu_backward_row, &q);
+  const glu_rows q = {p->cols, x, dy};
+  cm_out_rows_with_sums(p->rows, 2 * p->cols, p->chunk_rows, p->chunks, p->chunk0, part, dx,
+                        p->out_bf16, glu_backward_row, &q);
 }

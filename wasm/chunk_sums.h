@@ -5,6 +5,8 @@
 #pragma once
 #include <stdint.h>
 
+#include "bf16.h"
+
 /* Computes row `row` (the call's local row index; `first + row` in the whole call) and, when gsum
  * is not NULL, adds the row's `width` summed terms to gsum in column order. */
 typedef void (*cm_row_fn)(const void* ctx, int64_t first, int64_t row, float* gsum);
@@ -37,4 +39,36 @@ static inline void cm_rows_with_sums(int32_t rows, int32_t width, int32_t chunk_
       if (pc) cm_add_row(pc, gsum, width);
     }
   }
+}
+
+/* The ops whose column sums are those of their own output (gelu_dropout_backward, scale_dropout,
+ * glu_backward): `fn` computes row r's float32 values into `row`; the loop below stores them to
+ * the output, float32 or packed bf16 (the op's out_bf16), and adds them to the group sums, so the
+ * sums are of the float32 values either way. */
+typedef void (*cm_out_row_fn)(const void* ctx, int64_t first, int64_t r, float* row);
+
+typedef struct {
+  cm_out_row_fn fn;
+  const void* ctx;
+  float* out;     /* float32 output, or NULL */
+  uint16_t* out16; /* packed bf16 output, or NULL */
+  int32_t width;
+} cm_out_rows;
+
+static void cm_out_row(const void* ctx, int64_t first, int64_t r, float* gsum) {
+  const cm_out_rows* q = ctx;
+  float scratch[q->out16 ? q->width : 1];
+  float* row = q->out16 ? scratch : q->out + r * q->width;
+  q->fn(q->ctx, first, r, row);
+  if (gsum) cm_add_row(gsum, row, q->width);
+  if (q->out16) cm_bf16_row(q->out16 + r * q->width, row, q->width);
+}
+
+/* cm_rows_with_sums for such an op: out (rows, width) written as float32 or, with out_bf16, as
+ * packed bf16. */
+static inline void cm_out_rows_with_sums(int32_t rows, int32_t width, int32_t chunk_rows,
+                                         int32_t chunks, int32_t chunk0, float* part, float* out,
+                                         int32_t out_bf16, cm_out_row_fn fn, const void* ctx) {
+  const cm_out_rows q = {fn, ctx, out_bf16 ? 0 : out, out_bf16 ? (uint16_t*)out : 0, width};
+  cm_rows_with_sums(rows, width, chunk_rows, chunks, chunk0, part, cm_out_row, &q);
 }

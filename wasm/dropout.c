@@ -60,26 +60,19 @@ typedef struct {
   float p, alpha;
   int32_t cols;
   const float* x;
-  float* y;
-  uint16_t* y16; /* out_bf16: y packed (y unused); the row goes through a float32 row first */
 } scale_dropout_rows;
 
-static void scale_dropout_row(const void* ctx, int64_t first, int64_t r, float* gsum) {
+static void scale_dropout_row(const void* ctx, int64_t first, int64_t r, float* row) {
   const scale_dropout_rows* q = ctx;
   const int64_t o = r * q->cols;
-  float tmp[q->y16 ? q->cols : 1];
-  float* dst = q->y16 ? tmp : q->y + o;
   scale_dropout_run(q->key, q->p, q->alpha, (uint32_t)((first + r) * q->cols), q->cols, q->x + o,
-                    dst);
-  if (gsum) cm_add_row(gsum, dst, q->cols);
-  if (q->y16) cm_bf16_row(q->y16 + o, dst, q->cols);
+                    row);
 }
 
 /* Row by row over this call's chunks (element (r, j) takes the mask at index r cols + j of the
  * whole call); with part, each chunk's column sums of y in the op table's order. */
 void cm_scale_dropout(const cm_dropout_rows_params* p, const float* x, float* y, float* part) {
-  const scale_dropout_rows q = {cm_dropout_key(p->seed, p->stream), p->p, p->alpha, p->cols, x,
-                                p->out_bf16 ? 0 : y, p->out_bf16 ? (uint16_t*)y : 0};
-  cm_rows_with_sums(p->rows, p->cols, p->chunk_rows, p->chunks, p->chunk0, part,
-                    scale_dropout_row, &q);
+  const scale_dropout_rows q = {cm_dropout_key(p->seed, p->stream), p->p, p->alpha, p->cols, x};
+  cm_out_rows_with_sums(p->rows, p->cols, p->chunk_rows, p->chunks, p->chunk0, part, y,
+                        p->out_bf16, scale_dropout_row, &q);
 }
