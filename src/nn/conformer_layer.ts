@@ -11,8 +11,9 @@ import type { Backend } from "../tensor/backend.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { ConvolutionModule } from "./conv_module.ts";
 import { FfnModule } from "./ffn.ts";
-import { addThenNorm, SbLayerNorm } from "./layer_norm.ts";
+import { SbLayerNorm } from "./layer_norm.ts";
 import { type ForwardContext, Module } from "./module.ts";
+import { addThenNorm } from "./residual.ts";
 import { RelPosMHAXL } from "./rel_pos_mha.ts";
 
 export interface ConformerLayerOptions {
@@ -59,8 +60,8 @@ export class ConformerLayer extends Module {
   forward(ctx: ForwardContext, x: Tensor, m: ConformerMasks, name = "layer"): Tensor {
     const cap = ctx.capture;
     // As the ConMamba layer: each residual sum is normalised by the LayerNorm after it in the
-    // kernel that writes it (residualNorm, addThenNorm; the bits of the ops in sequence).
-    const a = this.ffn_module1.residualNorm(ctx, x, 0.5, {
+    // kernel that writes it (residual, addThenNorm; the bits of the ops in sequence).
+    const a = this.ffn_module1.residual(ctx, x, 0.5, {
       next: { norm: this.norm1.norm, forMatmul: true }, // read by in_proj alone
     }, (f) => cap?.(`${name}.ffn_module1`, f));
     const att = this.mha_layer.forward(ctx, a.normed!, m.posEmb, m.keyLengths);
@@ -70,7 +71,7 @@ export class ConformerLayer extends Module {
     const cv = this.convolution_module.forward(ctx, b.out, m.padLengths, b.normed);
     cap?.(`${name}.convolution_module`, cv);
     const c = addThenNorm(ctx, b.out, cv, { norm: this.ffn_module2.norm, forMatmul: true });
-    const s = this.ffn_module2.residualNorm(ctx, c.out, 0.5, {
+    const s = this.ffn_module2.residual(ctx, c.out, 0.5, {
       normed: c.normed,
       next: { norm: this.norm2.norm, forMatmul: false },
     }, (f) => cap?.(`${name}.ffn_module2`, f));

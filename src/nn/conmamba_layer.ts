@@ -11,8 +11,9 @@ import type { Tensor } from "../tensor/tensor.ts";
 import { BiMamba } from "./bimamba.ts";
 import { ConvolutionModule } from "./conv_module.ts";
 import { FfnModule } from "./ffn.ts";
-import { addThenNorm, SbLayerNorm } from "./layer_norm.ts";
+import { SbLayerNorm } from "./layer_norm.ts";
 import { type ForwardContext, Module } from "./module.ts";
+import { addThenNorm } from "./residual.ts";
 
 export interface ConMambaLayerOptions {
   dModel: number;
@@ -52,22 +53,22 @@ export class ConMambaLayer extends Module {
   /** x (B, T, d) -> (B, T, d). `name` prefixes the probes of ctx.capture. */
   forward(ctx: ForwardContext, x: Tensor, name = "layer"): Tensor {
     const cap = ctx.capture;
-    // Residuals around a dropped-out branch are one kernel in training (`residualNorm`: the bits
+    // Residuals around a dropped-out branch are one kernel in training (`residual`: the bits
     // of dropout, scale and add), the ops in sequence under probes; and every residual sum is
     // normalised by the LayerNorm after it in the same kernel (the next module's first norm, or
     // norm2), which then reads no sum back from memory.
-    const a = this.ffn_module1.residualNorm(ctx, x, 0.5, {
+    const a = this.ffn_module1.residual(ctx, x, 0.5, {
       next: { norm: this.norm1.norm, forMatmul: true }, // read by in_proj alone
     }, (f) => cap?.(`${name}.ffn_module1`, f));
     const m = this.mamba.forward(ctx, a.normed!);
     cap?.(`${name}.mamba`, m);
     const convNorm = this.convolution_module.layer_norm;
     const b = addThenNorm(ctx, a.out, m, { norm: convNorm, forMatmul: true });
-    const c = this.convolution_module.residualNorm(ctx, b.out, {
+    const c = this.convolution_module.residual(ctx, b.out, {
       normed: b.normed,
       next: { norm: this.ffn_module2.norm, forMatmul: true },
     }, (f) => cap?.(`${name}.convolution_module`, f));
-    const s = this.ffn_module2.residualNorm(ctx, c.out, 0.5, {
+    const s = this.ffn_module2.residual(ctx, c.out, 0.5, {
       normed: c.normed,
       next: { norm: this.norm2.norm, forMatmul: false },
     }, (f) => cap?.(`${name}.ffn_module2`, f));

@@ -12,9 +12,10 @@ import type { Backend } from "../tensor/backend.ts";
 import type { Tensor } from "../tensor/tensor.ts";
 import { dropout, reshape } from "./_ops.ts";
 import { activate, type Activation } from "./ffn.ts";
-import { LayerNorm, type NextNorm, normAfter, type ResidualOut } from "./layer_norm.ts";
+import { LayerNorm } from "./layer_norm.ts";
 import { Linear } from "./linear.ts";
 import { type ForwardContext, Module } from "./module.ts";
+import { linearResidual, type NextNorm, type ResidualOut } from "./residual.ts";
 
 /** A Conv1d's parameters: weight (out, in/groups, k), bias (out). */
 export class Conv1dParams extends Module {
@@ -84,48 +85,24 @@ export class ConvolutionModule extends Module {
   }
 
   /**
-   * x + forward(x) (the layer's residual; no padding mask). When training with dropout and no
-   * probe, the last Linear, the final dropout and the add are one node (the same bits and dropout
-   * stream as the ops; the bias gradient from the dropout's backward pass); else the ops in
-   * sequence, and `probe` sees the module's output.
+   * x + forward(x) (the layer's residual; no padding mask), with the module's first LayerNorm of
+   * x given when a fused kernel before it computed it (`normed`) and `next`'s norm of the result
+   * computed with it (residual.ts linearResidual: one node in training; `probe` sees forward(x)
+   * when the ops run in sequence).
    */
-  residual(ctx: ForwardContext, x: Tensor, probe?: (f: Tensor) => void): Tensor {
-    return this.residualNorm(ctx, x, {}, probe).out;
-  }
-
-  /**
-   * residual with its first LayerNorm of x given (`normed`: a fused kernel before it computed it)
-   * and `next`'s norm of the result computed with it (ag.linearDropoutAddNorm in the fused path).
-   */
-  residualNorm(
+  residual(
     ctx: ForwardContext,
     x: Tensor,
     o: { normed?: Tensor | null; next?: NextNorm },
     probe?: (f: Tensor) => void,
   ): ResidualOut {
-    const lin = this.after_conv.linear;
-    if (ctx.training && this.dropoutP > 0 && !ctx.capture && lin.bias) {
-      // the last Linear, the dropout and the add as one node (ag.linearDropoutAdd)
-      const a = this.beforeLinear(ctx, x, o.normed);
-      const drop = { p: this.dropoutP, seed: ctx.seed, stream: ctx.stream++ };
-      const n = o.next?.norm.spec(ctx, x, o.next.forMatmul);
-      if (n) {
-        const r = ag.linearDropoutAddNorm(ctx.tape, x, a, lin.weight, lin.bias, 1, drop, n);
-        return { out: r.sum, normed: r.normed };
-      }
-      return normAfter(
-        ctx,
-        ag.linearDropoutAdd(ctx.tape, x, a, lin.weight, lin.bias, 1, drop),
-        o.next,
-      );
-    }
-    const f = dropout(
-      ctx,
-      this.after_conv.linear.forward(ctx, this.beforeLinear(ctx, x, o.normed)),
-      this.dropoutP,
-    );
-    probe?.(f);
-    return normAfter(ctx, ag.add(ctx.tape, x, f), o.next);
+    const a = this.beforeLinear(ctx, x, o.normed);
+    return linearResidual(ctx, x, a, this.after_conv.linear, {
+      alpha: 1,
+      p: this.dropoutP,
+      next: o.next,
+      probe,
+    });
   }
 
   /**

@@ -10,9 +10,10 @@ import * as ag from "../tensor/autograd_ops.ts";
 import type { Backend } from "../tensor/backend.ts";
 import type { DType, Tensor } from "../tensor/tensor.ts";
 import { dropout } from "./_ops.ts";
-import { LayerNorm, type NextNorm, normAfter, type ResidualOut } from "./layer_norm.ts";
+import { LayerNorm } from "./layer_norm.ts";
 import { Linear } from "./linear.ts";
 import { type ForwardContext, Module } from "./module.ts";
+import { linearResidual, type NextNorm, type ResidualOut } from "./residual.ts";
 
 /** The encoder activations (G8): exact GELU, or Swish = SiLU. */
 export type Activation = "gelu" | "swish";
@@ -52,27 +53,11 @@ export class PositionwiseFeedForward extends Module {
   }
 
   /**
-   * x + alpha Drop(forward(input)) with dropout p (a residual around this feed-forward): in
-   * training with dropout the last Linear, the dropout, the scale and the add are one node
-   * (ag.linearDropoutAdd: the bits and the dropout stream of the ops in sequence); else the ops in
-   * sequence, and `probe` sees Drop(forward(input)).
+   * x + alpha Drop(forward(input)) with dropout p (a residual around this feed-forward), and
+   * `next`'s norm of it (residual.ts linearResidual: one node in training; `probe` sees
+   * Drop(forward(input)) when the ops run in sequence).
    */
   residual(
-    ctx: ForwardContext,
-    x: Tensor,
-    input: Tensor,
-    alpha: number,
-    p: number,
-    probe?: (f: Tensor) => void,
-  ): Tensor {
-    return this.residualNorm(ctx, x, input, alpha, p, undefined, probe).out;
-  }
-
-  /**
-   * residual, and `next`'s norm of its output with it: in the fused path the residual's kernel
-   * also writes the norm (ag.linearDropoutAddNorm: the bits of the two).
-   */
-  residualNorm(
     ctx: ForwardContext,
     x: Tensor,
     input: Tensor,
@@ -81,28 +66,7 @@ export class PositionwiseFeedForward extends Module {
     next?: NextNorm,
     probe?: (f: Tensor) => void,
   ): ResidualOut {
-    const l3 = this.ffn.l3;
-    if (ctx.training && p > 0 && !ctx.capture && l3.bias) {
-      const h = this.hidden(ctx, input);
-      const o = { p, seed: ctx.seed, stream: ctx.stream++ };
-      const n = next?.norm.spec(ctx, x, next.forMatmul);
-      if (n) {
-        const r = ag.linearDropoutAddNorm(ctx.tape, x, h, l3.weight, l3.bias, alpha, o, n);
-        return { out: r.sum, normed: r.normed };
-      }
-      return normAfter(
-        ctx,
-        ag.linearDropoutAdd(ctx.tape, x, h, l3.weight, l3.bias, alpha, o),
-        next,
-      );
-    }
-    const f = dropout(ctx, this.forward(ctx, input), p);
-    probe?.(f);
-    return normAfter(
-      ctx,
-      ag.add(ctx.tape, x, alpha === 1 ? f : ag.scale(ctx.tape, f, alpha)),
-      next,
-    );
+    return linearResidual(ctx, x, this.hidden(ctx, input), this.ffn.l3, { alpha, p, next, probe });
   }
 
   /** x (B, T, d) -> (B, T, F): everything before the last Linear (l3). */
@@ -143,21 +107,11 @@ export class FfnModule extends Module {
   }
 
   /**
-   * x + alpha forward(x), the macaron half step (alpha 0.5). When training with dropout and no
-   * probe, the feed-forward's last Linear, the module's dropout, the scale and the residual add are
-   * one node (matmul + one kernel: the same bits and the same dropout stream as the ops; its
-   * backward gets the bias gradient from the dropout's pass); else the ops in sequence, and
-   * `probe` sees the module's output.
+   * x + alpha forward(x), the macaron half step (alpha 0.5), with this module's LayerNorm of x
+   * given when a fused kernel before it computed it (`normed`) and `next`'s norm of the result
+   * computed with it (PositionwiseFeedForward.residual).
    */
-  residual(ctx: ForwardContext, x: Tensor, alpha: number, probe?: (f: Tensor) => void): Tensor {
-    return this.residualNorm(ctx, x, alpha, {}, probe).out;
-  }
-
-  /**
-   * residual with its LayerNorm of x given (`normed`: a fused kernel before it computed it) and
-   * `next`'s norm of the result computed with it.
-   */
-  residualNorm(
+  residual(
     ctx: ForwardContext,
     x: Tensor,
     alpha: number,
@@ -165,6 +119,6 @@ export class FfnModule extends Module {
     probe?: (f: Tensor) => void,
   ): ResidualOut {
     const input = o.normed ?? this.norm.forward(ctx, x, true);
-    return this.ff.residualNorm(ctx, x, input, alpha, this.dropoutP, o.next, probe);
+    return this.ff.residual(ctx, x, input, alpha, this.dropoutP, o.next, probe);
   }
 }

@@ -30,7 +30,7 @@ export class LayerNorm extends Module {
 
   /**
    * This norm as the fused residual + LayerNorm kernels take it (ag.addLayerNorm,
-   * ag.linearDropoutAddNorm), its output dtype as `forward` would choose; null for a norm over
+   * ag.linearDropoutAdd), its output dtype as `forward` would choose; null for a norm over
    * several axes.
    */
   spec(ctx: ForwardContext, x: Tensor, forMatmul = false): ag.NormSpec | null {
@@ -39,39 +39,6 @@ export class LayerNorm extends Module {
       ag.matmulInputDtype(ctx.tape, x.backend) === "bf16";
     return { gamma: this.weight, beta: this.bias, eps: this.eps, dtype: bf16 ? "bf16" : "f32" };
   }
-}
-
-/** The LayerNorm to apply to a residual's output, and whether only matmuls read it. */
-export interface NextNorm {
-  norm: LayerNorm;
-  forMatmul: boolean;
-}
-
-/** A residual's output and, when a NextNorm was given, its norm. */
-export interface ResidualOut {
-  out: Tensor;
-  normed: Tensor | null;
-}
-
-/** next's norm of a residual's output computed apart (the paths without a fused kernel). */
-export function normAfter(ctx: ForwardContext, out: Tensor, next?: NextNorm): ResidualOut {
-  return { out, normed: next ? next.norm.forward(ctx, out, next.forMatmul) : null };
-}
-
-/**
- * a + b and next's norm of it: one kernel (ag.addLayerNorm, the bits of add then the norm) for a
- * norm over the last axis.
- */
-export function addThenNorm(
-  ctx: ForwardContext,
-  a: Tensor,
-  b: Tensor,
-  next: NextNorm,
-): ResidualOut {
-  const n = next.norm.spec(ctx, a, next.forMatmul);
-  if (!n) return normAfter(ctx, ag.add(ctx.tape, a, b), next);
-  const r = ag.addLayerNorm(ctx.tape, a, b, n);
-  return { out: r.sum, normed: r.normed };
 }
 
 /** speechbrain.nnet.normalization.LayerNorm: nn.LayerNorm kept as `.norm`. */

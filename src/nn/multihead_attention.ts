@@ -11,9 +11,9 @@ import { attention } from "../tensor/attention.ts";
 import type { AttnMask } from "../tensor/attention_ops.ts";
 import type { Backend } from "../tensor/backend.ts";
 import type { Tensor } from "../tensor/tensor.ts";
-import { dropout } from "./_ops.ts";
 import { Linear } from "./linear.ts";
 import { type ForwardContext, Module } from "./module.ts";
+import { linearResidual } from "./residual.ts";
 
 export class MultiheadAttention extends Module {
   readonly in_proj_weight: Tensor; // (3d, d)
@@ -36,9 +36,8 @@ export class MultiheadAttention extends Module {
   }
 
   /**
-   * x + Drop(forward(q, kv)) with dropout p (a decoder's residual): in training with dropout the
-   * out projection, the dropout and the add are one node (ag.linearDropoutAdd: the bits and the
-   * dropout stream of the ops in sequence, the bias gradient from the dropout's backward pass).
+   * x + Drop(forward(q, kv)) with dropout p (a decoder's residual; residual.ts linearResidual: in
+   * training the out projection, the dropout and the add are one node).
    */
   residual(
     ctx: ForwardContext,
@@ -49,12 +48,8 @@ export class MultiheadAttention extends Module {
     self: boolean,
     p: number,
   ): Tensor {
-    const out = this.context(ctx, q, kv, mask, self), o = this.out_proj;
-    if (ctx.training && p > 0 && !ctx.capture && o.bias) {
-      const drop = { p, seed: ctx.seed, stream: ctx.stream++ };
-      return ag.linearDropoutAdd(ctx.tape, x, out, o.weight, o.bias, 1, drop);
-    }
-    return ag.add(ctx.tape, x, dropout(ctx, o.forward(ctx, out), p));
+    const out = this.context(ctx, q, kv, mask, self);
+    return linearResidual(ctx, x, out, this.out_proj, { alpha: 1, p }).out;
   }
 
   /** The attention before the out projection: (B, Tq, d), packed bf16 in bf16 mode. */

@@ -65,7 +65,7 @@ export class TransformerDecoderLayer extends Module {
     t = this.self_attn.residual(ctx, t, t1, t1, selfMask, true, p);
     const t2 = this.norm2.forward(ctx, t, true);
     t = this.cross.residual(ctx, t, t2, memory, { keyLengths: m.memoryLengths }, false, p);
-    return this.pos_ffn.residual(ctx, t, this.norm3.forward(ctx, t, true), 1, p);
+    return this.pos_ffn.residual(ctx, t, this.norm3.forward(ctx, t, true), 1, p).out;
   }
 }
 

@@ -277,8 +277,10 @@ export const linearGeluDropout = (
 /**
  * x + alpha dropout(h W^T + b): the Linear ending a residual branch, its dropout, the scale and
  * the add, in training (dropout_add forward; scale_dropout gives the branch gradient and its sums).
+ * With `n`, also the LayerNorm n of the sum, written by the same kernel (ops.addLayerNorm): the
+ * bits of the sum then layerNorm, their tape nodes as those record; `normed` is null without `n`.
  */
-export const linearDropoutAdd = (
+export function linearDropoutAdd(
   tape: Tape,
   x: Tensor,
   h: Tensor,
@@ -286,51 +288,25 @@ export const linearDropoutAdd = (
   b: Tensor,
   alpha: number,
   o: DropoutOptions,
-) =>
-  linearThen(
-    tape,
-    h,
-    w,
-    b,
-    (y) => dropoutAddOp(x, y, alpha, o),
-    (ds, _y, sums, dt) => scaleDropout(ds, alpha, o, sums, dt),
-    { keepPre: false, residual: x },
-  );
-
-/**
- * linearDropoutAdd and then the LayerNorm `n` of its result, the residual's dropout_add and the
- * norm in one kernel (ops.addLayerNorm): the bits of linearDropoutAdd then layerNorm, their tape
- * nodes as those record.
- */
-export function linearDropoutAddNorm(
-  tape: Tape,
-  x: Tensor,
-  h: Tensor,
-  w: Tensor,
-  b: Tensor,
-  alpha: number,
-  o: DropoutOptions,
-  n: NormSpec,
-): { sum: Tensor; normed: Tensor } {
+  n: NormSpec | null = null,
+): { sum: Tensor; normed: Tensor | null } {
   let ln: ops.LayerNormSaved | null = null;
+  const after = (y: Tensor) => {
+    if (!n) return dropoutAddOp(x, y, alpha, o);
+    const r = ops.addLayerNorm(x, y, n.gamma, n.beta, n.eps, { alpha, dropout: o, dtype: n.dtype });
+    ln = r.ln;
+    return r.s;
+  };
   const sum = linearThen(
     tape,
     h,
     w,
     b,
-    (y) => {
-      const r = ops.addLayerNorm(x, y, n.gamma, n.beta, n.eps, {
-        alpha,
-        dropout: o,
-        dtype: n.dtype,
-      });
-      ln = r.ln;
-      return r.s;
-    },
+    after,
     (ds, _y, sums, dt) => scaleDropout(ds, alpha, o, sums, dt),
     { keepPre: false, residual: x },
   );
-  return { sum, normed: recordLayerNorm(tape, sum, n.gamma, n.beta, ln!) };
+  return { sum, normed: n ? recordLayerNorm(tape, sum, n.gamma, n.beta, ln!) : null };
 }
 
 /** Depthwise conv over time; x (B, T, C), w (C, K), bias (C). */

@@ -361,7 +361,7 @@ Deno.test("autograd: linearDropoutAdd is matmul, dropout, scale and add to the b
     const tape = new Tape();
     const x = Tensor.param(be, [B, T, D], xv), h = Tensor.param(be, [B, T, K], hv);
     const w = Tensor.param(be, [D, K], wv), b = Tensor.param(be, [D], bv);
-    const s = ag.linearDropoutAdd(tape, x, h, w, b, alpha, o);
+    const s = ag.linearDropoutAdd(tape, x, h, w, b, alpha, o).sum;
     const y = ops.matmul(Tensor.from(be, [B, T, K], hv), Tensor.from(be, [D, K], wv), {
       transB: true,
       bias: Tensor.from(be, [D], bv),
