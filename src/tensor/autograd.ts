@@ -10,6 +10,7 @@
  * finalisers; `reset()` (after each step, with the backend's resetStep) forgets them.
  */
 import { fill } from "./layout_ops.ts";
+import { packBf16 } from "./bf16.ts";
 import { add } from "./ops.ts";
 import { collectAllocations, type Storage } from "./backend.ts";
 import { ShapeError, type TapeNode, Tensor } from "./tensor.ts";
@@ -37,13 +38,13 @@ export class Tape {
    * x packed in bf16 for a matmul's backward (bf16.ts packBf16), shared with every other node
    * that saves the same storage; each call must be matched by one `releasePacked(x)`.
    */
-  savePacked(x: Tensor, pack: (x: Tensor) => Tensor): Tensor {
+  savePacked(x: Tensor): Tensor {
     const e = this.#packs.get(x.storage);
     if (e && e.packed.length * 2 >= x.size && !e.packed.released) {
       e.users++;
       return new Tensor(x.backend, x.shape, e.packed, "bf16");
     }
-    const p = pack(x);
+    const p = packBf16(x);
     this.#packs.set(x.storage, { packed: p.storage, users: 1 });
     return p;
   }

@@ -8,7 +8,6 @@ import * as attn from "./attention_ops.ts";
 import type { ColumnSums } from "./chunk_sums.ts";
 import { paramGrad, Tape } from "./autograd.ts";
 import { type Backend, viewStorage } from "./backend.ts";
-import { packBf16 } from "./bf16.ts";
 import { conv2d as conv2dOp, conv2dBackward, glu as gluOp, gluBackward } from "./conv_ops.ts";
 import {
   dropout as dropoutOp,
@@ -47,8 +46,8 @@ export function matmul(
   const y = ops.matmul(a, b, o);
   const inputs = [a, b, o.bias ?? null];
   if (!tape.enabled || !inputs.some(Tape.tracked)) return y;
-  const pa = packable(tape, a) ? tape.savePacked(a, packBf16) : null;
-  const pb = packable(tape, b) ? tape.savePacked(b, packBf16) : null;
+  const pa = packable(tape, a) ? tape.savePacked(a) : null;
+  const pb = packable(tape, b) ? tape.savePacked(b) : null;
   tape.record(inputs, [y], ([dy], [da, db, dbias]) => {
     const g = ops.matmulBackward(dy!, pa ?? a, pb ?? b, o, { da, db, dbias });
     if (pa) tape.releasePacked(a);
@@ -215,7 +214,7 @@ function linearThen(
   const tracked = tape.enabled && inputs.some(Tape.tracked);
   if (!tracked || !o.keepPre) pre.free();
   if (!tracked) return y;
-  const px = packable(tape, x) ? tape.savePacked(x, packBf16) : null;
+  const px = packable(tape, x) ? tape.savePacked(x) : null;
   tape.record(inputs, [y], ([dOut], into) => {
     const be = dOut!.backend;
     const [dx, dw, db] = o.residual ? into.slice(1) : into;

@@ -14,6 +14,11 @@ export interface DropoutOptions {
   stream: number; // which mask (32 bits)
 }
 
+/** A drop probability must lie in [0, 1) (1 would scale by infinity). */
+export function checkDropout(o: { p: number }): void {
+  if (!(o.p >= 0 && o.p < 1)) throw new RangeError(`dropout p must lie in [0, 1), got ${o.p}`);
+}
+
 /**
  * One of the elementwise dropout ops ("dropout", "gelu_dropout_forward", "dropout_add",
  * "leaky_relu_dropout_*"): every input has x's size, the output too; alpha is the op's scalar
@@ -26,7 +31,7 @@ function flat(
   alpha = 0,
   dtype: DType = "f32",
 ): Tensor {
-  if (!(o.p >= 0 && o.p < 1)) throw new RangeError(`dropout p must lie in [0, 1), got ${o.p}`);
+  checkDropout(o);
   const x = inputs[0];
   for (const t of inputs) {
     if (t.size !== x.size) throw new RangeError(`${name}: ${t.size} vs ${x.size} elements`);
@@ -74,7 +79,7 @@ function rowsWithSums(
   sums?: ColumnSums,
   dtype: DType = "f32",
 ): Tensor {
-  if (!(o.p >= 0 && o.p < 1)) throw new RangeError(`dropout p must lie in [0, 1), got ${o.p}`);
+  checkDropout(o);
   const x = inputs[0];
   const cols = x.shape.length ? x.shape[x.shape.length - 1] : 1;
   const rows = cols === 0 ? 0 : x.size / cols;

@@ -5,6 +5,7 @@
  */
 import { runChunked } from "./chunk_sums.ts";
 import { tensorArg } from "./col_view.ts";
+import { checkDropout } from "./dropout.ts";
 import { type DType, ShapeError, Tensor } from "./tensor.ts";
 
 function sameShape(name: string, a: Tensor, b: Tensor): void {
@@ -91,9 +92,7 @@ export function matmul(a: Tensor, b: Tensor, o: MatmulOptions = {}): Tensor {
       );
     }
     if (epi.y.size !== m * n) throw new ShapeError(`matmul: epilogue y must be [${shape}]`);
-    if (!(epi.dropout.p >= 0 && epi.dropout.p < 1)) {
-      throw new RangeError(`dropout p must lie in [0, 1), got ${epi.dropout.p}`);
-    }
+    checkDropout(epi.dropout);
   }
   a.backend.run("matmul", {
     batch,
@@ -263,6 +262,19 @@ export interface LayerNormSaved {
   rstd: Tensor; // (rows)
 }
 
+/** Rows and columns of a LayerNorm's x, its parameters and output dtype checked. */
+function normShape(name: string, x: Tensor, gamma: Tensor, beta: Tensor, dtype: DType) {
+  const { rows, cols } = lastDim(name, x);
+  if (gamma.size !== cols || beta.size !== cols) {
+    throw new ShapeError(`${name}: gamma and beta must be (${cols}) for x [${x.shape}]`);
+  }
+  // A packed row must start on a float32 slot for the thread split (split.ts): even cols.
+  if (dtype === "bf16" && cols % 2 !== 0) {
+    throw new ShapeError(`${name}: a bf16 output needs an even row length, got ${cols}`);
+  }
+  return { rows, cols };
+}
+
 /**
  * LayerNorm over the last axis. x (..., D), gamma (D), beta (D). With dtype "bf16" y is rounded to
  * packed bf16 (an input that only matmuls read, in bf16 mode); mean and rstd stay float32.
@@ -274,14 +286,7 @@ export function layerNorm(
   eps: number,
   dtype: DType = "f32",
 ): LayerNormSaved {
-  const { rows, cols } = lastDim("layerNorm", x);
-  if (gamma.size !== cols || beta.size !== cols) {
-    throw new ShapeError(`layerNorm: gamma and beta must be (${cols}) for x [${x.shape}]`);
-  }
-  // A packed row must start on a float32 slot for the thread split (split.ts): even cols.
-  if (dtype === "bf16" && cols % 2 !== 0) {
-    throw new ShapeError(`layerNorm: a bf16 output needs an even row length, got ${cols}`);
-  }
+  const { rows, cols } = normShape("layerNorm", x, gamma, beta, dtype);
   const y = Tensor.empty(x.backend, x.shape, "step", dtype);
   const mean = Tensor.empty(x.backend, [rows]), rstd = Tensor.empty(x.backend, [rows]);
   x.backend.run("layernorm_forward", {
@@ -319,15 +324,9 @@ export function addLayerNorm(
   },
 ): { s: Tensor; ln: LayerNormSaved } {
   sameShape("addLayerNorm", x, y);
-  const { rows, cols } = lastDim("addLayerNorm", x);
-  if (gamma.size !== cols || beta.size !== cols) {
-    throw new ShapeError(`addLayerNorm: gamma and beta must be (${cols}) for x [${x.shape}]`);
-  }
   const dtype = o.dtype ?? "f32", d = o.dropout;
-  if (dtype === "bf16" && cols % 2 !== 0) {
-    throw new ShapeError(`addLayerNorm: a bf16 output needs an even row length, got ${cols}`);
-  }
-  if (d && !(d.p >= 0 && d.p < 1)) throw new RangeError(`dropout p must lie in [0, 1), got ${d.p}`);
+  const { rows, cols } = normShape("addLayerNorm", x, gamma, beta, dtype);
+  if (d) checkDropout(d);
   const s = Tensor.empty(x.backend, x.shape), ln = Tensor.empty(x.backend, x.shape, "step", dtype);
   const mean = Tensor.empty(x.backend, [rows]), rstd = Tensor.empty(x.backend, [rows]);
   x.backend.run("dropout_add_layernorm", {

@@ -419,3 +419,54 @@ Deno.test("autograd: linearGlu is matmul and GLU to the bit, its bias gradient f
     tape.reset();
   });
 });
+
+Deno.test("autograd: the residual + LayerNorm nodes give the gradients of the ops in sequence, bit for bit", async () => {
+  // ag.addLayerNorm against ag.add then ag.layerNorm, and ag.linearDropoutAdd with a norm against
+  // the same node without one then ag.layerNorm: loss on both the sum and its norm (the sum feeds
+  // the next residual as well), every gradient compared bitwise.
+  await withBackend(2, (be) => {
+    const [B, T, K, D] = [2, 70, 9, 6];
+    const data = (n: number, seed: number, std = 1, mean = 0) => randn(n, seed, std, mean);
+    const av = data(B * T * D, 1), bv = data(B * T * D, 2), hv = data(B * T * K, 3);
+    const wv = data(D * K, 4, 0.5), biasv = data(D, 5), gv = data(D, 6, 0.2, 1), betav = data(D, 7);
+    const r1 = data(B * T * D, 8), r2 = data(B * T * D, 9);
+    const o = { p: 0.2, seed: 4, stream: 12 };
+    const run = (fused: boolean, linear: boolean) => {
+      const tape = new Tape();
+      const a = Tensor.param(be, [B, T, D], av), b = Tensor.param(be, [B, T, D], bv);
+      const h = Tensor.param(be, [B, T, K], hv), w = Tensor.param(be, [D, K], wv);
+      const bias = Tensor.param(be, [D], biasv), g = Tensor.param(be, [D], gv);
+      const beta = Tensor.param(be, [D], betav);
+      const n = { gamma: g, beta, eps: 1e-5, dtype: "f32" as const };
+      let sum: Tensor, normed: Tensor;
+      if (linear) {
+        const r = ag.linearDropoutAdd(tape, a, h, w, bias, 0.5, o, fused ? n : null);
+        sum = r.sum;
+        normed = r.normed ?? ag.layerNorm(tape, sum, g, beta, 1e-5);
+      } else if (fused) ({ sum, normed } = ag.addLayerNorm(tape, a, b, n));
+      else {
+        sum = ag.add(tape, a, b);
+        normed = ag.layerNorm(tape, sum, g, beta, 1e-5);
+      }
+      const loss = ag.add(
+        tape,
+        ag.sum(tape, ag.mul(tape, sum, Tensor.from(be, [B, T, D], r1))),
+        ag.sum(tape, ag.mul(tape, normed, Tensor.from(be, [B, T, D], r2))),
+      );
+      const forward = [sum.toArray(), normed.toArray()]; // the tape frees them in backward
+      tape.backward(loss);
+      const params = linear ? [a, h, w, bias, g, beta] : [a, b, g, beta];
+      const out = [...forward, ...params.map((p) => p.grad!.toArray())];
+      tape.reset();
+      be.resetStep();
+      for (const p of params) p.grad!.free(), p.free();
+      return out;
+    };
+    for (const linear of [false, true]) {
+      const seq = run(false, linear), fused = run(true, linear);
+      seq.forEach((v, i) =>
+        assertSameBits(`${linear ? "linearDropoutAdd" : "add"} + norm [${i}]`, fused[i], v)
+      );
+    }
+  });
+});
